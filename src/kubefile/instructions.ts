@@ -1,0 +1,145 @@
+import type { SourcePosition } from '../util/errors.js';
+
+/**
+ * A word as written in the Kubefile, still holding its quotes and `$VAR` references.
+ * Expansion (kubefile/expand.ts) turns it into its value once the build knows the
+ * variables in scope, exactly as docker's shell lexer does for ENV/COPY/LABEL words.
+ * Elements of a JSON array form are stored re-quoted so that expansion gives them back
+ * literally (with `$VAR` still expanded, as docker does).
+ */
+export type Word = string;
+
+export interface KeyValue {
+  key: Word;
+  value: Word;
+}
+
+interface Base {
+  /** Where the instruction keyword starts. */
+  pos: SourcePosition;
+  /** The instruction's full original text (continuation lines joined), for history entries. */
+  text: string;
+}
+
+export interface FromInstruction extends Base {
+  kind: 'FROM';
+  image: Word;
+  alias?: string;
+  platform?: Word;
+}
+export interface ArgInstruction extends Base {
+  kind: 'ARG';
+  /** ARG a=1 b declares several; each with an optional default. */
+  args: { name: string; defaultValue?: Word }[];
+}
+export interface EnvInstruction extends Base {
+  kind: 'ENV';
+  pairs: KeyValue[];
+}
+export interface LabelInstruction extends Base {
+  kind: 'LABEL';
+  pairs: KeyValue[];
+}
+export interface MaintainerInstruction extends Base {
+  kind: 'MAINTAINER';
+  name: Word;
+}
+export interface CopyInstruction extends Base {
+  kind: 'COPY';
+  sources: Word[];
+  dest: Word;
+  chmod?: string;
+  chown?: string;
+  from?: string;
+}
+export interface AddInstruction extends Base {
+  kind: 'ADD';
+  sources: Word[];
+  dest: Word;
+  chmod?: string;
+  chown?: string;
+  /** `--checksum=sha256:<hex>` for URL sources. */
+  checksum?: string;
+}
+export interface RunInstruction extends Base {
+  kind: 'RUN';
+  /** Exec form (JSON array) gives argv; shell form gives one string for `/bin/sh -c`. */
+  form: 'exec' | 'shell';
+  args: string[];
+}
+export interface CmdInstruction extends Base {
+  /** sealer's deprecated CMD: one raw shell command run at install time. */
+  kind: 'CMD';
+  command: string;
+}
+export interface CmdsInstruction extends Base {
+  /** Raw commands run at install time, after the cluster is up. */
+  kind: 'CMDS';
+  commands: string[];
+}
+export interface LaunchInstruction extends Base {
+  /** Names of APPs to launch at install time. */
+  kind: 'LAUNCH';
+  apps: string[];
+}
+export interface AppInstruction extends Base {
+  /** APP, and CNI/CSI which are APPs that also set a cluster label. */
+  kind: 'APP' | 'CNI' | 'CSI';
+  name: string;
+  /** `local://relative/path` or `http(s)://url`, one or more. */
+  sources: Word[];
+}
+export interface AppCmdsInstruction extends Base {
+  kind: 'APPCMDS';
+  name: string;
+  commands: string[];
+}
+export interface AppEnvInstruction extends Base {
+  kind: 'APPENV';
+  name: string;
+  pairs: KeyValue[];
+}
+export interface KubeVersionInstruction extends Base {
+  kind: 'KUBEVERSION';
+  version: Word;
+}
+
+export type Instruction =
+  | FromInstruction
+  | ArgInstruction
+  | EnvInstruction
+  | LabelInstruction
+  | MaintainerInstruction
+  | CopyInstruction
+  | AddInstruction
+  | RunInstruction
+  | CmdInstruction
+  | CmdsInstruction
+  | LaunchInstruction
+  | AppInstruction
+  | AppCmdsInstruction
+  | AppEnvInstruction
+  | KubeVersionInstruction;
+
+export type InstructionKind = Instruction['kind'];
+
+/** Every keyword a Kubefile may use (sealer's build/kubefile/command set). */
+export const SUPPORTED_INSTRUCTIONS = [
+  'FROM', 'ARG', 'ENV', 'LABEL', 'MAINTAINER', 'COPY', 'ADD', 'RUN', 'CMD', 'CMDS', 'LAUNCH',
+  'APP', 'APPCMDS', 'APPENV', 'CNI', 'CSI', 'KUBEVERSION',
+] as const satisfies readonly InstructionKind[];
+
+/** A parsed Kubefile: the global ARGs before the first FROM, then the stages. */
+export interface Kubefile {
+  file: string;
+  /** ARG instructions that come before the first FROM (visible to FROM lines). */
+  globalArgs: ArgInstruction[];
+  stages: Stage[];
+}
+
+export interface Stage {
+  index: number;
+  from: FromInstruction;
+  /** Every instruction after FROM up to the next FROM. */
+  instructions: Exclude<Instruction, FromInstruction>[];
+}
