@@ -1,0 +1,120 @@
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { compareEntryPaths, type LayerEntry } from '../layer/tar-writer.js';
+
+export interface Ownership {
+  uid: number;
+  gid: number;
+  /** --chmod: replaces the permission bits of everything copied. */
+  mode?: number;
+}
+
+export interface CollectOptions extends Ownership {
+  /** Skips paths (relative to the walk's root) and their subtrees; for .dockerignore. */
+  ignored?: (rel: string) => boolean;
+  /** Told about files that cannot go in a layer (sockets, devices). */
+  warn: (message: string) => void;
+}
+
+/**
+ * Turns a host file or directory into layer entries placed at `dest` (image path, no
+ * leading slash). A directory contributes its contents (docker's COPY dir/ semantics).
+ * Symlinks are kept as symlinks and never followed, so nothing outside is read. Files
+ * sharing an inode become one file and hardlinks to it.
+ */
+export class EntryCollector {
+  private readonly entries = new Map<string, LayerEntry>();
+  /** Files with more than one link, by device:inode, to emit as one file plus hardlinks. */
+  private readonly inodes = new Map<string, string[]>();
+
+  constructor(private readonly options: CollectOptions) {}
+
+  async add(abs: string, stats: Stats, dest: string, rel: string): Promise<void> {
+    if (stats.isDirectory()) {
+      this.put(dest, this.entryFor(stats, dest));
+      await this.walk(abs, dest, rel);
+    } else {
+      this.put(dest, await this.entryForNonDir(abs, stats, dest));
+    }
+  }
+
+  /** Directory entries for the parents of `path`, unless already present. */
+  addParents(path: string, modeOf: (dir: string) => number | undefined): void {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!this.entries.has(dir)) this.entries.set(dir, { path: dir, type: 'directory', mode: modeOf(dir) ?? 0o755, uid: 0, gid: 0 });
+    }
+  }
+
+  /** Adds a file whose content comes from `source` (a download) with fixed metadata. */
+  addFile(dest: string, source: string, size: number, mode: number): void {
+    this.put(dest, { path: dest, type: 'file', mode: this.options.mode ?? mode, uid: this.options.uid, gid: this.options.gid, size, source });
+  }
+
+  /**
+   * The entries, with each multiply-linked file kept once at the path that sorts first (the
+   * tar writer's order) and its other names as hardlinks to it, so a reader meets the file
+   * before any link to it.
+   */
+  result(): LayerEntry[] {
+    for (const paths of this.inodes.values()) {
+      const present = paths.filter((p) => this.entries.get(p)?.type === 'file');
+      if (present.length < 2) continue;
+      const [first, ...others] = present.sort(compareEntryPaths);
+      for (const other of others) {
+        const { size: _size, source: _source, ...rest } = this.entries.get(other)!;
+        this.entries.set(other, { ...rest, type: 'link', linkname: first! });
+      }
+    }
+    return [...this.entries.values()];
+  }
+
+  private async walk(dirAbs: string, dest: string, rel: string): Promise<void> {
+    const names = (await readdir(dirAbs)).sort();
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      if (this.options.ignored?.(childRel)) continue;
+      const abs = join(dirAbs, name);
+      const stats = await lstat(abs);
+      const childDest = dest === '' ? name : `${dest}/${name}`;
+      if (stats.isDirectory()) {
+        this.put(childDest, this.entryFor(stats, childDest));
+        await this.walk(abs, childDest, childRel);
+      } else {
+        const entry = await this.entryForNonDir(abs, stats, childDest);
+        if (entry) this.put(childDest, entry);
+      }
+    }
+  }
+
+  private entryFor(stats: Stats, path: string): LayerEntry {
+    return { path, type: 'directory', mode: this.options.mode ?? stats.mode & 0o7777, uid: this.options.uid, gid: this.options.gid };
+  }
+
+  private async entryForNonDir(abs: string, stats: Stats, path: string): Promise<LayerEntry | undefined> {
+    const base = { path, mode: this.options.mode ?? stats.mode & 0o7777, uid: this.options.uid, gid: this.options.gid };
+    if (stats.isSymbolicLink()) return { ...base, type: 'symlink', mode: 0o777, linkname: await readlink(abs) };
+    if (!stats.isFile()) {
+      this.options.warn(`skipping ${abs}: ${describe(stats)} cannot be copied into an image`);
+      return undefined;
+    }
+    if (stats.nlink > 1) {
+      const key = `${stats.dev}:${stats.ino}`;
+      this.inodes.set(key, [...(this.inodes.get(key) ?? []), posix.normalize(path)]);
+    }
+    return { ...base, type: 'file', size: stats.size, source: abs };
+  }
+
+  private put(path: string, entry: LayerEntry | undefined): void {
+    if (entry) this.entries.set(posix.normalize(path), entry);
+  }
+}
+
+function describe(stats: Stats): string {
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'a special file';
+}

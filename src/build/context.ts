@@ -1,0 +1,95 @@
+import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join, posix, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { glob } from 'tinyglobby';
+import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
+
+/** A source the build context resolved: where it is on the host and what it is. */
+export interface ContextSource {
+  /** The path as the user wrote it after expansion, for messages. */
+  written: string;
+  /** Path relative to the context root, POSIX. */
+  rel: string;
+  /** Real absolute path on the host (symlinks at the top resolved, inside the context). */
+  abs: string;
+  stats: Stats;
+}
+
+// @balena/dockerignore is CommonJS with a mistyped default export; require gives the function.
+const ignoreFactory = createRequire(import.meta.url)('@balena/dockerignore') as typeof import('@balena/dockerignore').default;
+
+const IGNORE_FILES = ['.dockerignore', '.sealignore'];
+const GLOB_CHARS = /[*?[]/;
+
+/**
+ * The build context directory. Every read a build makes from it goes through here, so no
+ * source can reach outside it: not by `..`, not by an absolute path, not by a symlink.
+ * `.dockerignore` and `.sealignore` (docker's pattern rules) exclude paths from COPY/ADD.
+ */
+export class BuildContext {
+  private constructor(
+    readonly root: string,
+    private readonly ignorer: { ignores(path: string): boolean },
+    private readonly hasIgnoreRules: boolean,
+  ) {}
+
+  static async open(dir: string): Promise<BuildContext> {
+    let root: string;
+    try {
+      root = await realpath(dir);
+      if (!(await stat(root)).isDirectory()) throw new Error('not a directory');
+    } catch {
+      throw new UserError(`build context "${dir}" is not a directory`, { hint: 'pass the directory that holds your Kubefile and the files it copies', exitCode: 2 });
+    }
+    const patterns: string[] = [];
+    for (const name of IGNORE_FILES) {
+      const text = await readFile(join(root, name), 'utf8').catch(() => '');
+      patterns.push(...text.split(/\r?\n/).filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#')));
+    }
+    return new BuildContext(root, ignoreFactory().add(patterns), patterns.length > 0);
+  }
+
+  isIgnored(rel: string): boolean {
+    return this.hasIgnoreRules && rel !== '' && rel !== '.' && this.ignorer.ignores(rel);
+  }
+
+  /** Resolves one source as written in COPY/ADD/APP (globs expand to several). */
+  async resolve(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
+    if (written.startsWith('/')) {
+      throw new KubefileError(pos, `${what} source "${written}" is an absolute path`, 'sources are paths relative to the build context; copy the file into the context');
+    }
+    const rel = posix.normalize(written).replace(/\/+$/, '');
+    if (rel === '..' || rel.startsWith('../')) {
+      throw new KubefileError(pos, `${what} source "${written}" is outside the build context`, 'sources must stay inside the context directory');
+    }
+    if (GLOB_CHARS.test(rel)) {
+      const matches = await glob(rel, {
+        cwd: this.root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false,
+        braceExpansion: false, extglob: false, globstar: false,
+      });
+      const kept = matches.map((m) => m.replace(/\/$/, '')).filter((m) => !this.isIgnored(m)).sort();
+      if (kept.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches no files in the build context`, 'check the pattern and your .dockerignore/.sealignore');
+      return Promise.all(kept.map((m) => this.check(written, m, what, pos)));
+    }
+    return [await this.check(written, rel === '.' ? '' : rel, what, pos)];
+  }
+
+  private async check(written: string, rel: string, what: string, pos: SourcePosition): Promise<ContextSource> {
+    if (this.isIgnored(rel)) {
+      throw new KubefileError(pos, `${what} source "${written}" is excluded by .dockerignore/.sealignore`, 'remove the matching pattern or copy something else');
+    }
+    let abs: string;
+    try {
+      abs = await realpath(join(this.root, rel));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const dangling = code === 'ENOENT' && (await lstat(join(this.root, rel)).then(() => true, () => false));
+      throw new KubefileError(pos, dangling ? `${what} source "${written}" is a symlink to nothing` : `${what} source "${written}" not found in the build context ${this.root}`, 'paths are relative to the context directory');
+    }
+    if (abs !== this.root && !abs.startsWith(this.root + sep)) {
+      throw new KubefileError(pos, `${what} source "${written}" resolves outside the build context (to ${abs})`, 'symlinks may only point to files inside the context');
+    }
+    return { written, rel: posix.normalize(abs.slice(this.root.length + 1) || '.').replace(/^\.$/, ''), abs, stats: await stat(abs) };
+  }
+}

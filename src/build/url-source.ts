@@ -1,0 +1,62 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HashingStream, type Digest } from '../oci/digest.js';
+import { KubefileError, type SourcePosition } from '../util/errors.js';
+
+export function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/** The URL without user:password, for messages (credentials are never printed). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}
+
+/** The file name a URL download gets: the last path segment, as docker does. */
+export function urlFileName(url: string, pos: SourcePosition): string {
+  const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+  if (name === '' || name === '.' || name === '..') {
+    throw new KubefileError(pos, `cannot derive a file name from ${redactUrl(url)}`, 'give a destination that names the file, e.g. ADD <url> /bin/tool');
+  }
+  return name;
+}
+
+/**
+ * Downloads a URL to `file` (streamed, hashed on the way). With a checksum, a mismatch fails
+ * the build and the file is removed.
+ */
+export async function downloadUrl(url: string, file: string, checksum: Digest | undefined, pos: SourcePosition): Promise<{ digest: Digest; size: number }> {
+  const shown = redactUrl(url);
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: 'follow' });
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+    throw new KubefileError(pos, `ADD ${shown}: download failed: ${cause}`, 'check the URL and your network');
+  }
+  if (!response.ok || !response.body) {
+    throw new KubefileError(pos, `ADD ${shown}: download failed: HTTP ${response.status} ${response.statusText}`, 'check the URL');
+  }
+  const hasher = new HashingStream();
+  try {
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    await rm(file, { force: true });
+    throw new KubefileError(pos, `ADD ${shown}: download interrupted: ${(err as Error).message}`, 'try again');
+  }
+  const digest = hasher.digest();
+  if (checksum !== undefined && checksum !== digest) {
+    await rm(file, { force: true });
+    throw new KubefileError(pos, `ADD ${shown}: checksum mismatch: expected ${checksum}, got ${digest}`, 'the file changed upstream or the --checksum is wrong; nothing was stored');
+  }
+  return { digest, size: hasher.size };
+}

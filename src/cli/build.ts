@@ -1,0 +1,61 @@
+import { Command } from 'commander';
+import { build } from '../build/build.js';
+import { hostPlatform, parsePlatformList } from '../oci/platform.js';
+import { UsageError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { collect, keyValues, openStore, refArg, reporterFor } from './common.js';
+
+const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface BuildFlags {
+  tag: string[];
+  file?: string;
+  platform?: string;
+  buildArg: string[];
+  label: string[];
+  compression: string;
+  timestamp?: string;
+  iidfile?: string;
+}
+
+/** `--timestamp now|SECONDS`, else SOURCE_DATE_EPOCH, else the epoch: reproducible by default. */
+function buildTimestamp(flag: string | undefined): Date {
+  if (flag === 'now') return new Date(Math.floor(Date.now() / 1000) * 1000);
+  const [text, where] = flag !== undefined ? [flag, '--timestamp'] : [process.env.SOURCE_DATE_EPOCH, 'SOURCE_DATE_EPOCH'];
+  if (text === undefined || text === '') return new Date(0);
+  if (!/^\d+$/.test(text)) throw new UsageError(`${where}: "${text}" is not a number of seconds since the epoch`, where === '--timestamp' ? 'use --timestamp now or --timestamp SECONDS' : 'set SOURCE_DATE_EPOCH to e.g. $(git log -1 --format=%ct)');
+  return new Date(Number(text) * 1000);
+}
+
+export function buildCommand(): Command {
+  return new Command('build')
+    .description('build an image from a Kubefile and a context directory (the default command)')
+    .argument('<context>', 'the build context directory')
+    .option('-t, --tag <ref>', 'name the image (repeatable)', collect, [])
+    .option('-f, --file <path>', 'the Kubefile (default: CONTEXT/Kubefile)')
+    .option('--platform <list>', 'os/arch[/variant][,...] to build for (default: this machine)')
+    .option('--build-arg <k=v>', 'set a build-time ARG (repeatable)', collect, [])
+    .option('--label <k=v>', 'add an image label (repeatable)', collect, [])
+    .option('--compression <gzip|none>', 'layer compression', 'gzip')
+    .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
+    .option('--iidfile <file>', 'write the image digest to this file')
+    .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
+      // Every flag is checked before the store is touched.
+      const tags = flags.tag.map(refArg);
+      if (!['gzip', 'none'].includes(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, 'use gzip or none');
+      const options = {
+        contextDir,
+        ...(flags.file !== undefined ? { kubefile: flags.file } : {}),
+        tags,
+        platforms: flags.platform !== undefined ? parsePlatformList(flags.platform) : [hostPlatform()],
+        buildArgs: keyValues(flags.buildArg, '--build-arg', { fromEnv: true, keyPattern: ARG_NAME }),
+        labels: keyValues(flags.label, '--label', { fromEnv: false }),
+        compression: flags.compression as 'gzip' | 'none',
+        timestamp: buildTimestamp(flags.timestamp),
+        reporter: reporterFor(command),
+      };
+      const result = await build({ ...options, store: await openStore(command) });
+      if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
+      process.stdout.write(`${result.descriptor.digest}\n`);
+    });
+}

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { normalizeReference } from '../oci/reference.js';
+import { Store, defaultRoot } from '../store/store.js';
+import { UsageError } from '../util/errors.js';
+import { PROGRESS_MODES, Reporter, type ProgressMode } from '../util/reporter.js';
+
+export interface GlobalOptions {
+  root?: string;
+  progress: ProgressMode;
+  debug?: boolean;
+}
+
+/** The options given to the program itself (`--root`, `--progress`), from any subcommand. */
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export async function openStore(command: Command): Promise<Store> {
+  return Store.open(globalOptions(command).root ?? defaultRoot());
+}
+
+export function reporterFor(command: Command): Reporter {
+  const mode = globalOptions(command).progress;
+  if (!PROGRESS_MODES.includes(mode)) throw new UsageError(`--progress: unknown mode "${mode}"`, `use one of ${PROGRESS_MODES.join(', ')}`);
+  return new Reporter(mode);
+}
+
+/** Normalises a reference given on the command line (usage error when malformed). */
+export function refArg(text: string): string {
+  return normalizeReference(text);
+}
+
+/** Collects a repeatable option into an array (commander's accumulator). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Parses repeated `K=V` flags; `K` alone takes the value from the environment, as docker does. */
+export function keyValues(values: string[], flag: string, options: { fromEnv: boolean; keyPattern?: RegExp }): Map<string, string> {
+  const result = new Map<string, string>();
+  for (const raw of values) {
+    const eq = raw.indexOf('=');
+    const key = eq < 0 ? raw : raw.slice(0, eq);
+    if (key === '' || (options.keyPattern && !options.keyPattern.test(key))) {
+      throw new UsageError(`${flag} "${raw}": "${key}" is not a valid name`, `write ${flag} NAME=VALUE`);
+    }
+    if (eq >= 0) result.set(key, raw.slice(eq + 1));
+    else if (!options.fromEnv) throw new UsageError(`${flag} "${raw}" has no value`, `write ${flag} ${key}=VALUE`);
+    else if (process.env[key] !== undefined) result.set(key, process.env[key]!);
+  }
+  return result;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

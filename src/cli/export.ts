@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { formatPlatform, hostPlatform, parsePlatform, samePlatform } from '../oci/platform.js';
+import { exportRootfs } from '../store/export.js';
+import { readTagged, selectPlatform } from '../store/image.js';
+import { UserError } from '../util/errors.js';
+import { openStore, refArg, reporterFor } from './common.js';
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .description("unpack an image's rootfs into a directory, as a runtime would see it")
+    .argument('<ref>', 'image reference')
+    .requiredOption('-o, --output <dir>', 'an empty or new directory')
+    .option('--platform <os/arch>', 'which platform of a multi-platform image')
+    .action(async (ref: string, flags: { output: string; platform?: string }, command: Command) => {
+      const name = refArg(ref);
+      const wanted = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+      const reporter = reporterFor(command);
+      const store = await openStore(command);
+      const target = await readTagged(store, name, ref);
+      let image;
+      if (wanted) image = selectPlatform(target, wanted, ref);
+      else if (target.images.length === 1) image = target.images[0]!;
+      else image = target.images.find((i) => samePlatform(i.platform, hostPlatform()));
+      if (!image) {
+        throw new UserError(`image "${ref}" has several platforms (${target.images.map((i) => formatPlatform(i.platform)).join(', ')})`, { hint: 'choose one with --platform', exitCode: 2 });
+      }
+      const { skipped } = await exportRootfs(store, image, flags.output);
+      if (skipped > 0) reporter.warn(`${skipped} device or FIFO entries were not created`);
+    });
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { UserError } from '../util/errors.js';
+import { PROGRESS_MODES } from '../util/reporter.js';
+import { VERSION } from '../version.js';
+import { buildCommand } from './build.js';
+import { exportCommand } from './export.js';
+import { imagesCommand } from './images.js';
+import { inspectCommand } from './inspect.js';
+import { saveCommand } from './save.js';
+import { rmiCommand, tagCommand } from './tag.js';
+
+function program(): Command {
+  const root = new Command('sealbuild')
+    .description('Build, store and ship Kubernetes ClusterImages from Kubefiles.\n`sealbuild -t REF CONTEXT` is `sealbuild build -t REF CONTEXT`.')
+    .version(VERSION)
+    .option('--root <dir>', 'where images are stored (default: $SEALBUILD_ROOT, /var/lib/sealbuild as root, else ~/.local/share/sealbuild)')
+    .addOption(new Option('--progress <mode>', 'progress output on stderr').choices(PROGRESS_MODES).default('auto'))
+    .option('--debug', 'show stack traces for unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  root.addCommand(buildCommand(), { isDefault: true });
+  for (const command of [imagesCommand(), inspectCommand(), saveCommand(), exportCommand(), tagCommand(), rmiCommand()]) root.addCommand(command);
+  for (const command of root.commands) command.exitOverride().showHelpAfterError(false);
+  return root;
+}
+
+function fail(message: string, hint: string | undefined, code: number): never {
+  process.stderr.write(`Error: ${message}${hint ? ` (hint: ${hint})` : ''}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const debug = argv.includes('--debug');
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not failures; commander already printed its message.
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    if (err instanceof UserError) {
+      if (debug) process.stderr.write(`${err.stack}\n`);
+      fail(err.message, err.hint, err.exitCode);
+    }
+    if (debug) process.stderr.write(`${(err as Error).stack}\n`);
+    fail((err as Error).message ?? String(err), 'this looks like a bug in sealbuild; rerun with --debug and report it', 1);
+  }
+}
+
+await main(process.argv);

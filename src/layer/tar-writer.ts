@@ -1,0 +1,67 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pack as createPack, type Header, type Pack } from 'tar-stream';
+
+/** One entry of a layer, as it will appear in the tar. */
+export interface LayerEntry {
+  /** Path inside the image, POSIX, relative to `/`, no leading or trailing slash. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'link';
+  /** Permission bits (0o7777 at most). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Files: the byte count and the host file their content is streamed from. */
+  size?: number;
+  source?: string;
+  /** Symlinks: the target as written; hardlinks: the path (inside the image) linked to. */
+  linkname?: string;
+}
+
+/** Byte order on UTF-8 paths: a parent always sorts before its children. */
+export function compareEntryPaths(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * A deterministic tar of `entries`: sorted by path, uid/gid as given with empty uname and
+ * gname, every mtime the same, directories with a trailing slash. Same entries and same file
+ * contents give the same bytes on any machine. File contents are streamed, never buffered.
+ */
+export function writeTar(entries: readonly LayerEntry[], mtime: Date): Readable {
+  const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.path === sorted[i - 1]!.path) throw new Error(`duplicate layer entry ${sorted[i]!.path}`);
+  }
+  const pack = createPack();
+  void (async () => {
+    for (const entry of sorted) await addEntry(pack, entry, mtime);
+    pack.finalize();
+  })().catch((err: unknown) => pack.destroy(err as Error));
+  return pack as unknown as Readable;
+}
+
+async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date): Promise<void> {
+  const header: Partial<Header> & { name: string } = {
+    name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
+    type: entry.type,
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    uname: '',
+    gname: '',
+    mtime,
+  };
+  if (entry.type === 'symlink' || entry.type === 'link') header.linkname = entry.linkname!;
+  if (entry.type !== 'file' || entry.size === 0) {
+    await new Promise<void>((resolve, reject) => pack.entry(header, '', (err) => (err ? reject(err) : resolve())));
+    return;
+  }
+  header.size = entry.size!;
+  await new Promise<void>((resolve, reject) => {
+    // tar-stream reports a short or long body (a file changed since it was listed) here.
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    pipeline(createReadStream(entry.source!, { start: 0, end: entry.size! - 1 }), sink).catch(reject);
+  });
+}

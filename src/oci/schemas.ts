@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { UserError } from '../util/errors.js';
+import { isDigest, type Digest } from './digest.js';
+
+/**
+ * Zod schemas for the OCI documents that cross a boundary (store files, registries,
+ * archives). Unknown fields are kept so that a document read and re-serialised loses
+ * nothing; the raw bytes stay authoritative for digests anyway.
+ */
+const digest = z.string().refine(isDigest, 'must be sha256: followed by 64 lowercase hex').transform((d) => d as Digest);
+const annotations = z.record(z.string(), z.string());
+
+export const PlatformSchema = z.looseObject({
+  architecture: z.string(),
+  os: z.string(),
+  variant: z.string().optional(),
+  'os.version': z.string().optional(),
+  'os.features': z.array(z.string()).optional(),
+});
+
+export const DescriptorSchema = z.looseObject({
+  mediaType: z.string(),
+  digest,
+  size: z.number().int().nonnegative(),
+  urls: z.array(z.string()).optional(),
+  annotations: annotations.optional(),
+  platform: PlatformSchema.optional(),
+  artifactType: z.string().optional(),
+});
+export type Descriptor = z.infer<typeof DescriptorSchema>;
+
+export const ManifestSchema = z.looseObject({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  config: DescriptorSchema,
+  layers: z.array(DescriptorSchema),
+  subject: DescriptorSchema.optional(),
+  annotations: annotations.optional(),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export const IndexSchema = z.looseObject({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  manifests: z.array(DescriptorSchema),
+  subject: DescriptorSchema.optional(),
+  annotations: annotations.optional(),
+});
+export type ImageIndex = z.infer<typeof IndexSchema>;
+
+const HistorySchema = z.looseObject({
+  created: z.string().optional(),
+  created_by: z.string().optional(),
+  author: z.string().optional(),
+  comment: z.string().optional(),
+  empty_layer: z.boolean().optional(),
+});
+export type History = z.infer<typeof HistorySchema>;
+
+export const ImageConfigSchema = z.looseObject({
+  created: z.string().optional(),
+  author: z.string().optional(),
+  architecture: z.string(),
+  os: z.string(),
+  variant: z.string().optional(),
+  config: z
+    .looseObject({
+      Env: z.array(z.string()).optional(),
+      Cmd: z.array(z.string()).optional(),
+      Entrypoint: z.array(z.string()).optional(),
+      WorkingDir: z.string().optional(),
+      Labels: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digest) }),
+  history: z.array(HistorySchema).optional(),
+});
+export type ImageConfig = z.infer<typeof ImageConfigSchema>;
+
+export const OciLayoutSchema = z.looseObject({ imageLayoutVersion: z.string() });
+
+/**
+ * Parses JSON bytes against a schema, turning both syntax and shape problems into one
+ * line naming `where` and the first offending field.
+ */
+export function parseJson<T extends z.ZodType>(schema: T, bytes: Buffer | string, where: string): z.infer<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString());
+  } catch (err) {
+    throw new UserError(`${where}: not valid JSON (${(err as Error).message})`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new UserError(`${where}: invalid document at "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,240 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { z } from 'zod';
+import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
+import { Annotation, MediaType } from '../oci/media-types.js';
+import { IndexSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
+import { UserError } from '../util/errors.js';
+import { syncDir, writeFileAtomic } from '../util/fs-atomic.js';
+import { withLock } from './lock.js';
+
+/** The default root: system-wide for root, per user otherwise (architecture.md). */
+export function defaultRoot(): string {
+  if (process.env.SEALBUILD_ROOT) return process.env.SEALBUILD_ROOT;
+  if (process.getuid?.() === 0) return '/var/lib/sealbuild';
+  const dataHome = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(dataHome, 'sealbuild');
+}
+
+export interface TaggedImage {
+  /** The normalised reference, e.g. `docker.io/my/app:v1`. */
+  name: string;
+  descriptor: Descriptor;
+}
+
+/**
+ * The local image store: a plain OCI image layout at `<root>/oci` (readable by skopeo,
+ * umoci, buildah as `oci:<root>/oci:<ref>`), with scratch space at `<root>/tmp` on the
+ * same filesystem so every blob lands by rename. Tags live in `index.json` as descriptors
+ * annotated with `org.opencontainers.image.ref.name`.
+ */
+export class Store {
+  readonly layoutDir: string;
+  private readonly tmpDir: string;
+  private readonly lockPath: string;
+
+  private constructor(readonly root: string) {
+    this.layoutDir = join(root, 'oci');
+    this.tmpDir = join(root, 'tmp');
+    this.lockPath = join(root, 'index.lock');
+  }
+
+  static async open(root: string): Promise<Store> {
+    const store = new Store(root);
+    try {
+      await mkdir(join(store.layoutDir, 'blobs', 'sha256'), { recursive: true });
+      await mkdir(store.tmpDir, { recursive: true });
+    } catch (err) {
+      throw new UserError(`cannot create the store at ${root}: ${(err as Error).message}`, { hint: 'pass a writable --root DIR or set SEALBUILD_ROOT' });
+    }
+    const layoutFile = join(store.layoutDir, 'oci-layout');
+    if (!(await exists(layoutFile))) await writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    const indexFile = join(store.layoutDir, 'index.json');
+    if (!(await exists(indexFile))) {
+      await withLock(store.lockPath, async () => {
+        if (!(await exists(indexFile))) await store.writeIndex({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
+      });
+    }
+    return store;
+  }
+
+  blobPath(digest: Digest): string {
+    return join(this.layoutDir, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return exists(this.blobPath(digest));
+  }
+
+  openBlob(digest: Digest): Readable {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  /** Reads a small blob (manifest, config) whole and checks it still hashes to its name. */
+  async readBlob(digest: Digest): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.blobPath(digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new UserError(`blob ${digest} is missing from the store at ${this.root}`, { hint: 'the image is incomplete; pull or build it again' });
+      }
+      throw err;
+    }
+    if (sha256Digest(bytes) !== digest) {
+      throw new UserError(`blob ${digest} in the store at ${this.root} is corrupt (its content does not match its digest)`, { hint: 'remove the image and pull or build it again' });
+    }
+    return bytes;
+  }
+
+  async readJson<T extends z.ZodType>(schema: T, digest: Digest): Promise<z.infer<T>> {
+    return parseJson(schema, await this.readBlob(digest), `blob ${digest}`);
+  }
+
+  /** A set of blobs written aside and moved into the store together, or not at all. */
+  async beginBatch(): Promise<BlobBatch> {
+    return new BlobBatch(this, await mkdtemp(join(this.tmpDir, 'batch-')));
+  }
+
+  /** A scratch directory on the store's filesystem; the caller removes it. */
+  async makeTempDir(prefix: string): Promise<string> {
+    return mkdtemp(join(this.tmpDir, `${prefix}-`));
+  }
+
+  async readIndex(): Promise<ImageIndex> {
+    return parseJson(IndexSchema, await readFile(join(this.layoutDir, 'index.json')), join(this.layoutDir, 'index.json'));
+  }
+
+  async listTags(): Promise<TaggedImage[]> {
+    const index = await this.readIndex();
+    return index.manifests.flatMap((descriptor) => {
+      const name = descriptor.annotations?.[Annotation.refName];
+      return name === undefined ? [] : [{ name, descriptor }];
+    });
+  }
+
+  async resolveTag(name: string): Promise<Descriptor | undefined> {
+    return (await this.listTags()).find((t) => t.name === name)?.descriptor;
+  }
+
+  /** Points `name` at `descriptor`, replacing what it pointed at, under the index lock. */
+  async setTag(name: string, descriptor: Descriptor): Promise<void> {
+    await this.updateIndex((manifests) => [
+      ...manifests.filter((d) => d.annotations?.[Annotation.refName] !== name),
+      { ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } },
+    ]);
+  }
+
+  /** Removes a tag; false when there was none. Blobs stay until garbage collection. */
+  async removeTag(name: string): Promise<boolean> {
+    let removed = false;
+    await this.updateIndex((manifests) => {
+      const kept = manifests.filter((d) => d.annotations?.[Annotation.refName] !== name);
+      removed = kept.length !== manifests.length;
+      return kept;
+    });
+    return removed;
+  }
+
+  private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    await withLock(this.lockPath, async () => {
+      const index = await this.readIndex();
+      await this.writeIndex({ ...index, manifests: change(index.manifests) });
+    });
+  }
+
+  private async writeIndex(index: ImageIndex): Promise<void> {
+    await writeFileAtomic(join(this.layoutDir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
+  }
+}
+
+export class BlobBatch {
+  private readonly staged = new Map<Digest, string>();
+
+  constructor(
+    private readonly store: Store,
+    readonly dir: string,
+  ) {}
+
+  /**
+   * Streams a blob to the batch while hashing it. With `expected`, a blob whose digest or
+   * size differ is refused (nothing staged).
+   */
+  async writeStream(source: Readable, mediaType: string, expected?: { digest: Digest; size: number }): Promise<Descriptor> {
+    const tmp = join(this.dir, `incoming-${this.staged.size}-${Date.now()}`);
+    const hasher = new HashingStream();
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    try {
+      await pipeline(source, hasher, out);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    const digest = hasher.digest();
+    if (expected && (expected.digest !== digest || expected.size !== hasher.size)) {
+      await rm(tmp, { force: true });
+      throw new UserError(`blob content does not match its descriptor: expected ${expected.digest} (${expected.size} bytes), got ${digest} (${hasher.size} bytes)`, {
+        hint: 'the source is corrupt or was tampered with; nothing was stored',
+      });
+    }
+    await this.adopt(tmp, digest);
+    return { mediaType, digest, size: hasher.size };
+  }
+
+  async writeBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
+    const digest = sha256Digest(bytes);
+    if (!this.staged.has(digest) && !(await this.store.hasBlob(digest))) {
+      const tmp = join(this.dir, digestHex(digest));
+      await writeFileAtomic(tmp, bytes);
+      this.staged.set(digest, tmp);
+    }
+    return { mediaType, digest, size: bytes.length };
+  }
+
+  /** Takes a fully written, already hashed file into the batch (renamed, never copied). */
+  async adopt(file: string, digest: Digest): Promise<void> {
+    if (this.staged.has(digest) || (await this.store.hasBlob(digest))) {
+      await rm(file, { force: true });
+      return;
+    }
+    const target = join(this.dir, digestHex(digest));
+    await rename(file, target);
+    this.staged.set(digest, target);
+  }
+
+  /** Where a blob of this batch or of the store can be read. */
+  pathOf(digest: Digest): string {
+    return this.staged.get(digest) ?? this.store.blobPath(digest);
+  }
+
+  /** Moves every staged blob into the store (each fsynced, then renamed). */
+  async commit(): Promise<void> {
+    for (const [digest, file] of this.staged) {
+      const handle = await open(file, 'r');
+      await handle.sync();
+      await handle.close();
+      await rename(file, this.store.blobPath(digest));
+    }
+    if (this.staged.size > 0) await syncDir(join(this.store.layoutDir, 'blobs', 'sha256'));
+    this.staged.clear();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async abort(): Promise<void> {
+    this.staged.clear();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
