@@ -1,0 +1,182 @@
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { UserError } from '../util/errors.js';
+
+export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
+
+const TAR_BLOCK = 512;
+
+/** Identifies the compression of a stream from its first bytes (6 are enough for every format). */
+export function detectCompression(head: Buffer): Compression {
+  if (startsWith(head, [0x1f, 0x8b])) return 'gzip';
+  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
+  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
+  // "BZh" followed by the block size digit '1'..'9'; requiring the digit keeps text files that
+  // merely start with "BZh" from being treated as bzip2.
+  const level = head[3];
+  if (startsWith(head, [0x42, 0x5a, 0x68]) && level !== undefined && level >= 0x31 && level <= 0x39) return 'bzip2';
+  return 'none';
+}
+
+function startsWith(head: Buffer, magic: number[]): boolean {
+  return head.length >= magic.length && magic.every((byte, i) => head[i] === byte);
+}
+
+/** The external decompressors, with the Debian/Ubuntu package that provides each. */
+const TOOLS = {
+  bzip2: { command: 'bzip2', aptPackage: 'bzip2' },
+  xz: { command: 'xz', aptPackage: 'xz-utils' },
+  zstd: { command: 'zstd', aptPackage: 'zstd' },
+} as const;
+
+/** The decompressor is not installed; sniffArchive must report this rather than treat the file as "not an archive". */
+class MissingToolError extends UserError {}
+
+/**
+ * Decompresses `input` as a stream. gzip uses zlib (which also reads concatenated members, as
+ * pigz and multi-member layers produce); the other formats run the system tool as a filter so
+ * memory use stays constant whatever the layer size. Errors, including a tool's non-zero exit,
+ * surface as an error on the returned stream; destroying the returned stream stops the work.
+ */
+export function decompressStream(input: Readable, kind: Compression): Readable {
+  switch (kind) {
+    case 'none':
+      return input;
+    case 'gzip': {
+      const gunzip = createGunzip();
+      // pipeline destroys every stream with the first error, so the consumer sees it on `gunzip`;
+      // nothing else to do here.
+      pipeline(input, gunzip, () => {});
+      return gunzip;
+    }
+    default:
+      return spawnDecompressor(input, TOOLS[kind]);
+  }
+}
+
+function spawnDecompressor(input: Readable, tool: { command: string; aptPackage: string }): Readable {
+  const name = `${tool.command} -dc`;
+  // The output only ends once the tool has exited 0: a tool that dies half-way must not look
+  // like a shorter but valid stream to the consumer.
+  const output = new PassThrough();
+  const child = spawn(tool.command, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderrTail = '';
+
+  const fail = (err: Error): void => {
+    output.destroy(err);
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    input.destroy();
+  };
+
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    fail(
+      err.code === 'ENOENT'
+        ? new MissingToolError(`cannot decompress ${tool.command} data: "${tool.command}" is not installed`, {
+            hint: `install it, e.g. apt-get install ${tool.aptPackage}`,
+            cause: err,
+          })
+        : new UserError(`cannot run ${name}: ${err.message}`, { cause: err }),
+    );
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    // Only the end is reported; bounding it keeps a chatty tool from growing memory.
+    stderrTail = (stderrTail + text).slice(-2048);
+  });
+  child.on('close', (code, signal) => {
+    if (code === 0) {
+      output.end();
+      input.destroy();
+      return;
+    }
+    const status = code === null ? `killed by ${signal ?? 'a signal'}` : `exit code ${code}`;
+    const detail = stderrTail.trim().split('\n').pop()?.trim();
+    fail(new UserError(`${name} failed (${status})${detail ? `: ${detail}` : ''}`, {
+      hint: 'the compressed data is corrupt or truncated',
+    }));
+  });
+
+  // The tool reports bad input through its exit status; EPIPE on its stdin (it stopped reading)
+  // would only hide that message, so stdin errors are left to the 'close' handler.
+  child.stdin.on('error', () => {});
+  input.on('error', fail);
+  input.pipe(child.stdin);
+  child.stdout.pipe(output, { end: false });
+  // The consumer gave up (or finished): stop the tool instead of letting it run to the end.
+  output.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    input.destroy();
+  });
+  return output;
+}
+
+/**
+ * Decides, like Docker's ADD, whether a file is a (possibly compressed) tar archive: only the
+ * first tar block is decompressed and examined. Corrupt compressed data means "not an
+ * archive" (Docker then copies the file as is); a missing decompressor is an error, since
+ * silently copying a .tar.xz the user wanted extracted would be worse.
+ */
+export async function sniffArchive(path: string): Promise<{ compression: Compression; isTar: boolean }> {
+  const head = await readHead(path, TAR_BLOCK);
+  const compression = detectCompression(head);
+  if (compression === 'none') return { compression, isTar: isTarHeader(head) };
+  try {
+    const block = await readPrefix(decompressStream(createReadStream(path), compression), TAR_BLOCK);
+    return { compression, isTar: isTarHeader(block) };
+  } catch (err) {
+    if (err instanceof MissingToolError) throw err;
+    return { compression, isTar: false };
+  }
+}
+
+async function readHead(path: string, length: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await file.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads at least `length` bytes (fewer at end of stream), then destroys the stream. */
+async function readPrefix(stream: Readable, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  // Leaving the loop early destroys the stream, which stops the decompressor.
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (total >= length) break;
+  }
+  return Buffer.concat(chunks, total).subarray(0, length);
+}
+
+/** A tar header block: POSIX/GNU "ustar" magic, or (old v7 archives have no magic) a valid checksum. */
+function isTarHeader(block: Buffer): boolean {
+  if (block.length < TAR_BLOCK) return false;
+  if (block.toString('latin1', 257, 262) === 'ustar') return true;
+  const stored = parseOctal(block.subarray(148, 156));
+  if (stored === undefined) return false;
+  // The checksum is computed with its own field taken as spaces. Some historic tars summed
+  // signed bytes, so both sums are accepted (as GNU tar and Go's archive/tar do).
+  let unsigned = 8 * 0x20;
+  let signed = 8 * 0x20;
+  for (let i = 0; i < TAR_BLOCK; i++) {
+    if (i >= 148 && i < 156) continue;
+    const byte = block[i] ?? 0;
+    unsigned += byte;
+    signed += byte < 0x80 ? byte : byte - 0x100;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** An octal number field: optional leading spaces, digits, then NUL/space padding. */
+function parseOctal(field: Buffer): number | undefined {
+  const text = field.toString('latin1').replace(/^ +/, '').replace(/[ \0]+$/, '');
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+}
