@@ -1,0 +1,84 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI, run the way a user runs it. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The repository root (tests are compiled to dist/test/). */
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `sealbuild ARGS` with `--root root`; never throws on a non-zero exit. */
+export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, '--root', root, '--progress', 'plain', ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Like sealbuild() but fails the test with the output when the exit code is not 0. */
+export async function sealbuildOk(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  const result = await sealbuild(root, args, options);
+  if (result.code !== 0) throw new Error(`sealbuild ${args.join(' ')} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
+
+export async function tempDir(prefix = 'sealbuild-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * An external tool the tests check our output with. A missing tool fails the test with the
+ * command that installs it: tests never skip.
+ */
+export function tool(name: string, aptPackage: string): string {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  if (found.status !== 0) throw new Error(`${name} is not installed: run \`apt-get install -y ${aptPackage}\` (or \`bash scripts/setup.sh\`)`);
+  return found.stdout.trim();
+}
+
+/** Runs an external tool; throws with its output on failure. */
+export function run(command: string, args: string[], options: { cwd?: string } = {}): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}${result.stdout}`);
+  return result.stdout;
+}
+
+/**
+ * Every file under `dir` with its size and mode, plus index.json's bytes: two snapshots are
+ * equal only if nothing was added, removed or changed in the store.
+ */
+export async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string): Promise<void> {
+    for (const name of (await readdir(d).catch(() => [])).sort()) {
+      const p = join(d, name);
+      const s = await stat(p);
+      if (s.isDirectory()) await walk(p);
+      else out.push(`${relative(dir, p)} ${s.size} ${(s.mode & 0o777).toString(8)}`);
+    }
+  }
+  await walk(dir);
+  out.push(await readFile(join(dir, 'oci', 'index.json'), 'utf8').catch(() => '(no index)'));
+  return out;
+}

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { sha256Digest } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { Store } from '../../src/store/store.js';
+import { removeDir, tempDir } from '../helpers/cli.js';
+
+let root: string;
+let store: Store;
+before(async () => {
+  root = await tempDir();
+  store = await Store.open(root);
+});
+after(() => removeDir(root));
+
+test('a committed batch moves its blobs into the layout; an aborted one leaves nothing', async () => {
+  const kept = await store.beginBatch();
+  const desc = await kept.writeStream(Readable.from([Buffer.from('hello '), Buffer.from('world')]), MediaType.ociLayer);
+  assert.equal(desc.digest, sha256Digest('hello world'));
+  assert.equal(desc.size, 11);
+  assert.equal(await store.hasBlob(desc.digest), false, 'not visible before commit');
+  await kept.commit();
+  assert.equal((await store.readBlob(desc.digest)).toString(), 'hello world');
+
+  const dropped = await store.beginBatch();
+  const other = await dropped.writeBytes(Buffer.from('never stored'), MediaType.ociConfig);
+  await dropped.abort();
+  assert.equal(await store.hasBlob(other.digest), false);
+  assert.deepEqual(await readdir(join(root, 'tmp')), []);
+});
+
+test('a blob that does not match its expected digest is refused and not staged', async () => {
+  const batch = await store.beginBatch();
+  await assert.rejects(
+    batch.writeStream(Readable.from([Buffer.from('tampered')]), MediaType.ociLayer, { digest: sha256Digest('original'), size: 8 }),
+    /does not match its descriptor/,
+  );
+  await batch.commit();
+  assert.equal(await store.hasBlob(sha256Digest('tampered')), false);
+});
+
+test('concurrent tag updates never lose each other', async () => {
+  const batch = await store.beginBatch();
+  const desc = await batch.writeBytes(Buffer.from('{}'), MediaType.ociManifest);
+  await batch.commit();
+  await Promise.all(Array.from({ length: 25 }, (_, i) => store.setTag(`docker.io/race/img:${i}`, desc)));
+  const names = (await store.listTags()).map((t) => t.name).filter((n) => n.startsWith('docker.io/race/'));
+  assert.equal(names.length, 25);
+  assert.equal(await store.removeTag('docker.io/race/img:3'), true);
+  assert.equal(await store.removeTag('docker.io/race/img:3'), false);
+});
+
+test('a corrupt blob in the store is reported, not trusted', async () => {
+  const batch = await store.beginBatch();
+  const desc = await batch.writeBytes(Buffer.from('{"a":1}'), MediaType.ociConfig);
+  await batch.commit();
+  await writeFile(store.blobPath(desc.digest), '{"a":2}');
+  await assert.rejects(store.readBlob(desc.digest), /is corrupt/);
+});
