@@ -6,6 +6,8 @@ import type { SourcePosition } from '../util/errors.js';
  * variables in scope, exactly as docker's shell lexer does for ENV/COPY/LABEL words.
  * Elements of a JSON array form are stored re-quoted so that expansion gives them back
  * literally (with `$VAR` still expanded, as docker does).
+ * Words always use backslash escapes: under `# escape=\`` the parser rewrites them, so
+ * expansion never needs to know the file's escape character.
  */
 export type Word = string;
 
@@ -48,15 +50,20 @@ export interface CopyInstruction extends Base {
   kind: 'COPY';
   sources: Word[];
   dest: Word;
+  /** Checked to be 3-4 octal digits by the parser. */
   chmod?: string;
+  /** As written, a Word (docker expands `$VAR` in it). */
   chown?: string;
+  /** As written, a Word: a stage name or an image. */
   from?: string;
 }
 export interface AddInstruction extends Base {
   kind: 'ADD';
   sources: Word[];
   dest: Word;
+  /** Checked to be 3-4 octal digits by the parser. */
   chmod?: string;
+  /** As written, a Word (docker expands `$VAR` in it). */
   chown?: string;
   /** `--checksum=sha256:<hex>` for URL sources. */
   checksum?: string;

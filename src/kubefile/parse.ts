@@ -1,0 +1,576 @@
+import { DockerfileParser, type Dockerfile, type Instruction as AstInstruction } from 'dockerfile-ast';
+import { KubefileError, type SourcePosition } from '../util/errors.js';
+import {
+  SUPPORTED_INSTRUCTIONS,
+  type AppInstruction,
+  type ArgInstruction,
+  type Instruction,
+  type InstructionKind,
+  type KeyValue,
+  type Kubefile,
+  type Stage,
+  type Word,
+} from './instructions.js';
+import { closest } from './suggest.js';
+
+/*
+ * dockerfile-ast finds the instructions (keyword, where each starts and ends, the escape
+ * directive). Their arguments are read here instead: its argument splitting ignores quotes and
+ * drops escape characters, and a Word must keep both for expandWord to give docker's result.
+ */
+
+/**
+ * Parses a Kubefile (sealer's instruction set, Dockerfile syntax) and checks its structure.
+ * Words keep their quotes and `$` references, in backslash-escape syntax even under
+ * `# escape=\``; JSON-form elements become double-quoted Words. Throws a KubefileError that
+ * points at the offending keyword, argument or flag.
+ */
+export function parseKubefile(text: string, file: string): Kubefile {
+  // A byte-order mark would shift every column of the first line by one.
+  const source = text.replace(/^\uFEFF/, '');
+  const dockerfile = DockerfileParser.parse(source);
+  const context: FileContext = {
+    file,
+    lines: source.split(/\r\n|\r|\n/),
+    escape: escapeCharacter(dockerfile, file),
+    stageNames: new Set(),
+  };
+  const instructions = dockerfile.getInstructions().map((node) => parseInstruction(node, context));
+  const kubefile = assemble(file, instructions);
+  checkInstallInstructions(instructions);
+  return kubefile;
+}
+
+interface FileContext {
+  file: string;
+  lines: string[];
+  escape: string;
+  /** FROM ... AS names seen so far, to reject duplicates. */
+  stageNames: Set<string>;
+}
+
+/** One instruction with its continuation lines joined, and where each character came from. */
+interface LogicalLine {
+  text: string;
+  at: SourcePosition[];
+}
+
+/** A shell word of a logical line, up to (not including) offset `end`. */
+interface Token {
+  word: Word;
+  pos: SourcePosition;
+  end: number;
+}
+
+/** A string of a JSON array (exec form), decoded. */
+interface Element {
+  value: string;
+  pos: SourcePosition;
+}
+
+interface Ctx {
+  kind: InstructionKind;
+  file: FileContext;
+  base: { pos: SourcePosition; text: string };
+  line: LogicalLine;
+  /** Flag values by name (without `--`), positioned at their flag. */
+  flags: Map<string, Token>;
+  /** Offset in line.text where the arguments after the flags start. */
+  args: number;
+}
+
+const DOCKER_ONLY: readonly string[] = ['WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'ENTRYPOINT', 'HEALTHCHECK', 'SHELL', 'ONBUILD', 'STOPSIGNAL'];
+
+const ALLOWED_FLAGS: Partial<Record<InstructionKind, readonly string[]>> = {
+  FROM: ['platform'],
+  COPY: ['chmod', 'chown', 'from'],
+  ADD: ['chmod', 'chown', 'checksum'],
+};
+
+const USAGE: Record<InstructionKind, string> = {
+  FROM: 'FROM [--platform=<platform>] <image> [AS <name>]',
+  ARG: 'ARG <name>[=<default>] ...',
+  ENV: 'ENV <key>=<value> ...',
+  LABEL: 'LABEL <key>=<value> ...',
+  MAINTAINER: 'MAINTAINER <name>',
+  COPY: 'COPY [--chmod=<mode>] [--chown=<user>] [--from=<stage>] <src>... <dest>',
+  ADD: 'ADD [--chmod=<mode>] [--chown=<user>] [--checksum=sha256:<hex>] <src>... <dest>',
+  RUN: 'RUN <command>, or RUN ["executable", "arg", ...]',
+  CMD: 'CMD <command>',
+  CMDS: 'CMDS ["command", ...]',
+  LAUNCH: 'LAUNCH ["app", ...]',
+  APP: 'APP <name> local://<path>|https://<url> ...',
+  CNI: 'CNI <name> local://<path>|https://<url> ...',
+  CSI: 'CSI <name> local://<path>|https://<url> ...',
+  APPCMDS: 'APPCMDS <name> ["command", ...]',
+  APPENV: 'APPENV <name> <key>=<value> ...',
+  KUBEVERSION: 'KUBEVERSION <version>',
+};
+
+const INSTRUCTION_SET_HINT = `a Kubefile supports: ${SUPPORTED_INSTRUCTIONS.join(', ')}`;
+
+function usage(kind: InstructionKind): string {
+  return `usage: ${USAGE[kind]}`;
+}
+
+function position(file: string, at: { line: number; character: number }): SourcePosition {
+  return { file, line: at.line + 1, col: at.character + 1 };
+}
+
+function escapeCharacter(dockerfile: Dockerfile, file: string): string {
+  const directive = dockerfile.getDirectives().find((d) => d.getName().toLowerCase() === 'escape');
+  if (directive === undefined) return '\\';
+  const value = directive.getValue();
+  // dockerfile-ast quietly falls back to a backslash here; docker rejects the file.
+  if (value !== '\\' && value !== '`') {
+    throw new KubefileError(position(file, directive.getValueRange().start), `invalid escape directive "${value}"`, 'use # escape=\\ or # escape=`');
+  }
+  return value;
+}
+
+function parseInstruction(node: AstInstruction, file: FileContext): Instruction {
+  const pos = position(file.file, node.getInstructionRange().start);
+  const kind = kindOf(node.getInstruction(), pos);
+  const line = logicalLine(node, file, pos);
+  const { flags, next } = readFlags(kind, line, node.getInstruction().length, file.escape);
+  return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: line.text.trimEnd() } });
+}
+
+function isSupported(keyword: string): keyword is InstructionKind {
+  return (SUPPORTED_INSTRUCTIONS as readonly string[]).includes(keyword);
+}
+
+function kindOf(written: string, pos: SourcePosition): InstructionKind {
+  const keyword = written.toUpperCase();
+  if (isSupported(keyword)) return keyword;
+  if (DOCKER_ONLY.includes(keyword)) {
+    throw new KubefileError(pos, `${keyword} is a Dockerfile instruction that Kubefiles do not support`, INSTRUCTION_SET_HINT);
+  }
+  const suggestion = closest(keyword, SUPPORTED_INSTRUCTIONS, 2);
+  throw new KubefileError(pos, `unknown instruction "${written}"`, suggestion === undefined ? INSTRUCTION_SET_HINT : `did you mean ${suggestion}?`);
+}
+
+/**
+ * Joins the instruction's lines as docker does: a line ending in the escape character (then
+ * blanks) continues on the next one, and blank or comment lines inside are dropped.
+ */
+function logicalLine(node: AstInstruction, file: FileContext, pos: SourcePosition): LogicalLine {
+  const first = node.getInstructionRange().start;
+  const last = node.getRange().end.line;
+  const continuation = file.escape === '`' ? /`[ \t]*$/ : /\\[ \t]*$/;
+  const joined: LogicalLine = { text: '', at: [] };
+  let index = first.line;
+  for (let col = first.character; index <= last; index++, col = 0) {
+    const text = file.lines[index] ?? '';
+    if (index > first.line && /^\s*(#|$)/.test(text)) continue;
+    const more = continuation.exec(text);
+    for (let c = col; c < (more?.index ?? text.length); c++) {
+      joined.text += text[c];
+      joined.at.push({ file: file.file, line: index + 1, col: c + 1 });
+    }
+    if (more === null) break;
+  }
+  // dockerfile-ast counts a heredoc body as part of the instruction; sealer has no heredocs.
+  if (index < last) {
+    throw new KubefileError(pos, 'heredocs (<<EOF) are not supported in a Kubefile', `put the script in a file and COPY it, or continue the lines with ${file.escape}`);
+  }
+  return joined;
+}
+
+function skipBlanks(text: string, from: number): number {
+  let at = from;
+  while (at < text.length && /\s/.test(text[at]!)) at++;
+  return at;
+}
+
+/**
+ * Reads the word at `start`, up to an unquoted blank if `stopAtBlank`, else up to `end`.
+ * Quotes and escapes stay in the word, rewritten to backslash-escape syntax when the file uses
+ * `# escape=\``, so that expandWord never needs to know the file's escape character.
+ */
+function readWord(line: LogicalLine, start: number, end: number, escape: string, stopAtBlank: boolean): Token {
+  let word = '';
+  let quote: string | undefined;
+  let quoteAt = start;
+  let at = start;
+  while (at < end) {
+    const c = line.text[at]!;
+    if (quote === undefined && stopAtBlank && /\s/.test(c)) break;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      word += c;
+      at++;
+    } else if (c === escape) {
+      const [text, length] = escapeSequence(line.text.slice(at + 1, Math.min(at + 2, end)), quote, escape);
+      word += text;
+      at += length;
+    } else if (c === '\\') {
+      // Only reached under `# escape=\``, where a backslash is an ordinary character.
+      word += '\\\\';
+      at++;
+    } else {
+      if (quote === undefined && (c === '"' || c === "'")) [quote, quoteAt] = [c, at];
+      else if (c === quote) quote = undefined;
+      word += c;
+      at++;
+    }
+  }
+  if (quote !== undefined) {
+    throw new KubefileError(line.at[quoteAt]!, `unterminated quote ${quote}`, `close it with ${quote}, or escape it with ${escape}${quote}`);
+  }
+  return { word, pos: line.at[start]!, end: at };
+}
+
+/**
+ * The escape character followed by `next`, in backslash syntax, and how many characters it
+ * used. Inside double quotes docker's escape only escapes `"`, `$` and itself.
+ */
+function escapeSequence(next: string, quote: string | undefined, escape: string): [string, number] {
+  // Only at the very end of a line, which the continuation rule already took: drop it, as docker does.
+  if (next === '') return ['', 1];
+  if (escape === '\\') return [`\\${next}`, 2];
+  if (quote === undefined || next === '"' || next === '$') return [`\\${next}`, 2];
+  // A backtick inside double quotes: escaped itself it is one backtick, else it is literal.
+  return ['`', next === '`' ? 2 : 1];
+}
+
+/** Leading `--name=value` words (docker reads flags before any instruction's arguments). */
+function readFlags(kind: InstructionKind, line: LogicalLine, from: number, escape: string): { flags: Map<string, Token>; next: number } {
+  const flags = new Map<string, Token>();
+  let at = skipBlanks(line.text, from);
+  while (line.text.startsWith('--', at)) {
+    const token = readWord(line, at, line.text.length, escape, true);
+    at = skipBlanks(line.text, token.end);
+    // A bare `--` ends the flags, as in docker.
+    if (token.word === '--') break;
+    const [name, value] = flag(kind, token);
+    if (flags.has(name)) throw new KubefileError(token.pos, `flag --${name} is given twice`, usage(kind));
+    flags.set(name, { ...token, word: value });
+  }
+  return { flags, next: at };
+}
+
+function flag(kind: InstructionKind, token: Token): [string, Word] {
+  const eq = token.word.indexOf('=');
+  const name = token.word.slice(2, eq < 0 ? undefined : eq);
+  const allowed = ALLOWED_FLAGS[kind] ?? [];
+  if (!allowed.includes(name)) {
+    const accepted = allowed.length === 0 ? 'no flags' : allowed.map((a) => `--${a}`).join(', ');
+    throw new KubefileError(token.pos, `unknown flag --${name} for ${kind}`, `${kind} accepts ${accepted}`);
+  }
+  const value = eq < 0 ? '' : token.word.slice(eq + 1);
+  if (value === '') throw new KubefileError(token.pos, `flag --${name} needs a value`, `write --${name}=<value>`);
+  checkFlagValue(name, value, token.pos);
+  return [name, value];
+}
+
+function checkFlagValue(name: string, value: string, pos: SourcePosition): void {
+  if (name === 'chmod' && !/^[0-7]{3,4}$/.test(value)) {
+    throw new KubefileError(pos, `invalid --chmod value "${value}"`, 'use an octal mode of 3 or 4 digits, such as 755 or 0644');
+  }
+  if (name === 'checksum' && !/^sha256:[0-9a-f]{64}$/.test(value)) {
+    throw new KubefileError(pos, `invalid --checksum value "${value}"`, 'use sha256:<64 lowercase hex digits>');
+  }
+}
+
+/** The flags that were given, as properties named like them (ALLOWED_FLAGS uses the type's names). */
+function flagProperties(ctx: Ctx): Record<string, Word> {
+  return Object.fromEntries([...ctx.flags].map(([name, token]) => [name, token.word]));
+}
+
+/** Where `offset` of the line is, or the keyword if the line has ended there. */
+function positionAt(ctx: Ctx, offset: number): SourcePosition {
+  return ctx.line.at[offset] ?? ctx.base.pos;
+}
+
+function fail(pos: SourcePosition, message: string, ctx: Ctx): KubefileError {
+  return new KubefileError(pos, message, usage(ctx.kind));
+}
+
+/** The blank-separated words from `from` (the arguments by default) to the end of the line. */
+function words(ctx: Ctx, from = ctx.args): Token[] {
+  const { text } = ctx.line;
+  const tokens: Token[] = [];
+  for (let offset = skipBlanks(text, from); offset < text.length; offset = skipBlanks(text, offset)) {
+    const token = readWord(ctx.line, offset, text.length, ctx.file.escape, true);
+    tokens.push(token);
+    offset = token.end;
+  }
+  return tokens;
+}
+
+/** The rest of the line from `from` as one Word (blanks inside kept), if there is any. */
+function restWord(ctx: Ctx, from: number): Token | undefined {
+  const start = skipBlanks(ctx.line.text, from);
+  const end = ctx.line.text.trimEnd().length;
+  return start < end ? readWord(ctx.line, start, end, ctx.file.escape, false) : undefined;
+}
+
+/** The arguments as raw text for a shell (RUN, CMD, CMDS), or throws if there are none. */
+function command(ctx: Ctx): string {
+  const text = ctx.line.text.slice(ctx.args).trim();
+  if (text === '') throw fail(ctx.base.pos, `${ctx.kind} needs a command`, ctx);
+  return text;
+}
+
+/**
+ * The exec (JSON array) form at `from`, or undefined when the text there is not JSON, in
+ * which case docker reads the shell form instead. JSON that is not all strings is an error.
+ */
+function execForm(ctx: Ctx, from = ctx.args): Element[] | undefined {
+  const start = skipBlanks(ctx.line.text, from);
+  const source = ctx.line.text.slice(start).trimEnd();
+  const parsed = source.startsWith('[') ? parseJson(source) : undefined;
+  if (parsed === undefined) return undefined;
+  if (!Array.isArray(parsed) || !parsed.every((e): e is string => typeof e === 'string')) {
+    throw fail(positionAt(ctx, start), `${ctx.kind} JSON array must hold only strings`, ctx);
+  }
+  return elementOffsets(source).map((offset, i) => ({ value: parsed[i]!, pos: positionAt(ctx, start + offset) }));
+}
+
+/** The JSON value, or undefined if `source` is not JSON. */
+function parseJson(source: string): unknown {
+  try {
+    return JSON.parse(source) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Offsets of each string's opening quote in a valid JSON array of strings. */
+function elementOffsets(json: string): number[] {
+  const offsets: number[] = [];
+  for (let i = 1; i < json.length; i++) {
+    if (json[i] !== '"') continue;
+    offsets.push(i);
+    for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
+  }
+  return offsets;
+}
+
+/** The exec form where sealer accepts nothing else, with at least one `what`. */
+function requiredExecForm(ctx: Ctx, from: number, what: string): Element[] {
+  const pos = positionAt(ctx, skipBlanks(ctx.line.text, from));
+  const elements = execForm(ctx, from);
+  if (elements === undefined) throw fail(pos, `${ctx.kind} needs a JSON array of ${what}s`, ctx);
+  if (elements.length === 0) throw fail(pos, `${ctx.kind} needs at least one ${what}`, ctx);
+  return elements;
+}
+
+/** A JSON element as a Word: double-quoted so expansion gives it back with only `$` expanded. */
+function requote(value: string): Word {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function keyValue(ctx: Ctx, token: Token): KeyValue {
+  const eq = token.word.indexOf('=');
+  if (eq < 0) throw fail(token.pos, `expected <key>=<value>, found "${token.word}"`, ctx);
+  if (eq === 0) throw fail(token.pos, `empty key in "${token.word}"`, ctx);
+  return { key: token.word.slice(0, eq), value: token.word.slice(eq + 1) };
+}
+
+/** ENV/LABEL: `k=v ...`, or the legacy `k value with blanks` when the first word has no `=`. */
+function keyValues(ctx: Ctx): KeyValue[] {
+  const tokens = words(ctx);
+  const first = tokens[0];
+  if (first === undefined) throw fail(ctx.base.pos, `${ctx.kind} needs at least one <key>=<value>`, ctx);
+  if (first.word.includes('=')) return tokens.map((token) => keyValue(ctx, token));
+  const value = restWord(ctx, first.end);
+  if (value === undefined) throw fail(first.pos, `${ctx.kind} ${first.word} needs a value`, ctx);
+  return [{ key: first.word, value: value.word }];
+}
+
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** An app name: it names a directory (application/apps/<name>), so no paths or quotes. */
+function appName(pos: SourcePosition, name: string): string {
+  if (!APP_NAME.test(name)) {
+    throw new KubefileError(pos, `invalid app name "${name}"`, "an app name is letters, digits, '.', '_' and '-', starting with a letter or digit");
+  }
+  return name;
+}
+
+/**
+ * The app name that starts APP/CNI/CSI/APPCMDS/APPENV. Only that word is read: what follows
+ * may be JSON, whose quoting shell-word rules need not accept.
+ */
+function appNameToken(ctx: Ctx): Token {
+  const start = skipBlanks(ctx.line.text, ctx.args);
+  const name = start < ctx.line.text.length ? readWord(ctx.line, start, ctx.line.text.length, ctx.file.escape, true) : undefined;
+  if (name === undefined) throw fail(ctx.base.pos, `${ctx.kind} needs an app name`, ctx);
+  appName(name.pos, name.word);
+  return name;
+}
+
+const STAGE_NAME = /^[a-z][a-z0-9_.-]*$/;
+
+function parseFrom(ctx: Ctx): Instruction {
+  const [image, as, alias, extra] = words(ctx);
+  if (image === undefined) throw fail(ctx.base.pos, 'FROM needs an image', ctx);
+  const from = { kind: 'FROM' as const, ...ctx.base, image: image.word, ...flagProperties(ctx) };
+  if (as === undefined) return from;
+  if (as.word.toUpperCase() !== 'AS') throw fail(as.pos, `expected AS after the image, found "${as.word}"`, ctx);
+  if (alias === undefined) throw fail(as.pos, 'AS needs a stage name', ctx);
+  if (extra !== undefined) throw fail(extra.pos, `unexpected "${extra.word}" after the stage name`, ctx);
+  return { ...from, alias: stageName(ctx, alias) };
+}
+
+function stageName(ctx: Ctx, alias: Token): string {
+  if (!STAGE_NAME.test(alias.word)) {
+    throw new KubefileError(alias.pos, `invalid stage name "${alias.word}"`, "a stage name is lowercase letters, digits, '_', '.' and '-', starting with a letter");
+  }
+  if (ctx.file.stageNames.has(alias.word)) {
+    throw new KubefileError(alias.pos, `duplicate stage name "${alias.word}"`, 'give each FROM ... AS its own name');
+  }
+  ctx.file.stageNames.add(alias.word);
+  return alias.word;
+}
+
+const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseArg(ctx: Ctx): Instruction {
+  const tokens = words(ctx);
+  if (tokens.length === 0) throw fail(ctx.base.pos, 'ARG needs a name', ctx);
+  const args = tokens.map((token) => {
+    const eq = token.word.indexOf('=');
+    const name = eq < 0 ? token.word : token.word.slice(0, eq);
+    // Only such names can be referenced as $NAME.
+    if (!ARG_NAME.test(name)) throw fail(token.pos, `invalid ARG name "${name}"`, ctx);
+    return eq < 0 ? { name } : { name, defaultValue: token.word.slice(eq + 1) };
+  });
+  return { kind: 'ARG', ...ctx.base, args };
+}
+
+function parseMaintainer(ctx: Ctx): Instruction {
+  const name = restWord(ctx, ctx.args);
+  if (name === undefined) throw fail(ctx.base.pos, 'MAINTAINER needs a name', ctx);
+  return { kind: 'MAINTAINER', ...ctx.base, name: name.word };
+}
+
+/** COPY/ADD paths, shell or JSON form: sources then the destination. */
+function paths(ctx: Ctx): { sources: Word[]; dest: Word } {
+  const all = execForm(ctx)?.map((e) => requote(e.value)) ?? words(ctx).map((t) => t.word);
+  const dest = all.pop();
+  if (dest === undefined || all.length === 0) throw fail(ctx.base.pos, `${ctx.kind} needs at least one source and a destination`, ctx);
+  return { sources: all, dest };
+}
+
+function parseCopy(ctx: Ctx): Instruction {
+  return { kind: 'COPY', ...ctx.base, ...paths(ctx), ...flagProperties(ctx) };
+}
+
+function parseAdd(ctx: Ctx): Instruction {
+  return { kind: 'ADD', ...ctx.base, ...paths(ctx), ...flagProperties(ctx) };
+}
+
+function parseRun(ctx: Ctx): Instruction {
+  const exec = execForm(ctx);
+  if (exec === undefined) return { kind: 'RUN', ...ctx.base, form: 'shell', args: [command(ctx)] };
+  if (exec.length === 0) throw fail(ctx.base.pos, 'RUN needs a command', ctx);
+  return { kind: 'RUN', ...ctx.base, form: 'exec', args: exec.map((e) => e.value) };
+}
+
+function parseCmd(ctx: Ctx): Instruction {
+  return { kind: 'CMD', ...ctx.base, command: command(ctx) };
+}
+
+function parseCmds(ctx: Ctx): Instruction {
+  // A leading "[" means the JSON form, even if malformed: better an error than one odd command.
+  const json = ctx.line.text.startsWith('[', ctx.args);
+  const commands = json ? requiredExecForm(ctx, ctx.args, 'command').map((e) => e.value) : [command(ctx)];
+  return { kind: 'CMDS', ...ctx.base, commands };
+}
+
+function parseLaunch(ctx: Ctx): Instruction {
+  const json = ctx.line.text.startsWith('[', ctx.args);
+  const names = json ? requiredExecForm(ctx, ctx.args, 'app name').map((e) => ({ word: e.value, pos: e.pos })) : words(ctx);
+  if (names.length === 0) throw fail(ctx.base.pos, 'LAUNCH needs at least one app name', ctx);
+  return { kind: 'LAUNCH', ...ctx.base, apps: names.map((n) => appName(n.pos, n.word)) };
+}
+
+const APP_SOURCE = /^(local|https?):\/\/./;
+
+function parseApp(ctx: Ctx): Instruction {
+  const name = appNameToken(ctx);
+  const sources = words(ctx, name.end);
+  if (sources.length === 0) throw fail(name.pos, `${ctx.kind} ${name.word} needs at least one source`, ctx);
+  for (const source of sources) {
+    if (!APP_SOURCE.test(source.word)) throw fail(source.pos, `${ctx.kind} source "${source.word}" must start with local://, http:// or https://`, ctx);
+  }
+  return { kind: ctx.kind as AppInstruction['kind'], ...ctx.base, name: name.word, sources: sources.map((s) => s.word) };
+}
+
+function parseAppCmds(ctx: Ctx): Instruction {
+  const name = appNameToken(ctx);
+  const commands = requiredExecForm(ctx, name.end, 'command').map((e) => e.value);
+  return { kind: 'APPCMDS', ...ctx.base, name: name.word, commands };
+}
+
+function parseAppEnv(ctx: Ctx): Instruction {
+  const name = appNameToken(ctx);
+  const pairs = words(ctx, name.end).map((token) => keyValue(ctx, token));
+  if (pairs.length === 0) throw fail(name.pos, `APPENV ${name.word} needs at least one <key>=<value>`, ctx);
+  return { kind: 'APPENV', ...ctx.base, name: name.word, pairs };
+}
+
+function parseKubeVersion(ctx: Ctx): Instruction {
+  const [version, extra] = words(ctx);
+  if (version === undefined) throw fail(ctx.base.pos, 'KUBEVERSION needs a version', ctx);
+  if (extra !== undefined) throw fail(extra.pos, `unexpected "${extra.word}": KUBEVERSION takes one version`, ctx);
+  return { kind: 'KUBEVERSION', ...ctx.base, version: version.word };
+}
+
+const PARSERS: Record<InstructionKind, (ctx: Ctx) => Instruction> = {
+  FROM: parseFrom,
+  ARG: parseArg,
+  ENV: (ctx) => ({ kind: 'ENV', ...ctx.base, pairs: keyValues(ctx) }),
+  LABEL: (ctx) => ({ kind: 'LABEL', ...ctx.base, pairs: keyValues(ctx) }),
+  MAINTAINER: parseMaintainer,
+  COPY: parseCopy,
+  ADD: parseAdd,
+  RUN: parseRun,
+  CMD: parseCmd,
+  CMDS: parseCmds,
+  LAUNCH: parseLaunch,
+  APP: parseApp,
+  CNI: parseApp,
+  CSI: parseApp,
+  APPCMDS: parseAppCmds,
+  APPENV: parseAppEnv,
+  KUBEVERSION: parseKubeVersion,
+};
+
+/** Splits the instructions into global ARGs and stages; only ARG may come before the first FROM. */
+function assemble(file: string, instructions: Instruction[]): Kubefile {
+  const globalArgs: ArgInstruction[] = [];
+  const stages: Stage[] = [];
+  for (const instruction of instructions) {
+    const stage = stages.at(-1);
+    if (instruction.kind === 'FROM') stages.push({ index: stages.length, from: instruction, instructions: [] });
+    else if (stage !== undefined) stage.instructions.push(instruction);
+    else if (instruction.kind === 'ARG') globalArgs.push(instruction);
+    else throw new KubefileError(instruction.pos, `${instruction.kind} before the first FROM`, 'only ARG may come before FROM; start with FROM <image>');
+  }
+  if (stages.length === 0) {
+    throw new KubefileError({ file, line: 1, col: 1 }, 'no FROM instruction', 'a Kubefile starts with FROM <image> (FROM scratch for an empty base)');
+  }
+  return { file, globalArgs, stages };
+}
+
+/** sealer's rules for what runs at install time: LAUNCH and CMDS once each and last; not LAUNCH with CMD. */
+function checkInstallInstructions(instructions: Instruction[]): void {
+  for (const kind of ['LAUNCH', 'CMDS'] as const) {
+    const second = instructions.filter((i) => i.kind === kind)[1];
+    if (second !== undefined) throw new KubefileError(second.pos, `${kind} may appear only once`, `list everything in a single ${USAGE[kind]}`);
+  }
+  const launch = instructions.findIndex((i) => i.kind === 'LAUNCH');
+  const cmd = instructions.findIndex((i) => i.kind === 'CMD');
+  if (launch >= 0 && cmd >= 0) {
+    throw new KubefileError(instructions[Math.max(launch, cmd)]!.pos, 'LAUNCH and CMD cannot be used together', 'CMD is deprecated: run commands with CMDS, or apps with LAUNCH');
+  }
+  const last = instructions.at(-1);
+  const early = instructions.find((i) => (i.kind === 'LAUNCH' || i.kind === 'CMDS') && i !== last);
+  if (early !== undefined) {
+    throw new KubefileError(early.pos, `${early.kind} must be the last instruction`, 'move it to the end of the Kubefile (so LAUNCH and CMDS cannot both be used)');
+  }
+}
