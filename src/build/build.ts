@@ -43,12 +43,12 @@ export interface BuildResult {
  * store and then moves its tags, so a failed build leaves the store as it was.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const context = await BuildContext.open(options.contextDir);
   const kubefilePath = options.kubefile ?? join(options.contextDir, 'Kubefile');
   const text = await readFile(kubefilePath, 'utf8').catch(() => {
     throw new UserError(`Kubefile not found: ${kubefilePath}`, { hint: options.kubefile ? 'check the -f path' : 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
   });
   const kubefile = parseKubefile(text, relative(process.cwd(), kubefilePath) || kubefilePath);
-  const context = await BuildContext.open(options.contextDir);
   const batch = await options.store.beginBatch();
   try {
     const manifests: Descriptor[] = [];

@@ -11,7 +11,7 @@ export interface Ownership {
 }
 
 export interface CollectOptions extends Ownership {
-  /** Skips paths (relative to the walk's root) and their subtrees; for .dockerignore. */
+  /** Skips context paths and their subtrees; for .dockerignore and .sealignore. */
   ignored?: (rel: string) => boolean;
   /** Told about files that cannot go in a layer (sockets, devices). */
   warn: (message: string) => void;
@@ -30,9 +30,14 @@ export class EntryCollector {
 
   constructor(private readonly options: CollectOptions) {}
 
-  async add(abs: string, stats: Stats, dest: string, rel: string): Promise<void> {
+  /**
+   * Adds a file or directory at `dest`. `rel` is its path in the build context, for the
+   * ignore rules; undefined for scratch content (an unpacked archive), which has none.
+   */
+  async add(abs: string, stats: Stats, dest: string, rel: string | undefined): Promise<void> {
     if (stats.isDirectory()) {
-      this.put(dest, this.entryFor(stats, dest));
+      // The image root itself is not an entry: its metadata is the runtime's business.
+      if (dest !== '') this.put(dest, this.entryFor(stats, dest));
       await this.walk(abs, dest, rel);
     } else {
       this.put(dest, await this.entryForNonDir(abs, stats, dest));
@@ -71,11 +76,11 @@ export class EntryCollector {
     return [...this.entries.values()];
   }
 
-  private async walk(dirAbs: string, dest: string, rel: string): Promise<void> {
+  private async walk(dirAbs: string, dest: string, rel: string | undefined): Promise<void> {
     const names = (await readdir(dirAbs)).sort();
     for (const name of names) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      if (this.options.ignored?.(childRel)) continue;
+      const childRel = rel === undefined ? undefined : rel === '' ? name : `${rel}/${name}`;
+      if (childRel !== undefined && this.options.ignored?.(childRel)) continue;
       const abs = join(dirAbs, name);
       const stats = await lstat(abs);
       const childDest = dest === '' ? name : `${dest}/${name}`;

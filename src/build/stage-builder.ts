@@ -201,7 +201,7 @@ export class StageBuilder {
     } catch (err) {
       throw new KubefileError(pos, `ADD ${written}: ${(err as Error).message}`, 'the archive is damaged or unsafe; nothing was stored');
     }
-    await collector.add(dir, await stat(dir), destPath, '');
+    await collector.add(dir, await stat(dir), destPath, undefined);
     collector.addParents(destPath, this.rootfs.modeOf);
   }
 

@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
+import { closest } from '../kubefile/suggest.js';
 import { build } from '../build/build.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
@@ -27,6 +29,14 @@ function buildTimestamp(flag: string | undefined): Date {
   return new Date(Number(text) * 1000);
 }
 
+/** `sealbuild imags` reaches the default build command; say what was probably meant. */
+async function rejectMistypedCommand(contextDir: string, command: Command): Promise<void> {
+  if (await stat(contextDir).then(() => true, () => false)) return;
+  const names = (command.parent?.commands ?? []).map((c) => c.name());
+  const guess = closest(contextDir, names, 2);
+  if (guess !== undefined) throw new UsageError(`unknown command "${contextDir}"`, `did you mean ${guess}?`);
+}
+
 export function buildCommand(): Command {
   return new Command('build')
     .description('build an image from a Kubefile and a context directory (the default command)')
@@ -40,6 +50,7 @@ export function buildCommand(): Command {
     .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
     .option('--iidfile <file>', 'write the image digest to this file')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
+      await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
       if (!['gzip', 'none'].includes(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, 'use gzip or none');

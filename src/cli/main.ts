@@ -17,11 +17,14 @@ function program(): Command {
     .option('--root <dir>', 'where images are stored (default: $SEALBUILD_ROOT, /var/lib/sealbuild as root, else ~/.local/share/sealbuild)')
     .addOption(new Option('--progress <mode>', 'progress output on stderr').choices(PROGRESS_MODES).default('auto'))
     .option('--debug', 'show stack traces for unexpected errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), saveCommand(), exportCommand(), tagCommand(), rmiCommand()]) root.addCommand(command);
-  for (const command of root.commands) command.exitOverride().showHelpAfterError(false);
+  for (const command of [root, ...root.commands]) {
+    // commander's own errors (unknown option, missing argument) in our one-line format.
+    const help = command === root ? 'sealbuild --help' : `sealbuild ${command.name()} --help`;
+    command.exitOverride().configureOutput({ outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()} (hint: see ${help})\n`) });
+  }
   return root;
 }
 
@@ -33,7 +36,12 @@ function fail(message: string, hint: string | undefined, code: number): never {
 async function main(argv: string[]): Promise<void> {
   const debug = argv.includes('--debug');
   try {
-    await program().parseAsync(argv);
+    const cli = program();
+    if (argv.length <= 2) {
+      cli.outputHelp();
+      process.exit(2);
+    }
+    await cli.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are not failures; commander already printed its message.

@@ -135,15 +135,17 @@ export class Store {
     await this.updateIndex((manifests) => {
       const kept = manifests.filter((d) => d.annotations?.[Annotation.refName] !== name);
       removed = kept.length !== manifests.length;
-      return kept;
+      return removed ? kept : undefined;
     });
     return removed;
   }
 
-  private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+  /** Read-modify-write of index.json under the lock; `change` returns undefined for no change. */
+  private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[] | undefined): Promise<void> {
     await withLock(this.lockPath, async () => {
       const index = await this.readIndex();
-      await this.writeIndex({ ...index, manifests: change(index.manifests) });
+      const manifests = change(index.manifests);
+      if (manifests !== undefined) await this.writeIndex({ ...index, manifests });
     });
   }
 
