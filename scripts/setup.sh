@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 declare -A tools=(
   [skopeo]=skopeo [umoci]=umoci [oci-image-tool]=oci-image-tool [docker-registry]=docker-registry
   [buildah]=buildah [bwrap]=bubblewrap [pigz]=pigz [zstd]=zstd [xz]=xz-utils [bzip2]=bzip2
-  [shellcheck]=shellcheck [/usr/bin/time]=time
+  [shellcheck]=shellcheck [/usr/bin/time]=time [openssl]=openssl [htpasswd]=apache2-utils
 )
 missing=()
 for cmd in "${!tools[@]}"; do
