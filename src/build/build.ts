@@ -4,10 +4,12 @@ import { parseKubefile } from '../kubefile/parse.js';
 import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
-import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { normalizeReference } from '../oci/reference.js';
 import type { Descriptor, ImageConfig, ImageIndex, Manifest } from '../oci/schemas.js';
-import { readTagged, selectPlatform, type ResolvedImage } from '../store/image.js';
+import { pullImage } from '../registry/pull.js';
+import type { Registries } from '../registry/registries.js';
+import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { KubefileError, UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
@@ -29,6 +31,8 @@ export interface BuildOptions {
   compression: LayerCompression;
   timestamp: Date;
   store: Store;
+  /** Where FROM images missing from the store are pulled from. */
+  registries: Registries;
   reporter: Reporter;
 }
 
@@ -80,7 +84,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, context: Bu
     const basePlatform = from.platform === undefined ? platform : parsePlatform(expandWord(from.platform, globals.lookup, from.pos), 'FROM --platform');
     try {
       baseName = normalizeReference(imageName);
-      base = selectPlatform(await readTagged(options.store, baseName, imageName), basePlatform, imageName);
+      base = await baseImage(baseName, imageName, basePlatform, options);
     } catch (err) {
       if (err instanceof UserError) throw new KubefileError(from.pos, `FROM ${imageName}: ${err.message}`, err.hint);
       throw err;
@@ -94,6 +98,20 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, context: Bu
   }).run();
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
   return writeImage(result, platform, base, baseName, batch, options);
+}
+
+/**
+ * The base image for one platform: from the store when it has it (so rebuilds work
+ * offline), else pulled from its registry first.
+ */
+async function baseImage(name: string, shown: string, platform: Platform, options: BuildOptions): Promise<ResolvedImage> {
+  const stored = await options.store.resolveTag(name);
+  if (stored) {
+    const target = await readTarget(options.store, stored);
+    if (target.images.some((image) => samePlatform(image.platform, platform))) return selectPlatform(target, platform, shown);
+  }
+  await pullImage(options.store, shown, { platforms: [platform], registries: options.registries, reporter: options.reporter });
+  return selectPlatform(await readTagged(options.store, name, shown), platform, shown);
 }
 
 async function writeImage(result: StageResult, platform: Platform, base: ResolvedImage | undefined, baseName: string | undefined, batch: BlobBatch, options: BuildOptions): Promise<Descriptor> {

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { access, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
-import { digestHex, type Digest } from '../oci/digest.js';
+import { shortDigest, type Digest } from '../oci/digest.js';
 import { Annotation, layerCompression } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, History } from '../oci/schemas.js';
@@ -246,7 +246,7 @@ export class StageBuilder {
     this.result.layers.push(layer.descriptor);
     this.result.diffIds.push(layer.diffId);
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild' });
-    this.input.reporter.info(`  layer ${digestHex(layer.descriptor.digest).slice(0, 12)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
+    this.input.reporter.info(`  layer ${shortDigest(layer.descriptor.digest)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
   }
 
   private emptyLayer(text: string): void {

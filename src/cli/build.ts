@@ -5,7 +5,7 @@ import { build } from '../build/build.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
-import { collect, keyValues, openStore, refArg, reporterFor } from './common.js';
+import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -65,7 +65,13 @@ export function buildCommand(): Command {
         timestamp: buildTimestamp(flags.timestamp),
         reporter: reporterFor(command),
       };
-      const result = await build({ ...options, store: await openStore(command) });
+      const registries = registriesFor(command);
+      let result;
+      try {
+        result = await build({ ...options, store: await openStore(command), registries });
+      } finally {
+        await registries.close();
+      }
       if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
       process.stdout.write(`${result.descriptor.digest}\n`);
     });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { normalizeReference } from '../oci/reference.js';
+import { Registries } from '../registry/registries.js';
 import { Store, defaultRoot } from '../store/store.js';
 import { UsageError } from '../util/errors.js';
 import { PROGRESS_MODES, Reporter, type ProgressMode } from '../util/reporter.js';
@@ -8,6 +9,8 @@ export interface GlobalOptions {
   root?: string;
   progress: ProgressMode;
   debug?: boolean;
+  tlsVerify: boolean;
+  certDir?: string;
 }
 
 /** The options given to the program itself (`--root`, `--progress`), from any subcommand. */
@@ -17,6 +20,21 @@ export function globalOptions(command: Command): GlobalOptions {
 
 export async function openStore(command: Command): Promise<Store> {
   return Store.open(globalOptions(command).root ?? defaultRoot());
+}
+
+/** Registry connections with the user's TLS settings; the caller closes them. */
+export function registriesFor(command: Command): Registries {
+  const { tlsVerify, certDir } = globalOptions(command);
+  return new Registries(certDir === undefined ? { tlsVerify } : { tlsVerify, certDir });
+}
+
+/** `--tls-verify`, `--tls-verify=true|false`, as podman and buildah spell it. */
+export function parseBool(flag: string): (value: string) => boolean {
+  return (value) => {
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    throw new UsageError(`${flag}: "${value}" is not true or false`, `write ${flag}=false or ${flag}=true`);
+  };
 }
 
 export function reporterFor(command: Command): Reporter {

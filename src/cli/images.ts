@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { digestHex } from '../oci/digest.js';
+import { shortDigest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import { imageBlobs } from '../store/archive.js';
@@ -41,7 +41,7 @@ export function imagesCommand(): Command {
       rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       if (flags.json) return printJson(rows);
       const table = [['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORMS', 'SIZE', 'CREATED']];
-      for (const r of rows) table.push([r.repository, r.tag, digestHex(r.digest).slice(0, 12), r.platforms.join(','), humanSize(r.size), r.created]);
+      for (const r of rows) table.push([r.repository, r.tag, shortDigest(r.digest), r.platforms.join(','), humanSize(r.size), r.created]);
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     });

@@ -4,6 +4,10 @@ import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
 import { VERSION } from '../version.js';
 import { buildCommand } from './build.js';
+import { parseBool } from './common.js';
+import { loginCommand, logoutCommand } from './login.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
 import { exportCommand } from './export.js';
 import { imagesCommand } from './images.js';
 import { inspectCommand } from './inspect.js';
@@ -17,9 +21,11 @@ function program(): Command {
     .option('--root <dir>', 'where images are stored (default: $SEALBUILD_ROOT, /var/lib/sealbuild as root, else ~/.local/share/sealbuild)')
     .addOption(new Option('--progress <mode>', 'progress output on stderr').choices(PROGRESS_MODES).default('auto'))
     .option('--debug', 'show stack traces for unexpected errors')
+    .option('--tls-verify [bool]', 'verify registry TLS certificates (--tls-verify=false to skip)', parseBool('--tls-verify'), true)
+    .option('--cert-dir <dir>', 'extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries')
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
-  for (const command of [imagesCommand(), inspectCommand(), saveCommand(), exportCommand(), tagCommand(), rmiCommand()]) root.addCommand(command);
+  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), exportCommand(), tagCommand(), rmiCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
   for (const command of [root, ...root.commands]) {
     // commander's own errors (unknown option, missing argument) in our one-line format.
     const help = command === root ? 'sealbuild --help' : `sealbuild ${command.name()} --help`;

@@ -25,6 +25,11 @@ export function digestHex(digest: Digest): string {
   return digest.slice('sha256:'.length);
 }
 
+/** The first 12 hex characters, as docker prints image IDs. */
+export function shortDigest(digest: Digest): string {
+  return digestHex(digest).slice(0, 12);
+}
+
 /**
  * A pass-through stream that hashes and counts what flows through it; `digest()` and
  * `size` are final once the stream has ended.

@@ -22,13 +22,19 @@ export function parsePlatform(text: string, flag = '--platform'): Platform {
   if (!KNOWN_ARCHES.has(architecture)) {
     throw new UsageError(`${flag}: unknown architecture "${rawArch}" in "${text}"`, `known: ${[...KNOWN_ARCHES].join(', ')}`);
   }
-  let variant = rawVariant;
-  if (architecture === 'arm64' && variant === 'v8') variant = undefined;
-  if (architecture === 'arm' && variant === undefined) variant = 'v7';
-  if (architecture === 'arm' && !['v5', 'v6', 'v7', 'v8'].includes(variant!)) {
-    throw new UsageError(`${flag}: unknown arm variant "${variant}" in "${text}"`, 'arm variants are v5, v6, v7, v8');
+  const platform = normalizePlatform({ os, architecture, variant: rawVariant });
+  if (architecture === 'arm' && !['v5', 'v6', 'v7', 'v8'].includes(platform.variant!)) {
+    throw new UsageError(`${flag}: unknown arm variant "${platform.variant}" in "${text}"`, 'arm variants are v5, v6, v7, v8');
   }
-  return variant === undefined ? { os, architecture } : { os, architecture, variant };
+  return platform;
+}
+
+/** containerd's normalisation: arm64/v8 is arm64, arm alone is arm/v7. */
+export function normalizePlatform(p: { os: string; architecture: string; variant?: string | undefined }): Platform {
+  let variant = p.variant;
+  if (p.architecture === 'arm64' && variant === 'v8') variant = undefined;
+  if (p.architecture === 'arm' && variant === undefined) variant = 'v7';
+  return variant === undefined ? { os: p.os, architecture: p.architecture } : { os: p.os, architecture: p.architecture, variant };
 }
 
 /** `--platform a,b` with duplicates removed, order kept. */

@@ -8,7 +8,7 @@ import { Annotation, MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageIndex } from '../oci/schemas.js';
 import { tempPathFor, writeFileAtomic } from '../util/fs-atomic.js';
 import { UserError } from '../util/errors.js';
-import { readTarget } from './image.js';
+import { readTarget, requireComplete } from './image.js';
 import type { Store } from './store.js';
 
 export type SaveFormat = 'oci-archive' | 'oci-dir';
@@ -19,7 +19,7 @@ export interface SavedImage {
   descriptor: Descriptor;
 }
 
-/** Every blob an image needs (index, manifests, configs, layers), each once, in a stable order. */
+/** Every blob of an image the store holds (index, manifests, configs, layers), each once, in a stable order. */
 export async function imageBlobs(store: Store, descriptor: Descriptor): Promise<Descriptor[]> {
   const target = await readTarget(store, descriptor);
   const blobs = new Map<Digest, Descriptor>([[descriptor.digest, descriptor]]);
@@ -49,7 +49,10 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  */
 export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat): Promise<void> {
   const blobs = new Map<Digest, Descriptor>();
-  for (const image of images) for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
+  for (const image of images) {
+    requireComplete(await readTarget(store, image.descriptor), image.name);
+    for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
+  }
   await mkdir(dirname(output), { recursive: true });
   if (format === 'oci-dir') await saveDir(store, [...blobs.values()], images, output);
   else await saveTar(store, [...blobs.values()], images, output);

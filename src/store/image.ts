@@ -1,5 +1,5 @@
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
-import { formatPlatform, samePlatform, type Platform } from '../oci/platform.js';
+import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type ImageConfig, type ImageIndex, type Manifest } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import type { Store } from './store.js';
@@ -17,21 +17,26 @@ export interface StoredTarget {
   descriptor: Descriptor;
   index?: ImageIndex;
   images: ResolvedImage[];
+  /** Index entries the store does not hold (platforms not pulled). */
+  missing: Descriptor[];
 }
 
 export async function readTarget(store: Store, descriptor: Descriptor): Promise<StoredTarget> {
   if (isIndexMediaType(descriptor.mediaType)) {
     const index = await store.readJson(IndexSchema, descriptor.digest);
     const images: ResolvedImage[] = [];
+    const missing: Descriptor[] = [];
     for (const child of index.manifests) {
-      if (isManifestMediaType(child.mediaType)) images.push(await readImage(store, child));
+      // A pull of some platforms keeps the index as published, with the others absent.
+      if (!(await store.hasBlob(child.digest))) missing.push(child);
+      else if (isManifestMediaType(child.mediaType)) images.push(await readImage(store, child));
     }
-    return { descriptor, index, images };
+    return { descriptor, index, images, missing };
   }
   if (!isManifestMediaType(descriptor.mediaType)) {
     throw new UserError(`unsupported media type ${descriptor.mediaType} for ${descriptor.digest}`, { hint: 'sealbuild reads OCI and Docker schema2 images' });
   }
-  return { descriptor, images: [await readImage(store, descriptor)] };
+  return { descriptor, images: [await readImage(store, descriptor)], missing: [] };
 }
 
 async function readImage(store: Store, descriptor: Descriptor): Promise<ResolvedImage> {
@@ -40,6 +45,13 @@ async function readImage(store: Store, descriptor: Descriptor): Promise<Resolved
   const platform: Platform = { os: config.os, architecture: config.architecture };
   if (config.variant) platform.variant = config.variant;
   return { descriptor, manifest, config, platform };
+}
+
+/** Refuses an index with platforms the store lacks: it cannot be copied whole. */
+export function requireComplete(target: StoredTarget, shown: string): void {
+  if (target.missing.length === 0) return;
+  const absent = target.missing.map((d) => (d.platform ? formatPlatform(normalizePlatform(d.platform)) : d.digest)).join(', ');
+  throw new UserError(`image "${shown}" is only partly in the store (missing: ${absent})`, { hint: 'pull it with --all-platforms first' });
 }
 
 /** Looks up a tag in the store; a clear error naming it when absent. */

@@ -156,18 +156,26 @@ export class Store {
 
 export class BlobBatch {
   private readonly staged = new Map<Digest, string>();
+  /** Names incoming files uniquely: several blobs stream into a batch at once. */
+  private incoming = 0;
+  private readonly commitActions: (() => Promise<void>)[] = [];
 
   constructor(
-    private readonly store: Store,
+    readonly store: Store,
     readonly dir: string,
   ) {}
+
+  /** Runs `action` at commit, once this batch's blobs are in the store: for records that point at them. */
+  onCommit(action: () => Promise<void>): void {
+    this.commitActions.push(action);
+  }
 
   /**
    * Streams a blob to the batch while hashing it. With `expected`, a blob whose digest or
    * size differ is refused (nothing staged).
    */
   async writeStream(source: Readable, mediaType: string, expected?: { digest: Digest; size: number }): Promise<Descriptor> {
-    const tmp = join(this.dir, `incoming-${this.staged.size}-${Date.now()}`);
+    const tmp = join(this.dir, `incoming-${this.incoming++}`);
     const hasher = new HashingStream();
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     try {
@@ -208,6 +216,10 @@ export class BlobBatch {
     this.staged.set(digest, target);
   }
 
+  has(digest: Digest): boolean {
+    return this.staged.has(digest);
+  }
+
   /** Where a blob of this batch or of the store can be read. */
   pathOf(digest: Digest): string {
     return this.staged.get(digest) ?? this.store.blobPath(digest);
@@ -223,11 +235,13 @@ export class BlobBatch {
     }
     if (this.staged.size > 0) await syncDir(join(this.store.layoutDir, 'blobs', 'sha256'));
     this.staged.clear();
+    for (const action of this.commitActions.splice(0)) await action();
     await rm(this.dir, { recursive: true, force: true });
   }
 
   async abort(): Promise<void> {
     this.staged.clear();
+    this.commitActions.length = 0;
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -18,9 +18,9 @@ export function tempPathFor(target: string): string {
 }
 
 /** Writes a small file atomically: temp file + fsync + rename + directory fsync. */
-export async function writeFileAtomic(target: string, data: Buffer | string): Promise<void> {
+export async function writeFileAtomic(target: string, data: Buffer | string, mode = 0o644): Promise<void> {
   const tmp = tempPathFor(target);
-  const handle = await open(tmp, 'wx', 0o644);
+  const handle = await open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -1,0 +1,134 @@
+import { request, type Agent } from 'undici';
+import { z } from 'zod';
+import { UserError } from '../util/errors.js';
+import { VERSION } from '../version.js';
+import type { Credential } from './credentials.js';
+
+export interface Challenge {
+  scheme: 'basic' | 'bearer';
+  params: Record<string, string>;
+}
+
+/**
+ * Parses `WWW-Authenticate` (RFC 7235): `Bearer realm="…",service="…",scope="…"`.
+ * Quoted values may hold commas and escaped quotes.
+ */
+export function parseChallenge(header: string): Challenge | undefined {
+  const match = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!match) return undefined;
+  const scheme = match[1]!.toLowerCase();
+  if (scheme !== 'basic' && scheme !== 'bearer') return undefined;
+  const params: Record<string, string> = {};
+  const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))\s*,?/g;
+  for (const m of match[2]!.matchAll(re)) params[m[1]!.toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
+  return { scheme, params };
+}
+
+const TokenResponse = z.looseObject({ token: z.string().optional(), access_token: z.string().optional(), expires_in: z.number().optional() });
+
+interface CachedToken {
+  value: string;
+  expires: number;
+}
+
+/** The scope string distribution's token auth uses for a repository. */
+export function repositoryScope(repository: string, actions: 'pull' | 'pull,push'): string {
+  return `repository:${repository}:${actions}`;
+}
+
+/**
+ * Authorization for one registry: learns the scheme from the first 401, then sends Basic
+ * credentials or fetches bearer tokens per scope set (cached until shortly before they
+ * expire). Credentials only ever go to the registry and its token realm.
+ */
+export class Authenticator {
+  private challenge: Challenge | undefined;
+  private readonly tokens = new Map<string, CachedToken>();
+
+  constructor(
+    private readonly domain: string,
+    private readonly credential: Credential | undefined,
+    private readonly agentFor: (host: string) => Promise<Agent>,
+  ) {}
+
+  get hasCredential(): boolean {
+    return this.credential !== undefined;
+  }
+
+  /** The Authorization header for a request needing `scopes`, if the scheme is known. */
+  async header(scopes: string[]): Promise<string | undefined> {
+    if (!this.challenge) return undefined;
+    if (this.challenge.scheme === 'basic') return this.basic();
+    const cached = this.tokens.get(scopeKey(scopes));
+    if (cached && cached.expires > Date.now()) return `Bearer ${cached.value}`;
+    return `Bearer ${await this.fetchToken(scopes)}`;
+  }
+
+  /** Takes a 401's challenge; true when retrying with new authorization may succeed. */
+  async learn(header: string | undefined, scopes: string[]): Promise<boolean> {
+    const challenge = header ? parseChallenge(header) : undefined;
+    if (!challenge) return false;
+    const fresh = !this.challenge || this.challenge.scheme !== challenge.scheme || this.challenge.params.realm !== challenge.params.realm;
+    this.challenge = challenge;
+    if (challenge.scheme === 'basic') return fresh && this.credential !== undefined && !('identityToken' in this.credential);
+    this.tokens.delete(scopeKey(scopes));
+    return true;
+  }
+
+  private basic(): string | undefined {
+    if (!this.credential || 'identityToken' in this.credential) return undefined;
+    return `Basic ${Buffer.from(`${this.credential.username}:${this.credential.password}`).toString('base64')}`;
+  }
+
+  private async fetchToken(scopes: string[]): Promise<string> {
+    const params = this.challenge!.params;
+    const realm = params.realm;
+    if (!realm) throw new UserError(`registry ${this.domain} asked for a bearer token without saying where to get one`, { hint: 'the registry is misconfigured (no realm in WWW-Authenticate)' });
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new UserError(`registry ${this.domain} gave an invalid token realm "${realm}"`, { hint: 'the registry is misconfigured' });
+    }
+    const allScopes = scopes.length > 0 ? scopes : params.scope ? [params.scope] : [];
+    const agent = await this.agentFor(url.host);
+    const headers: Record<string, string> = { 'user-agent': `sealbuild/${VERSION}` };
+    let response;
+    try {
+      if (this.credential && 'identityToken' in this.credential) {
+        // OAuth2 refresh-token grant, as docker does for identity tokens.
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.credential.identityToken, client_id: 'sealbuild', service: params.service ?? '', scope: allScopes.join(' ') });
+        response = await request(url, { method: 'POST', dispatcher: agent, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      } else {
+        if (params.service) url.searchParams.set('service', params.service);
+        for (const scope of allScopes) url.searchParams.append('scope', scope);
+        const basic = this.basic();
+        response = await request(url, { method: 'GET', dispatcher: agent, headers: basic ? { ...headers, authorization: basic } : headers });
+      }
+    } catch (err) {
+      throw new UserError(`cannot reach the token service of ${this.domain} (${url.host}): ${(err as Error).message}`, { hint: 'check the network and the registry address' });
+    }
+    const text = await response.body.text();
+    if (response.statusCode === 401 || response.statusCode === 403) {
+      throw new UserError(`registry ${this.domain} rejected ${this.credential ? 'the credentials' : 'anonymous access'}`, { hint: `run sealbuild login ${this.domain}` });
+    }
+    if (response.statusCode !== 200) {
+      throw new UserError(`token service of ${this.domain} answered HTTP ${response.statusCode}`, { hint: 'try again later' });
+    }
+    let body: z.infer<typeof TokenResponse>;
+    try {
+      body = TokenResponse.parse(JSON.parse(text));
+    } catch {
+      throw new UserError(`token service of ${this.domain} sent an unreadable answer`, { hint: 'the registry is misconfigured' });
+    }
+    const token = body.token ?? body.access_token;
+    if (!token) throw new UserError(`token service of ${this.domain} sent no token`, { hint: 'the registry is misconfigured' });
+    // Refresh 10 s early; 60 s is the spec's default lifetime.
+    this.tokens.set(scopeKey(scopes), { value: token, expires: Date.now() + Math.max((body.expires_in ?? 60) - 10, 5) * 1000 });
+    return token;
+  }
+}
+
+function scopeKey(scopes: string[]): string {
+  return [...scopes].sort().join(' ');
+}

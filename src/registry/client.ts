@@ -1,0 +1,227 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
+import { MediaType } from '../oci/media-types.js';
+import { UserError } from '../util/errors.js';
+import { repositoryScope } from './auth.js';
+import { RETRY, RegistryError, backoffMs, header, isRetryableError, type RegistryHttp } from './http.js';
+
+/** Every manifest type we read: registries pick the best the image has. */
+const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
+/** Far above the spec's 4 MB minimum; a bound so a hostile registry cannot exhaust memory. */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Blobs above this go up in chunks, each resumable after a broken connection. */
+export const CHUNKED_UPLOAD_THRESHOLD = 64 * 1024 * 1024;
+export const UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024;
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: Digest;
+}
+
+/** Registry operations on one repository (distribution-spec endpoints). */
+export class RepositoryClient {
+  constructor(
+    readonly http: RegistryHttp,
+    /** Repository path, e.g. `library/nginx`. */
+    readonly path: string,
+    private readonly push = false,
+  ) {}
+
+  private get scopes(): string[] {
+    return [repositoryScope(this.path, this.push ? 'pull,push' : 'pull')];
+  }
+
+  private what(kind: string, ref: string): string {
+    return `${kind} ${this.http.domain}/${this.path}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`;
+  }
+
+  /** GET a manifest by tag or digest; the bytes are verified against a digest reference. */
+  async getManifest(ref: string): Promise<FetchedManifest> {
+    const what = this.what('manifest', ref);
+    const res = await this.http.send({ method: 'GET', url: `/v2/${this.path}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT }, scopes: this.scopes, ok: [200], what });
+    const length = Number(header(res.headers['content-length']) ?? 0);
+    if (length > MAX_MANIFEST_BYTES) {
+      await res.body.dump();
+      throw new UserError(`${what}: manifest of ${length} bytes is larger than ${MAX_MANIFEST_BYTES}`, { hint: 'this is not a container image manifest' });
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += (chunk as Buffer).length;
+      if (total > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new UserError(`${what}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'this is not a container image manifest' });
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const bytes = Buffer.concat(chunks);
+    const digest = sha256Digest(bytes);
+    const claimed = header(res.headers['docker-content-digest']);
+    if ((isDigest(ref) && digest !== ref) || (claimed !== undefined && isDigest(claimed) && claimed !== digest)) {
+      throw new UserError(`${what}: the manifest received does not match its digest (got ${digest})`, { hint: 'the registry or a proxy altered it; nothing was stored' });
+    }
+    const mediaType = (header(res.headers['content-type']) ?? '').split(';')[0]!.trim() || mediaTypeOf(bytes);
+    return { bytes, mediaType, digest };
+  }
+
+  /** The digest a tag or digest points at, or undefined when the registry has none. */
+  async headManifest(ref: string): Promise<Digest | undefined> {
+    const res = await this.http.send({ method: 'HEAD', url: `/v2/${this.path}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT }, scopes: this.scopes, ok: [200, 404], what: this.what('manifest', ref) });
+    await res.body.dump();
+    const digest = header(res.headers['docker-content-digest']);
+    return res.status === 200 && digest !== undefined && isDigest(digest) ? digest : undefined;
+  }
+
+  async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<void> {
+    const res = await this.http.send({
+      method: 'PUT', url: `/v2/${this.path}/manifests/${ref}`, headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+      body: () => bytes, scopes: this.scopes, ok: [201, 200, 202], what: this.what('manifest', ref),
+    });
+    await res.body.dump();
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    const res = await this.http.send({ method: 'HEAD', url: `/v2/${this.path}/blobs/${digest}`, scopes: this.scopes, ok: [200, 404], what: this.what('blob', digest) });
+    await res.body.dump();
+    return res.status === 200;
+  }
+
+  /**
+   * A blob's bytes as a stream that survives broken connections: it resumes with a Range
+   * request from where it stopped (or skips what it had, when the server ignores Range).
+   * The caller verifies the digest of what comes out.
+   */
+  openBlob(digest: Digest, size: number, onBytes?: (n: number) => void): Readable {
+    const self = this;
+    return Readable.from((async function* () {
+      let offset = 0;
+      for (let attempt = 0; ; ) {
+        const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+        const res = await self.http.send({ method: 'GET', url: `/v2/${self.path}/blobs/${digest}`, headers, scopes: self.scopes, ok: [200, 206], what: self.what('blob', digest) });
+        let skip = res.status === 200 ? offset : 0;
+        try {
+          for await (const raw of res.body) {
+            let chunk = raw as Buffer;
+            if (skip > 0) {
+              const dropped = Math.min(skip, chunk.length);
+              skip -= dropped;
+              chunk = chunk.subarray(dropped);
+              if (chunk.length === 0) continue;
+            }
+            offset += chunk.length;
+            onBytes?.(chunk.length);
+            yield chunk;
+          }
+          if (offset >= size) return;
+          throw Object.assign(new Error('connection closed early'), { code: 'ECONNRESET' });
+        } catch (err) {
+          if (!isRetryableError(err) || attempt + 1 >= RETRY.attempts) {
+            throw new UserError(`blob ${digest}: download failed after ${offset} of ${size} bytes: ${(err as Error).message}`, { hint: 'try again; completed blobs are kept' });
+          }
+          await sleep(backoffMs(attempt++));
+        }
+      }
+    })(), { objectMode: false });
+  }
+
+  /** Cross-repository mount (same registry): true when the registry linked the blob. */
+  async mountBlob(digest: Digest, from: string): Promise<boolean | string> {
+    const res = await this.http.send({
+      method: 'POST', url: `/v2/${this.path}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      headers: { 'content-length': '0' }, scopes: [...this.scopes, repositoryScope(from, 'pull')], ok: [201, 202], what: this.what('blob', digest),
+    });
+    await res.body.dump();
+    // 202: the registry could not mount and started a plain upload we may use.
+    return res.status === 201 ? true : header(res.headers.location) ?? false;
+  }
+
+  /**
+   * Uploads a blob from a file: one PUT when small, PATCH chunks when large. A chunk that
+   * fails is resumed from the offset the registry reports (GET on the upload URL).
+   */
+  async uploadBlob(file: string, digest: Digest, size: number, startedAt?: string, onBytes?: (n: number) => void): Promise<void> {
+    let location = startedAt ?? (await this.startUpload(digest));
+    if (size <= CHUNKED_UPLOAD_THRESHOLD) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await this.http.send({
+            method: 'PUT', url: withDigest(location, digest),
+            headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+            body: () => (size === 0 ? Buffer.alloc(0) : counted(createReadStream(file), onBytes)),
+            scopes: this.scopes, ok: [201, 204], what: this.what('blob', digest), retry: false,
+          });
+          await res.body.dump();
+          return;
+        } catch (err) {
+          // A PUT cut off mid-body leaves the upload session in an unknown state: start over.
+          if (attempt + 1 >= RETRY.attempts || !(err instanceof RegistryError && err.transient)) throw err;
+          await sleep(backoffMs(attempt));
+          location = await this.startUpload(digest);
+        }
+      }
+    }
+    let offset = 0;
+    for (let attempt = 0; offset < size; ) {
+      const end = Math.min(offset + UPLOAD_CHUNK_BYTES, size) - 1;
+      try {
+        const res = await this.http.send({
+          method: 'PATCH', url: location,
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(end - offset + 1) },
+          body: () => counted(createReadStream(file, { start: offset, end }), onBytes),
+          scopes: this.scopes, ok: [202, 204], what: this.what('blob', digest), retry: false,
+        });
+        await res.body.dump();
+        location = header(res.headers.location) ?? location;
+        offset = end + 1;
+      } catch (err) {
+        if (attempt + 1 >= RETRY.attempts || !(err instanceof RegistryError && err.transient)) throw err;
+        await sleep(backoffMs(attempt++));
+        // Resume where the registry says it is; a registry that cannot say (distribution
+        // rejects a stale upload state) gets the blob again from the start.
+        const resumed = await this.uploadedBytes(location, digest).catch(() => undefined);
+        if (resumed === undefined) location = await this.startUpload(digest);
+        offset = resumed ?? 0;
+      }
+    }
+    const res = await this.http.send({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, body: () => Buffer.alloc(0), scopes: this.scopes, ok: [201, 204], what: this.what('blob', digest) });
+    await res.body.dump();
+  }
+
+  private async startUpload(digest: Digest): Promise<string> {
+    const res = await this.http.send({ method: 'POST', url: `/v2/${this.path}/blobs/uploads/`, headers: { 'content-length': '0' }, scopes: this.scopes, ok: [202], what: this.what('blob', digest) });
+    await res.body.dump();
+    const location = header(res.headers.location);
+    if (!location) throw new UserError(`${this.what('blob', digest)}: registry ${this.http.domain} started an upload without a Location`, { hint: 'the registry does not follow the distribution spec' });
+    return location;
+  }
+
+  /** How much of an interrupted upload the registry kept (`Range: 0-N` means N+1 bytes). */
+  private async uploadedBytes(location: string, digest: Digest): Promise<number> {
+    const res = await this.http.send({ method: 'GET', url: location, scopes: this.scopes, ok: [204, 200], what: this.what('blob', digest) });
+    await res.body.dump();
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers.range) ?? '');
+    return range ? Number(range[1]) + 1 : 0;
+  }
+}
+
+function withDigest(location: string, digest: Digest): string {
+  return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+}
+
+function counted(stream: Readable, onBytes?: (n: number) => void): Readable {
+  if (onBytes) stream.on('data', (chunk: Buffer) => onBytes(chunk.length));
+  return stream;
+}
+
+/** A manifest's media type from its own `mediaType` field, when the server did not say. */
+function mediaTypeOf(bytes: Buffer): string {
+  try {
+    const doc = JSON.parse(bytes.toString()) as { mediaType?: string; manifests?: unknown };
+    return doc.mediaType ?? (doc.manifests ? MediaType.ociIndex : MediaType.ociManifest);
+  } catch {
+    return MediaType.ociManifest;
+  }
+}

@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { shortDigest, type Digest } from '../oci/digest.js';
+import { isIndexMediaType } from '../oci/media-types.js';
+import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
+import { formatReference, parseReference } from '../oci/reference.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
+import type { BlobBatch, Store } from '../store/store.js';
+import { UserError } from '../util/errors.js';
+import { mapLimit } from '../util/limit.js';
+import type { Reporter } from '../util/reporter.js';
+import type { RepositoryClient } from './client.js';
+import type { Registries } from './registries.js';
+
+export interface PullOptions {
+  /** Which platforms of a multi-platform image to fetch; 'all' for every one. */
+  platforms: Platform[] | 'all';
+  registries: Registries;
+  reporter: Reporter;
+  /** Blobs downloaded at once. */
+  concurrency?: number;
+}
+
+export interface PullResult {
+  /** The store tag: the normalised reference as given (tag and/or digest). */
+  name: string;
+  descriptor: Descriptor;
+  downloadedBytes: number;
+}
+
+export const DEFAULT_PULL_CONCURRENCY = 6;
+
+/**
+ * Pulls an image into the store: the manifest or index as the registry sent it (so digests
+ * stay exactly the registry's), the chosen platforms' manifests, configs and layers. Blobs
+ * the store already has are not fetched; every byte is checked against its digest; the
+ * store sees the image only when all of it has arrived.
+ */
+export async function pullImage(store: Store, text: string, options: PullOptions): Promise<PullResult> {
+  const ref = parseReference(text);
+  const name = formatReference(ref);
+  const repo = options.registries.repository(ref);
+  options.reporter.info(`Pulling ${name}`);
+  const top = await repo.getManifest(ref.digest ?? ref.tag!);
+  const batch = await store.beginBatch();
+  try {
+    const descriptor = await batch.writeBytes(top.bytes, top.mediaType);
+    const manifests: Manifest[] = [];
+    if (isIndexMediaType(top.mediaType)) {
+      const index = parseJson(IndexSchema, top.bytes, `index ${name}`);
+      for (const child of selectChildren(index.manifests, options.platforms, name)) {
+        const fetched = await repo.getManifest(child.digest);
+        await batch.writeBytes(fetched.bytes, child.mediaType);
+        manifests.push(parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`));
+      }
+    } else {
+      const manifest = parseJson(ManifestSchema, top.bytes, `manifest ${name}`);
+      await checkSinglePlatform(repo, manifest, options.platforms, batch, name);
+      manifests.push(manifest);
+    }
+    const blobs = new Map<Digest, Descriptor>();
+    for (const m of manifests) for (const d of [m.config, ...m.layers]) blobs.set(d.digest, d);
+    let downloadedBytes = 0;
+    await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (blob) => {
+      if (await store.hasBlob(blob.digest)) return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, state: 'exists' });
+      if (batch.has(blob.digest)) return;
+      options.reporter.info(`  copying blob ${shortDigest(blob.digest)} (${blob.size} bytes)`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'start' });
+      await batch.writeStream(repo.openBlob(blob.digest, blob.size), blob.mediaType, { digest: blob.digest, size: blob.size });
+      downloadedBytes += blob.size;
+      options.reporter.info(`  blob ${shortDigest(blob.digest)} done`, { event: 'blob', digest: blob.digest, state: 'done' });
+    });
+    await batch.commit();
+    await store.setTag(name, descriptor);
+    options.reporter.info(`Pulled ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
+    return { name, descriptor, downloadedBytes };
+  } catch (err) {
+    await batch.abort();
+    throw err;
+  }
+}
+
+function selectChildren(children: Descriptor[], wanted: Platform[] | 'all', name: string): Descriptor[] {
+  const images = children.filter((c) => c.platform !== undefined && c.platform.architecture !== 'unknown');
+  if (wanted === 'all') return images;
+  return wanted.map((platform) => {
+    const match = images.find((c) => samePlatform(normalizePlatform(c.platform!), platform));
+    if (!match) {
+      const available = images.map((c) => formatPlatform(normalizePlatform(c.platform!))).join(', ');
+      throw new UserError(`image ${name} has no ${formatPlatform(platform)} variant (it has: ${available || 'none'})`, { hint: 'pick one of its platforms with --platform' });
+    }
+    return match;
+  });
+}
+
+/** A single-platform image must be the platform asked for: no x86 binaries in an arm64 build. */
+async function checkSinglePlatform(repo: RepositoryClient, manifest: Manifest, wanted: Platform[] | 'all', batch: BlobBatch, name: string): Promise<void> {
+  if (wanted === 'all') return;
+  await batch.writeStream(repo.openBlob(manifest.config.digest, manifest.config.size), manifest.config.mediaType, { digest: manifest.config.digest, size: manifest.config.size });
+  const config = parseJson(ImageConfigSchema, await readFile(batch.pathOf(manifest.config.digest)), `config of ${name}`);
+  const actual = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+  const mismatch = wanted.find((p) => !samePlatform(p, actual));
+  if (mismatch) {
+    throw new UserError(`image ${name} is ${formatPlatform(actual)} only, not ${formatPlatform(mismatch)}`, { hint: `use an image built for ${formatPlatform(mismatch)}, or a multi-platform one` });
+  }
+}

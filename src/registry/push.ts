@@ -1,0 +1,97 @@
+import type { Digest } from '../oci/digest.js';
+import { shortDigest } from '../oci/digest.js';
+import { Annotation } from '../oci/media-types.js';
+import { formatReference, parseReference, type Reference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/schemas.js';
+import { readTagged, requireComplete } from '../store/image.js';
+import type { Store } from '../store/store.js';
+import { UserError } from '../util/errors.js';
+import { mapLimit } from '../util/limit.js';
+import type { Reporter } from '../util/reporter.js';
+import type { RepositoryClient } from './client.js';
+import type { Registries } from './registries.js';
+
+export interface PushOptions {
+  registries: Registries;
+  reporter: Reporter;
+  /** Blobs uploaded at once. */
+  concurrency?: number;
+}
+
+export interface PushResult {
+  destination: string;
+  digest: Digest;
+  uploadedBytes: number;
+}
+
+export const DEFAULT_PUSH_CONCURRENCY = 4;
+
+/**
+ * Pushes a stored image (manifest or index) with its exact bytes, so the registry's digest
+ * equals the store's. Blobs the registry has are skipped after a HEAD; blobs another
+ * repository of the same registry has are mounted; the rest are uploaded. Manifests go up
+ * children first, the tag last, and only when the registry does not already have them: an
+ * unchanged re-push sends nothing but HEAD requests.
+ */
+export async function pushImage(store: Store, localName: string, shown: string, destText: string | undefined, options: PushOptions): Promise<PushResult> {
+  const target = await readTagged(store, localName, shown);
+  requireComplete(target, shown);
+  const dest = parseReference(destText ?? localName);
+  if (dest.digest !== undefined) throw new UserError(`cannot push to a digest reference (${destText ?? shown})`, { hint: 'push to a tag; the digest follows from the content', exitCode: 2 });
+  const repo = options.registries.repository(dest, true);
+  const mountFrom = mountSources(localName, target.images.map((i) => i.manifest.annotations?.[Annotation.baseName]), dest);
+  const destination = formatReference(dest);
+  options.reporter.info(`Pushing ${destination}`);
+
+  const blobs = new Map<Digest, Descriptor>();
+  for (const image of target.images) for (const d of [image.manifest.config, ...image.manifest.layers]) blobs.set(d.digest, d);
+  let uploadedBytes = 0;
+  await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, async (blob) => {
+    const how = await pushBlob(store, repo, blob, mountFrom);
+    if (how === 'uploaded') uploadedBytes += blob.size;
+    options.reporter.info(`  blob ${shortDigest(blob.digest)} ${how}`, { event: 'blob', digest: blob.digest, size: blob.size, state: how });
+  });
+
+  if (target.index) {
+    for (const image of target.images) {
+      if ((await repo.headManifest(image.descriptor.digest)) === image.descriptor.digest) continue;
+      await repo.putManifest(image.descriptor.digest, await store.readBlob(image.descriptor.digest), image.descriptor.mediaType);
+    }
+  }
+  const digest = target.descriptor.digest;
+  if ((await repo.headManifest(dest.tag!)) !== digest) {
+    await repo.putManifest(dest.tag!, await store.readBlob(digest), target.descriptor.mediaType);
+  }
+  options.reporter.info(`Pushed ${destination}: ${digest}`, { digest });
+  return { destination, digest, uploadedBytes };
+}
+
+async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[]): Promise<'exists' | 'mounted' | 'uploaded'> {
+  if (await repo.hasBlob(blob.digest)) return 'exists';
+  let started: string | undefined;
+  for (const from of mountFrom) {
+    const mounted = await repo.mountBlob(blob.digest, from);
+    if (mounted === true) return 'mounted';
+    if (typeof mounted === 'string') {
+      started = mounted;
+      break;
+    }
+  }
+  await repo.uploadBlob(store.blobPath(blob.digest), blob.digest, blob.size, started);
+  return 'uploaded';
+}
+
+/**
+ * Repositories of the destination registry that may hold our blobs already: the one the
+ * image was pulled from or named after, and its base image's. Mounting needs no bytes.
+ */
+function mountSources(localName: string, baseNames: (string | undefined)[], dest: Reference): string[] {
+  const sources = new Set<string>();
+  for (const name of [localName, ...baseNames]) {
+    if (name === undefined) continue;
+    const ref = parseReference(name);
+    if (ref.domain === dest.domain && ref.path !== dest.path) sources.add(ref.path);
+  }
+  return [...sources];
+}
+

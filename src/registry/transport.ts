@@ -1,0 +1,89 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+
+/** How to reach registries: what the user said with --tls-verify and --cert-dir. */
+export interface TransportOptions {
+  tlsVerify: boolean;
+  /** Extra CA certificates (*.crt) and client certificates (*.cert + *.key) for every host. */
+  certDir?: string;
+}
+
+/** Where docker and podman keep per-registry certificates (`<dir>/<host[:port]>/`). */
+const SYSTEM_CERT_DIRS = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
+
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+/** Docker Hub's API lives on another host than its name (formats.md §2). */
+export function apiHost(domain: string): string {
+  return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+}
+
+interface CertMaterial {
+  ca: string[];
+  cert?: string;
+  key?: string;
+}
+
+async function readCertDir(dir: string, into: CertMaterial): Promise<void> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.endsWith('.crt')) into.ca.push(await readFile(join(dir, name), 'utf8'));
+    else if (name.endsWith('.cert')) {
+      const key = join(dir, name.replace(/\.cert$/, '.key'));
+      into.cert = await readFile(join(dir, name), 'utf8');
+      into.key = await readFile(key, 'utf8');
+    }
+  }
+}
+
+/**
+ * One undici Agent per registry host, with the system CAs plus that host's CA files and
+ * client certificate, as docker and podman find them.
+ */
+export class Transport {
+  private readonly agents = new Map<string, Promise<Agent>>();
+
+  constructor(readonly options: TransportOptions) {}
+
+  agentFor(host: string): Promise<Agent> {
+    let agent = this.agents.get(host);
+    if (!agent) {
+      agent = this.makeAgent(host);
+      this.agents.set(host, agent);
+    }
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map(async (a) => (await a).close()));
+    this.agents.clear();
+  }
+
+  private async makeAgent(host: string): Promise<Agent> {
+    const material: CertMaterial = { ca: [] };
+    const dirName = host.replace(/^\[|\]/g, '');
+    for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, host), material);
+    if (dirName !== host) for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, dirName), material);
+    if (this.options.certDir) await readCertDir(this.options.certDir, material);
+    return new Agent({
+      connect: {
+        rejectUnauthorized: this.options.tlsVerify,
+        ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
+        ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
+      },
+      connections: 8,
+      keepAliveTimeout: 10_000,
+    });
+  }
+}
