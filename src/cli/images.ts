@@ -4,18 +4,8 @@ import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import { imageBlobs } from '../store/archive.js';
 import { readTarget } from '../store/image.js';
+import { formatBytes } from '../util/reporter.js';
 import { openStore, printJson } from './common.js';
-
-function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
 
 export function imagesCommand(): Command {
   return new Command('images')
@@ -41,7 +31,7 @@ export function imagesCommand(): Command {
       rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       if (flags.json) return printJson(rows);
       const table = [['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORMS', 'SIZE', 'CREATED']];
-      for (const r of rows) table.push([r.repository, r.tag, shortDigest(r.digest), r.platforms.join(','), humanSize(r.size), r.created]);
+      for (const r of rows) table.push([r.repository, r.tag, shortDigest(r.digest), r.platforms.join(','), formatBytes(r.size), r.created]);
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     });

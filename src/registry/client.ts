@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -211,9 +211,13 @@ function withDigest(location: string, digest: Digest): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }
 
+/** The stream with every chunk counted on its way through (a Transform keeps backpressure). */
 function counted(stream: Readable, onBytes?: (n: number) => void): Readable {
-  if (onBytes) stream.on('data', (chunk: Buffer) => onBytes(chunk.length));
-  return stream;
+  if (!onBytes) return stream;
+  return stream.pipe(new Transform({ transform(chunk: Buffer, _enc, done) {
+    onBytes(chunk.length);
+    done(null, chunk);
+  } }));
 }
 
 /** A manifest's media type from its own `mediaType` field, when the server did not say. */

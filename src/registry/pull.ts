@@ -61,12 +61,12 @@ export async function pullImage(store: Store, text: string, options: PullOptions
     for (const m of manifests) for (const d of [m.config, ...m.layers]) blobs.set(d.digest, d);
     let downloadedBytes = 0;
     await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (blob) => {
-      if (await store.hasBlob(blob.digest)) return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, state: 'exists' });
       if (batch.has(blob.digest)) return;
-      options.reporter.info(`  copying blob ${shortDigest(blob.digest)} (${blob.size} bytes)`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'start' });
-      await batch.writeStream(repo.openBlob(blob.digest, blob.size), blob.mediaType, { digest: blob.digest, size: blob.size });
+      if (await store.hasBlob(blob.digest)) return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'exists' });
+      const transfer = options.reporter.transfer(blob.digest, blob.size, 'copying');
+      await batch.writeStream(repo.openBlob(blob.digest, blob.size, transfer.add), blob.mediaType, { digest: blob.digest, size: blob.size });
       downloadedBytes += blob.size;
-      options.reporter.info(`  blob ${shortDigest(blob.digest)} done`, { event: 'blob', digest: blob.digest, state: 'done' });
+      transfer.end('done');
     });
     await batch.commit();
     await store.setTag(name, descriptor);

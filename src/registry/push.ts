@@ -47,9 +47,8 @@ export async function pushImage(store: Store, localName: string, shown: string, 
   for (const image of target.images) for (const d of [image.manifest.config, ...image.manifest.layers]) blobs.set(d.digest, d);
   let uploadedBytes = 0;
   await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, async (blob) => {
-    const how = await pushBlob(store, repo, blob, mountFrom);
+    const how = await pushBlob(store, repo, blob, mountFrom, options.reporter);
     if (how === 'uploaded') uploadedBytes += blob.size;
-    options.reporter.info(`  blob ${shortDigest(blob.digest)} ${how}`, { event: 'blob', digest: blob.digest, size: blob.size, state: how });
   });
 
   if (target.index) {
@@ -66,18 +65,24 @@ export async function pushImage(store: Store, localName: string, shown: string, 
   return { destination, digest, uploadedBytes };
 }
 
-async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[]): Promise<'exists' | 'mounted' | 'uploaded'> {
-  if (await repo.hasBlob(blob.digest)) return 'exists';
+async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[], reporter: Reporter): Promise<'exists' | 'mounted' | 'uploaded'> {
+  const quick = (state: 'exists' | 'mounted') => {
+    reporter.info(`  blob ${shortDigest(blob.digest)} ${state}`, { event: 'blob', digest: blob.digest, size: blob.size, state });
+    return state;
+  };
+  if (await repo.hasBlob(blob.digest)) return quick('exists');
   let started: string | undefined;
   for (const from of mountFrom) {
     const mounted = await repo.mountBlob(blob.digest, from);
-    if (mounted === true) return 'mounted';
+    if (mounted === true) return quick('mounted');
     if (typeof mounted === 'string') {
       started = mounted;
       break;
     }
   }
-  await repo.uploadBlob(store.blobPath(blob.digest), blob.digest, blob.size, started);
+  const transfer = reporter.transfer(blob.digest, blob.size, 'uploading');
+  await repo.uploadBlob(store.blobPath(blob.digest), blob.digest, blob.size, started, transfer.add);
+  transfer.end('uploaded');
   return 'uploaded';
 }
 

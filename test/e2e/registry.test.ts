@@ -208,10 +208,11 @@ test('token auth: bearer tokens with the right scopes, and identity tokens', asy
 });
 
 test('bad input: one line each, non-zero exit, store unchanged', async () => {
+  await cliOk(['push', 'example/hello:v1', `${plain.host}/bad/hello:v1`]);
   await expectFailure(['pull', 'Bad/Name:x'], 2, /invalid image reference "Bad\/Name:x"/);
   await expectFailure(['pull', 'no-such-host.invalid/a/b:1'], 1, /cannot resolve registry host no-such-host\.invalid/);
-  await expectFailure(['pull', `${plain.host}/team/hello:nope`], 1, /not found on 127\.0\.0\.1:\d+ \(MANIFEST_UNKNOWN/);
-  await expectFailure(['pull', `${plain.host}/team/hello:v1`, '--platform', 'linux/s390x'], 1, /has no linux\/s390x variant \(it has: linux\/amd64, linux\/arm64\)/);
+  await expectFailure(['pull', `${plain.host}/bad/hello:nope`], 1, /not found on 127\.0\.0\.1:\d+ \(MANIFEST_UNKNOWN/);
+  await expectFailure(['pull', `${plain.host}/bad/hello:v1`, '--platform', 'linux/s390x'], 1, /has no linux\/s390x variant \(it has: linux\/amd64, linux\/arm64\)/);
   await expectFailure(['push', 'not/here:1', `${plain.host}/x/y:1`], 1, /not in the store/);
   await expectFailure(['push', 'example/hello:v1', `${plain.host}/x/y@sha256:${'a'.repeat(64)}`], 2, /cannot push to a digest reference/);
   await expectFailure(['--tls-verify=maybe', 'images'], 2, /--tls-verify: "maybe" is not true or false/);
