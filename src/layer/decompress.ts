@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { UserError } from '../util/errors.js';
+import { MissingToolError, filterThrough } from './filter-process.js';
 
 export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
 
@@ -32,9 +31,6 @@ const TOOLS = {
   zstd: { command: 'zstd', aptPackage: 'zstd' },
 } as const;
 
-/** The decompressor is not installed; sniffArchive must report this rather than treat the file as "not an archive". */
-class MissingToolError extends UserError {}
-
 /**
  * Decompresses `input` as a stream. gzip uses zlib (which also reads concatenated members, as
  * pigz and multi-member layers produce); the other formats run the system tool as a filter so
@@ -52,65 +48,11 @@ export function decompressStream(input: Readable, kind: Compression): Readable {
       pipeline(input, gunzip, () => {});
       return gunzip;
     }
-    default:
-      return spawnDecompressor(input, TOOLS[kind]);
-  }
-}
-
-function spawnDecompressor(input: Readable, tool: { command: string; aptPackage: string }): Readable {
-  const name = `${tool.command} -dc`;
-  // The output only ends once the tool has exited 0: a tool that dies half-way must not look
-  // like a shorter but valid stream to the consumer.
-  const output = new PassThrough();
-  const child = spawn(tool.command, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderrTail = '';
-
-  const fail = (err: Error): void => {
-    output.destroy(err);
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    input.destroy();
-  };
-
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    fail(
-      err.code === 'ENOENT'
-        ? new MissingToolError(`cannot decompress ${tool.command} data: "${tool.command}" is not installed`, {
-            hint: `install it, e.g. apt-get install ${tool.aptPackage}`,
-            cause: err,
-          })
-        : new UserError(`cannot run ${name}: ${err.message}`, { cause: err }),
-    );
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
-    // Only the end is reported; bounding it keeps a chatty tool from growing memory.
-    stderrTail = (stderrTail + text).slice(-2048);
-  });
-  child.on('close', (code, signal) => {
-    if (code === 0) {
-      output.end();
-      input.destroy();
-      return;
+    default: {
+      const { command, aptPackage } = TOOLS[kind];
+      return filterThrough(input, { command, args: ['-dc'], aptPackage, purpose: `decompress ${command} data`, failureHint: 'the compressed data is corrupt or truncated' });
     }
-    const status = code === null ? `killed by ${signal ?? 'a signal'}` : `exit code ${code}`;
-    const detail = stderrTail.trim().split('\n').pop()?.trim();
-    fail(new UserError(`${name} failed (${status})${detail ? `: ${detail}` : ''}`, {
-      hint: 'the compressed data is corrupt or truncated',
-    }));
-  });
-
-  // The tool reports bad input through its exit status; EPIPE on its stdin (it stopped reading)
-  // would only hide that message, so stdin errors are left to the 'close' handler.
-  child.stdin.on('error', () => {});
-  input.on('error', fail);
-  input.pipe(child.stdin);
-  child.stdout.pipe(output, { end: false });
-  // The consumer gave up (or finished): stop the tool instead of letting it run to the end.
-  output.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    input.destroy();
-  });
-  return output;
+  }
 }
 
 /**
