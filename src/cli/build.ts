@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
 import { build } from '../build/build.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
+import { LAYER_COMPRESSIONS, isLayerCompression } from '../layer/layer-writer.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
@@ -46,14 +47,14 @@ export function buildCommand(): Command {
     .option('--platform <list>', 'os/arch[/variant][,...] to build for (default: this machine)')
     .option('--build-arg <k=v>', 'set a build-time ARG (repeatable)', collect, [])
     .option('--label <k=v>', 'add an image label (repeatable)', collect, [])
-    .option('--compression <gzip|none>', 'layer compression', 'gzip')
+    .option('--compression <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
     .option('--iidfile <file>', 'write the image digest to this file')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
-      if (!['gzip', 'none'].includes(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, 'use gzip or none');
+      if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
       const options = {
         contextDir,
         ...(flags.file !== undefined ? { kubefile: flags.file } : {}),
@@ -61,7 +62,7 @@ export function buildCommand(): Command {
         platforms: flags.platform !== undefined ? parsePlatformList(flags.platform) : [hostPlatform()],
         buildArgs: keyValues(flags.buildArg, '--build-arg', { fromEnv: true, keyPattern: ARG_NAME }),
         labels: keyValues(flags.label, '--label', { fromEnv: false }),
-        compression: flags.compression as 'gzip' | 'none',
+        compression: flags.compression,
         timestamp: buildTimestamp(flags.timestamp),
         reporter: reporterFor(command),
       };

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { GZIP_CHUNK_SIZE } from '../../src/layer/gzip-parallel.js';
+import { writeLayer, type LayerCompression } from '../../src/layer/layer-writer.js';
+import type { LayerEntry } from '../../src/layer/tar-writer.js';
+import { digestHex } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { Store } from '../../src/store/store.js';
+import { removeDir, run, tempDir, tool } from '../helpers/cli.js';
+
+let dir: string;
+let store: Store;
+const mtime = new Date(0);
+
+before(async () => {
+  tool('zstd', 'zstd');
+  dir = await tempDir();
+  store = await Store.open(join(dir, 'root'));
+  // Bigger than two gzip chunks, so the layer spans several members.
+  const big = Buffer.alloc(2 * GZIP_CHUNK_SIZE + 4321);
+  for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  await writeFile(join(dir, 'big.bin'), big);
+  await writeFile(join(dir, 'tiny.txt'), 'hi\n');
+});
+after(() => removeDir(dir));
+
+function fileEntry(name: string, size: number): LayerEntry {
+  return { path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: join(dir, name) };
+}
+
+const LAYERS: Record<string, () => LayerEntry[]> = {
+  empty: () => [],
+  tiny: () => [{ path: 'etc', type: 'directory', mode: 0o755, uid: 0, gid: 0 }, fileEntry('tiny.txt', 3)],
+  'several chunks': () => [fileEntry('big.bin', 2 * GZIP_CHUNK_SIZE + 4321)],
+};
+
+/** The blob's content decompressed by an independent decoder (zlib's gunzip, the zstd tool). */
+async function uncompressed(path: string, compression: LayerCompression): Promise<Buffer> {
+  if (compression === 'gzip') return gunzipSync(await readFile(path));
+  if (compression === 'none') return readFile(path);
+  const out = join(dir, `out-${Date.now()}`);
+  run('zstd', ['-q', '-d', '-f', path, '-o', out]);
+  try {
+    return await readFile(out);
+  } finally {
+    await rm(out);
+  }
+}
+
+const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+describe('writeLayer', () => {
+  for (const compression of ['gzip', 'zstd', 'none'] as const) {
+    for (const [name, entries] of Object.entries(LAYERS)) {
+      test(`${compression}, ${name} layer: the blob decompresses to the tar its diff_id names`, async () => {
+        const batch = await store.beginBatch();
+        const layer = await writeLayer(entries(), { mtime, compression }, batch);
+        const tar = await uncompressed(batch.pathOf(layer.descriptor.digest), compression);
+        assert.equal(sha256(tar), layer.diffId);
+        assert.equal(layer.descriptor.mediaType, { gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd, none: MediaType.ociLayer }[compression]);
+        assert.equal(sha256(await readFile(batch.pathOf(layer.descriptor.digest))), layer.descriptor.digest);
+        await batch.abort();
+      });
+    }
+  }
+
+  test('a tar compressed once is not compressed again, in the same build or a later one', async () => {
+    const entries = LAYERS['several chunks']!();
+    const first = await store.beginBatch();
+    const built = await writeLayer(entries, { mtime, compression: 'gzip' }, first);
+    assert.equal(built.reused, false);
+    // Another platform of the same build with the same files.
+    const again = await writeLayer(entries, { mtime, compression: 'gzip' }, first);
+    assert.equal(again.reused, true);
+    assert.deepEqual([again.descriptor, again.diffId], [built.descriptor, built.diffId]);
+    await first.commit();
+    const record = JSON.parse(await readFile(join(store.root, 'compressed', 'gzip', digestHex(built.diffId)), 'utf8'));
+    assert.deepEqual(record, { mediaType: MediaType.ociLayerGzip, digest: built.descriptor.digest, size: built.descriptor.size });
+
+    const later = await store.beginBatch();
+    const reused = await writeLayer(entries, { mtime, compression: 'gzip' }, later);
+    assert.equal(reused.reused, true);
+    assert.deepEqual(reused.descriptor, built.descriptor);
+    assert.equal(reused.diffId, built.diffId);
+    assert.deepEqual((await readdir(later.dir)).filter((f) => f !== 'compressed'), [], 'nothing compressed into the batch');
+    // Per compression kind: zstd has its own record.
+    assert.equal((await writeLayer(entries, { mtime, compression: 'zstd' }, later)).reused, false);
+    await later.abort();
+  });
+
+  test('an aborted build records nothing, and a record whose blob is gone is a miss', async () => {
+    const entries = LAYERS.tiny!();
+    const aborted = await store.beginBatch();
+    const layer = await writeLayer(entries, { mtime: new Date(1000), compression: 'zstd' }, aborted);
+    await aborted.abort();
+    await assert.rejects(readFile(join(store.root, 'compressed', 'zstd', digestHex(layer.diffId))), { code: 'ENOENT' });
+
+    const kept = await store.beginBatch();
+    await writeLayer(entries, { mtime: new Date(1000), compression: 'zstd' }, kept);
+    await kept.commit();
+    await rm(store.blobPath(layer.descriptor.digest));
+    const rebuilt = await store.beginBatch();
+    const again = await writeLayer(entries, { mtime: new Date(1000), compression: 'zstd' }, rebuilt);
+    assert.equal(again.reused, false);
+    assert.deepEqual(again.descriptor, layer.descriptor, 'zstd output is deterministic');
+    await rebuilt.commit();
+    assert.equal(await store.hasBlob(layer.descriptor.digest), true);
+  });
+});
