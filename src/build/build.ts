@@ -15,6 +15,8 @@ import { KubefileError, UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { VERSION } from '../version.js';
 import type { LayerCompression } from '../layer/layer-writer.js';
+import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js';
+import { writeRegistryLayer } from '../airgap/registry-layer.js';
 import { BuildContext } from './context.js';
 import { StageBuilder, type StageResult } from './stage-builder.js';
 import { VariableScope, platformArgs } from './variables.js';
@@ -34,6 +36,8 @@ export interface BuildOptions {
   /** Where FROM images missing from the store are pulled from. */
   registries: Registries;
   reporter: Reporter;
+  /** Which container images go into registry/ (airgap caching). */
+  images: ImageCachingOptions;
 }
 
 export interface BuildResult {
@@ -97,7 +101,17 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, context: Bu
     compression: options.compression, timestamp: options.timestamp, stepOffset: 1, stepTotal: stageCount,
   }).run();
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
-  return writeImage(result, platform, base, baseName, batch, options);
+  const cached = await cacheImages({
+    store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
+    layers: result.layers.map((descriptor, i) => ({ descriptor, diffId: result.diffIds[i]!, file: batch.pathOf(descriptor.digest) })),
+  });
+  if (cached) {
+    const layer = await writeRegistryLayer(cached.entries, options.timestamp, options.store, batch);
+    result.layers.push(layer.descriptor);
+    result.diffIds.push(layer.diffId);
+    result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
+  }
+  return writeImage(result, platform, base, baseName, batch, options, cached?.annotation);
 }
 
 /**
@@ -114,7 +128,7 @@ async function baseImage(name: string, shown: string, platform: Platform, option
   return selectPlatform(await readTagged(options.store, name, shown), platform, shown);
 }
 
-async function writeImage(result: StageResult, platform: Platform, base: ResolvedImage | undefined, baseName: string | undefined, batch: BlobBatch, options: BuildOptions): Promise<Descriptor> {
+async function writeImage(result: StageResult, platform: Platform, base: ResolvedImage | undefined, baseName: string | undefined, batch: BlobBatch, options: BuildOptions, containerImages?: string): Promise<Descriptor> {
   const created = options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const labels = new Map([...result.labels, ...options.labels]);
   const config: ImageConfig = {
@@ -135,6 +149,7 @@ async function writeImage(result: StageResult, platform: Platform, base: Resolve
     [Annotation.created]: created,
     [Annotation.sealerExtension]: JSON.stringify(result.sealer.toExtension(VERSION)),
   };
+  if (containerImages !== undefined) annotations[Annotation.sealerContainerImages] = containerImages;
   if (base && baseName) {
     annotations[Annotation.baseName] = baseName;
     annotations[Annotation.baseDigest] = base.descriptor.digest;

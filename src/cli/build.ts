@@ -1,6 +1,8 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
+import { imagesInList, parseImageField, type FoundImage } from '../airgap/discover.js';
+import type { ImageCachingOptions } from '../airgap/cache-images.js';
 import { build } from '../build/build.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { LAYER_COMPRESSIONS, isLayerCompression } from '../layer/layer-writer.js';
@@ -19,6 +21,32 @@ interface BuildFlags {
   compression: string;
   timestamp?: string;
   iidfile?: string;
+  imageList: string[];
+  ignoredImageList: string[];
+  imageField: string[];
+  buildMode: string;
+  allPlatforms?: boolean;
+}
+
+async function readList(file: string, flag: string): Promise<FoundImage[]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UsageError(`${flag}: cannot read ${file}`, 'give a file with one image reference per line');
+  });
+  return imagesInList(file, text);
+}
+
+/** The image caching flags, files read and references checked up front. */
+async function imageCaching(flags: BuildFlags): Promise<ImageCachingOptions> {
+  if (flags.buildMode !== 'full' && flags.buildMode !== 'lite') throw new UsageError(`--build-mode: unknown mode "${flags.buildMode}"`, 'use full (cache images into registry/) or lite (do not)');
+  const extra = (await Promise.all(flags.imageList.map((f) => readList(f, '--image-list')))).flat();
+  const ignored = (await Promise.all(flags.ignoredImageList.map((f) => readList(f, '--ignored-image-list')))).flat();
+  return {
+    mode: flags.buildMode,
+    extra,
+    ignored: new Set(ignored.map((i) => refArg(i.image))),
+    fields: flags.imageField.map(parseImageField),
+    allPlatforms: flags.allPlatforms === true,
+  };
 }
 
 /** `--timestamp now|SECONDS`, else SOURCE_DATE_EPOCH, else the epoch: reproducible by default. */
@@ -50,6 +78,11 @@ export function buildCommand(): Command {
     .option('--compression <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
     .option('--iidfile <file>', 'write the image digest to this file')
+    .option('--image-list <file>', 'more images to cache into registry/, one per line (repeatable)', collect, [])
+    .option('--ignored-image-list <file>', 'images not to cache, one per line (repeatable)', collect, [])
+    .option('--image-field <kind=path>', 'where a custom resource names images, e.g. Kafka=spec.kafka.image (repeatable)', collect, [])
+    .option('--build-mode <full|lite>', 'lite skips caching container images into registry/', 'full')
+    .option('--all-platforms', 'cache every platform of each container image, not only the ones built')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
@@ -65,6 +98,7 @@ export function buildCommand(): Command {
         compression: flags.compression,
         timestamp: buildTimestamp(flags.timestamp),
         reporter: reporterFor(command),
+        images: await imageCaching(flags),
       };
       const registries = registriesFor(command);
       let result;

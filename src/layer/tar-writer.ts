@@ -12,9 +12,11 @@ export interface LayerEntry {
   mode: number;
   uid: number;
   gid: number;
-  /** Files: the byte count and the host file their content is streamed from. */
+  /** Files: the byte count and the host file their content is streamed from… */
   size?: number;
   source?: string;
+  /** …or, for small generated files (registry links, lock files), the bytes themselves. */
+  content?: Buffer;
   /** Symlinks: the target as written; hardlinks: the path (inside the image) linked to. */
   linkname?: string;
 }
@@ -54,8 +56,8 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date): Promise<voi
     mtime,
   };
   if (entry.type === 'symlink' || entry.type === 'link') header.linkname = entry.linkname!;
-  if (entry.type !== 'file' || entry.size === 0) {
-    await new Promise<void>((resolve, reject) => pack.entry(header, '', (err) => (err ? reject(err) : resolve())));
+  if (entry.type !== 'file' || entry.size === 0 || entry.content !== undefined) {
+    await new Promise<void>((resolve, reject) => pack.entry(header, entry.content ?? '', (err) => (err ? reject(err) : resolve())));
     return;
   }
   header.size = entry.size!;

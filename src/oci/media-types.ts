@@ -34,4 +34,5 @@ export const Annotation = {
   baseName: 'org.opencontainers.image.base.name',
   baseDigest: 'org.opencontainers.image.base.digest',
   sealerExtension: 'sealer.image.extension',
+  sealerContainerImages: 'sealer.image.container.images',
 } as const;

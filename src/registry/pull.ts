@@ -20,14 +20,19 @@ export interface PullOptions {
   concurrency?: number;
 }
 
+export const DEFAULT_PULL_CONCURRENCY = 6;
+
+/** One image to pull and the platforms wanted from it. */
+export interface PullRequest {
+  ref: string;
+  platforms: Platform[] | 'all';
+}
+
 export interface PullResult {
   /** The store tag: the normalised reference as given (tag and/or digest). */
   name: string;
   descriptor: Descriptor;
-  downloadedBytes: number;
 }
-
-export const DEFAULT_PULL_CONCURRENCY = 6;
 
 /**
  * Pulls an image into the store: the manifest or index as the registry sent it (so digests
@@ -36,31 +41,33 @@ export const DEFAULT_PULL_CONCURRENCY = 6;
  * store sees the image only when all of it has arrived.
  */
 export async function pullImage(store: Store, text: string, options: PullOptions): Promise<PullResult> {
-  const ref = parseReference(text);
-  const name = formatReference(ref);
-  const repo = options.registries.repository(ref);
-  options.reporter.info(`Pulling ${name}`);
-  const top = await repo.getManifest(ref.digest ?? ref.tag!);
+  const { images } = await pullImages(store, [{ ref: text, platforms: options.platforms }], options);
+  return images[0]!;
+}
+
+/**
+ * Pulls several images at once: manifests first, then the union of their blobs, each
+ * fetched once however many images share it, with bounded concurrency. All or nothing.
+ */
+export async function pullImages(store: Store, requests: PullRequest[], options: Omit<PullOptions, 'platforms'>): Promise<{ images: PullResult[]; downloadedBytes: number }> {
   const batch = await store.beginBatch();
   try {
-    const descriptor = await batch.writeBytes(top.bytes, top.mediaType);
-    const manifests: Manifest[] = [];
-    if (isIndexMediaType(top.mediaType)) {
-      const index = parseJson(IndexSchema, top.bytes, `index ${name}`);
-      for (const child of selectChildren(index.manifests, options.platforms, name)) {
-        const fetched = await repo.getManifest(child.digest);
-        await batch.writeBytes(fetched.bytes, child.mediaType);
-        manifests.push(parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`));
-      }
-    } else {
-      const manifest = parseJson(ManifestSchema, top.bytes, `manifest ${name}`);
-      await checkSinglePlatform(repo, manifest, options.platforms, batch, name);
-      manifests.push(manifest);
-    }
-    const blobs = new Map<Digest, Descriptor>();
-    for (const m of manifests) for (const d of [m.config, ...m.layers]) blobs.set(d.digest, d);
+    const blobs = new Map<Digest, { blob: Descriptor; repo: RepositoryClient }>();
+    const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
+      const ref = parseReference(request.ref);
+      const name = formatReference(ref);
+      const repo = options.registries.repository(ref);
+      options.reporter.info(`Pulling ${name}`);
+      const { descriptor, manifests } = await fetchManifests(repo, ref.digest ?? ref.tag!, name, request.platforms, batch).catch((err: unknown) => {
+        // Name the image when the failure does not (a host that cannot be reached, say).
+        if (err instanceof UserError && !err.message.includes(ref.path)) throw new UserError(`pulling ${name}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
+        throw err;
+      });
+      for (const m of manifests) for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, repo });
+      return { name, descriptor };
+    });
     let downloadedBytes = 0;
-    await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (blob) => {
+    await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async ({ blob, repo }) => {
       if (batch.has(blob.digest)) return;
       if (await store.hasBlob(blob.digest)) return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'exists' });
       const transfer = options.reporter.transfer(blob.digest, blob.size, 'copying');
@@ -69,13 +76,34 @@ export async function pullImage(store: Store, text: string, options: PullOptions
       transfer.end('done');
     });
     await batch.commit();
-    await store.setTag(name, descriptor);
-    options.reporter.info(`Pulled ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
-    return { name, descriptor, downloadedBytes };
+    for (const { name, descriptor } of images) {
+      await store.setTag(name, descriptor);
+      options.reporter.info(`Pulled ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
+    }
+    return { images, downloadedBytes };
   } catch (err) {
     await batch.abort();
     throw err;
   }
+}
+
+/** The top manifest or index and the manifests of the wanted platforms, staged in `batch`. */
+async function fetchManifests(repo: RepositoryClient, ref: string, name: string, platforms: Platform[] | 'all', batch: BlobBatch): Promise<{ descriptor: Descriptor; manifests: Manifest[] }> {
+  const top = await repo.getManifest(ref);
+  const descriptor = await batch.writeBytes(top.bytes, top.mediaType);
+  if (!isIndexMediaType(top.mediaType)) {
+    const manifest = parseJson(ManifestSchema, top.bytes, `manifest ${name}`);
+    await checkSinglePlatform(repo, manifest, platforms, batch, name);
+    return { descriptor, manifests: [manifest] };
+  }
+  const index = parseJson(IndexSchema, top.bytes, `index ${name}`);
+  const manifests: Manifest[] = [];
+  for (const child of selectChildren(index.manifests, platforms, name)) {
+    const fetched = await repo.getManifest(child.digest);
+    await batch.writeBytes(fetched.bytes, child.mediaType);
+    manifests.push(parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`));
+  }
+  return { descriptor, manifests };
 }
 
 function selectChildren(children: Descriptor[], wanted: Platform[] | 'all', name: string): Descriptor[] {

@@ -136,7 +136,7 @@ test('APP, CNI, APPCMDS, APPENV and LAUNCH produce files, labels and the sealer 
 test('FROM an image in the store layers on top, keeps its env, labels and apps, and records the base', async () => {
   const baseCtx = await context('base', {
     Kubefile: 'FROM scratch\nENV A=1\nLABEL tier=base\nCOPY manifests manifests\nAPP web local://web.yaml\n',
-    'manifests/imageList': 'nginx\n',
+    'manifests/imageList': '# no images yet\n',
     'web.yaml': 'kind: Service\n',
   });
   const baseDigest = (await sealbuildOk(root, ['-t', 'test/base:v1', baseCtx])).stdout.trim();

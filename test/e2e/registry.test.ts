@@ -57,7 +57,7 @@ before(async () => {
   env = { DOCKER_CONFIG: join(work, 'docker'), REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '' };
   plain = await startRegistry();
   stops.push(plain.stop);
-  exampleDigest = (await cliOk(['-t', 'example/hello:v1', '--platform', 'linux/amd64,linux/arm64', EXAMPLE])).stdout.trim();
+  exampleDigest = (await cliOk(['-t', 'example/hello:v1', '--build-mode', 'lite', '--platform', 'linux/amd64,linux/arm64', EXAMPLE])).stdout.trim();
 });
 after(async () => {
   for (const stop of stops.reverse()) await stop();

@@ -1,0 +1,184 @@
+import { spawnSync } from 'node:child_process';
+import { join, posix } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { expandWord } from '../kubefile/expand.js';
+import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
+import { formatReference, parseReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/schemas.js';
+import type { LayerEntry } from '../layer/tar-writer.js';
+import { pullImages, type PullRequest } from '../registry/pull.js';
+import type { Registries } from '../registry/registries.js';
+import { readTarget } from '../store/image.js';
+import type { BlobBatch, Store } from '../store/store.js';
+import { UserError } from '../util/errors.js';
+import type { Reporter } from '../util/reporter.js';
+import { imagesInHelmChart, imagesInList, imagesInValues, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
+import { registryLayout, type LayoutImage } from './registry-layout.js';
+import { scanImageFiles } from './scan.js';
+
+/** What the user told the build about image caching. */
+export interface ImageCachingOptions {
+  /** `lite` (sealer's name) caches nothing. */
+  mode: 'full' | 'lite';
+  /** From --image-list files. */
+  extra: FoundImage[];
+  /** Normalised references from --ignored-image-list files. */
+  ignored: Set<string>;
+  fields: ImageField[];
+  /** Cache every platform of each image, not only the one being built. */
+  allPlatforms: boolean;
+}
+
+export interface CacheInput {
+  store: Store;
+  registries: Registries;
+  reporter: Reporter;
+  platform: Platform;
+  /** ${ARCH}, TARGETARCH… for references written with them. */
+  lookup: (name: string) => string | undefined;
+  /** The build's batch: scan records are kept only when it commits. */
+  batch: BlobBatch;
+  /** The image's layers so far, in order, with where their bytes are. */
+  layers: { descriptor: Descriptor; diffId: Digest; file: string }[];
+  options: ImageCachingOptions;
+}
+
+/** One line of `images.lock`. */
+export interface LockEntry {
+  ref: string;
+  digest: Digest;
+  platform: string;
+  size: number;
+}
+
+export interface CachedImages {
+  /** The registry/ folder and images.lock, for one layer. */
+  entries: LayerEntry[];
+  lock: LockEntry[];
+  /** `sealer.image.container.images`: [{image, appName?, platform}]. */
+  annotation: string;
+  downloadedBytes: number;
+}
+
+const APP_DIR = /^application\/apps\/([^/]+)\//;
+
+/** Charts: a Chart.yaml not inside another chart (subcharts render with their parent). */
+function chartDirs(files: Map<string, Buffer>): string[] {
+  const dirs = [...files.keys()].filter((p) => p.endsWith('/Chart.yaml')).map((p) => posix.dirname(p)).sort();
+  return dirs.filter((d) => !dirs.some((other) => other !== d && d.startsWith(`${other}/`)));
+}
+
+function which(command: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+/** Every image reference the image's manifests, charts and image lists name. */
+async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<FoundImage[]> {
+  const charts = chartDirs(files);
+  const inChart = (path: string) => charts.some((c) => path.startsWith(`${c}/`));
+  const found: FoundImage[] = [];
+  for (const [path, content] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (inChart(path)) continue;
+    const text = content.toString('utf8');
+    if (posix.basename(path) === 'imageList') found.push(...imagesInList(path, text));
+    else if (/\.ya?ml$/.test(path) && !/\.values\.ya?ml$/.test(path)) found.push(...imagesInYaml(path, text, input.options.fields));
+  }
+  const helm = charts.length > 0 ? which('helm') : undefined;
+  if (charts.length > 0 && !helm) input.reporter.warn('helm is not installed: chart images are read from values files only (install helm to render charts fully)');
+  for (const chart of charts) {
+    const override = [`${chart}.values.yaml`, `${chart}.values.yml`].find((p) => files.has(p));
+    if (helm) found.push(...(await imagesInHelmChart(helm, chart, files, override, input.options.fields)));
+    else {
+      for (const [path, content] of files) {
+        if ((path.startsWith(`${chart}/`) && /(^|\/)values\.ya?ml$/.test(path)) || path === override) found.push(...imagesInValues(path, content.toString('utf8')));
+      }
+    }
+  }
+  return found.map((f) => {
+    const app = APP_DIR.exec(f.source)?.[1];
+    return app ? { ...f, appName: app } : f;
+  });
+}
+
+/**
+ * Finds the container images a ClusterImage needs and lays them out as a registry/ folder
+ * for one platform: pulled into the store once (later builds reuse them with no network),
+ * indexes kept byte for byte with only the wanted platforms' manifests present.
+ */
+export async function cacheImages(input: CacheInput): Promise<CachedImages | undefined> {
+  const { store, reporter, platform, options } = input;
+  if (options.mode === 'lite') return undefined;
+  const files = await scanImageFiles(join(store.root, 'cache', 'airgap-scan'), input.layers, input.batch);
+  const found = [...(await discover(files, input)), ...options.extra];
+  const wanted = new Map<string, FoundImage>();
+  for (const f of found) {
+    if (f.image.includes('{{')) {
+      reporter.warn(`${f.source}: "${f.image}" is still a template; not cached`);
+      continue;
+    }
+    const expanded = expandWord(f.image, input.lookup, { file: f.source, line: 1, col: 1 });
+    let name: string;
+    try {
+      name = formatReference(parseReference(expanded));
+    } catch (err) {
+      throw new UserError(`${f.source}: ${(err as Error).message}`, { hint: 'fix the image reference' });
+    }
+    if (!options.ignored.has(name) && !wanted.has(name)) wanted.set(name, { ...f, image: name });
+  }
+  if (wanted.size === 0) return undefined;
+  checkPathCollisions([...wanted.keys()]);
+
+  const platforms: Platform[] | 'all' = options.allPlatforms ? 'all' : [platform];
+  const missing: PullRequest[] = [];
+  for (const name of wanted.keys()) if (!(await storeHas(store, name, platforms))) missing.push({ ref: name, platforms });
+  let downloadedBytes = 0;
+  if (missing.length > 0) {
+    reporter.info(`caching ${wanted.size} images into registry/ (${missing.length} to pull)`);
+    downloadedBytes = (await pullImages(store, missing, { registries: input.registries, reporter })).downloadedBytes;
+  }
+
+  const layout: LayoutImage[] = [];
+  const lock: LockEntry[] = [];
+  for (const name of [...wanted.keys()].sort()) {
+    const ref = parseReference(name);
+    const target = await readTarget(store, (await store.resolveTag(name))!);
+    const images = platforms === 'all' ? target.images : target.images.filter((i) => samePlatform(i.platform, platform));
+    const blobs = new Map<Digest, Descriptor>();
+    for (const image of images) for (const d of [image.manifest.config, ...image.manifest.layers]) blobs.set(d.digest, d);
+    layout.push({ repository: ref.path, ...(ref.tag !== undefined ? { tag: ref.tag } : {}), top: target.descriptor, manifests: target.index ? images.map((i) => i.descriptor) : [], blobs: [...blobs.values()] });
+    for (const image of images) {
+      const size = [image.descriptor, image.manifest.config, ...image.manifest.layers].reduce((sum, d) => sum + d.size, 0);
+      lock.push({ ref: name, digest: target.descriptor.digest, platform: formatPlatform(image.platform), size });
+    }
+  }
+  const lockBytes = Buffer.from(`${JSON.stringify(lock, null, 2)}\n`);
+  const entries = [...registryLayout(layout, (d) => store.blobPath(d)), { path: 'images.lock', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, content: lockBytes, size: lockBytes.length }];
+  const annotation = JSON.stringify(
+    [...wanted.values()].map((f) => ({ image: f.image, ...(f.appName ? { appName: f.appName } : {}), platform: platforms === 'all' ? 'all' : formatPlatform(platform) })),
+  );
+  reporter.info(`cached ${wanted.size} images (${downloadedBytes} bytes downloaded)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
+  return { entries, lock, annotation, downloadedBytes };
+}
+
+/** registry/ drops the host, so two hosts with one path would be merged: refuse instead. */
+function checkPathCollisions(names: string[]): void {
+  const owners = new Map<string, string>();
+  for (const name of names.sort()) {
+    const ref = parseReference(name);
+    const owner = owners.get(ref.path);
+    if (owner !== undefined && owner !== ref.domain) {
+      throw new UserError(`images ${owner}/${ref.path} and ${ref.domain}/${ref.path} would share registry/ repository ${ref.path}`, { hint: 'a ClusterImage registry serves one image per path; drop one or add it to --ignored-image-list' });
+    }
+    owners.set(ref.path, ref.domain);
+  }
+}
+
+/** True when the store can serve `name` for these platforms without the network. */
+async function storeHas(store: Store, name: string, platforms: Platform[] | 'all'): Promise<boolean> {
+  const descriptor = await store.resolveTag(name);
+  if (!descriptor) return false;
+  const target = await readTarget(store, descriptor);
+  if (platforms === 'all') return target.missing.length === 0;
+  return platforms.every((p) => target.images.some((i) => samePlatform(normalizePlatform(i.platform), p)));
+}
