@@ -1,21 +1,37 @@
 import { Command } from 'commander';
 import { readTagged } from '../store/image.js';
-import { SAVE_FORMATS, saveImages, type SaveFormat } from '../store/archive.js';
+import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SaveFormat } from '../store/archive.js';
 import { UsageError } from '../util/errors.js';
 import { openStore, refArg } from './common.js';
 
+interface SaveFlags {
+  output: string;
+  format: string;
+  compress?: string;
+}
+
+/** `--compress`, else what the file name says (`.tar.zst`, `.tar.gz`); only tars compress. */
+function archiveCompression(flags: SaveFlags): ArchiveCompression {
+  if (flags.compress === undefined) return flags.format === 'oci-archive' ? compressionForName(flags.output) : 'none';
+  if (!ARCHIVE_COMPRESSIONS.includes(flags.compress as ArchiveCompression)) throw new UsageError(`--compress: unknown value "${flags.compress}"`, `use one of ${ARCHIVE_COMPRESSIONS.join(', ')}`);
+  if (flags.format !== 'oci-archive' && flags.compress !== 'none') throw new UsageError(`--compress ${flags.compress} does not apply to --format ${flags.format}`, 'compress an oci-archive, or leave --compress out');
+  return flags.compress as ArchiveCompression;
+}
+
 export function saveCommand(): Command {
   return new Command('save')
-    .description('write images to an OCI archive (tar) or an OCI layout directory')
+    .description('write images to one archive (an OCI layout in a tar, each blob once, with SHA256SUMS) or an OCI layout directory')
     .argument('<refs...>', 'image references')
     .requiredOption('-o, --output <path>', 'the file (oci-archive) or directory (oci-dir) to write')
     .option('--format <format>', `${SAVE_FORMATS.join('|')}`, 'oci-archive')
-    .action(async (refs: string[], flags: { output: string; format: string }, command: Command) => {
+    .option('--compress <zstd|gzip|none>', 'compress the whole archive (default: from the name: .tar.zst, .tar.gz, else none)')
+    .action(async (refs: string[], flags: SaveFlags, command: Command) => {
       if (!SAVE_FORMATS.includes(flags.format as SaveFormat)) throw new UsageError(`--format: unknown format "${flags.format}"`, `use one of ${SAVE_FORMATS.join(', ')}`);
+      const compression = archiveCompression(flags);
       const names = refs.map(refArg);
       const store = await openStore(command);
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
-      await saveImages(store, images, flags.output, flags.format as SaveFormat);
+      await saveImages(store, images, flags.output, flags.format as SaveFormat, compression);
     });
 }

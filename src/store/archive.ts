@@ -1,9 +1,12 @@
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { access, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Pack } from 'tar-stream';
-import { digestHex, type Digest } from '../oci/digest.js';
+import { filterThrough } from '../layer/filter-process.js';
+import { parallelGzip } from '../layer/gzip-parallel.js';
+import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageIndex } from '../oci/schemas.js';
 import { tempPathFor, writeFileAtomic } from '../util/fs-atomic.js';
@@ -13,6 +16,24 @@ import type { Store } from './store.js';
 
 export type SaveFormat = 'oci-archive' | 'oci-dir';
 export const SAVE_FORMATS: readonly SaveFormat[] = ['oci-archive', 'oci-dir'];
+
+/** How a saved tar is compressed as a whole (the blobs inside keep their own bytes). */
+export type ArchiveCompression = 'zstd' | 'gzip' | 'none';
+export const ARCHIVE_COMPRESSIONS: readonly ArchiveCompression[] = ['zstd', 'gzip', 'none'];
+
+/** The compression a file name asks for: `.tar.zst`/`.tzst` zstd, `.tar.gz`/`.tgz` gzip, else none. */
+export function compressionForName(path: string): ArchiveCompression {
+  if (/\.(tar\.zst|tzst|tar\.zstd)$/i.test(path)) return 'zstd';
+  if (/\.(tar\.gz|tgz)$/i.test(path)) return 'gzip';
+  return 'none';
+}
+
+/**
+ * `sha256sum` format (`HEX  NAME` per line) over every other member, written first so a
+ * reader can check each member as it streams past, and `sha256sum -c` works on the
+ * extracted tree. Layout readers (skopeo, umoci) ignore files they do not know.
+ */
+export const CHECKSUMS_FILE = 'SHA256SUMS';
 
 export interface SavedImage {
   name: string;
@@ -47,7 +68,7 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  * skopeo's `oci-archive:` reads). Blobs stream from the store; the output appears under its
  * final name only once complete.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat): Promise<void> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, compression: ArchiveCompression = 'none'): Promise<void> {
   const blobs = new Map<Digest, Descriptor>();
   for (const image of images) {
     requireComplete(await readTarget(store, image.descriptor), image.name);
@@ -55,7 +76,7 @@ export async function saveImages(store: Store, images: SavedImage[], output: str
   }
   await mkdir(dirname(output), { recursive: true });
   if (format === 'oci-dir') await saveDir(store, [...blobs.values()], images, output);
-  else await saveTar(store, [...blobs.values()], images, output);
+  else await saveTar(store, [...blobs.values()], images, output, compression);
 }
 
 async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], output: string): Promise<void> {
@@ -73,21 +94,37 @@ async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], 
   await writeFileAtomic(join(output, 'index.json'), layoutIndex(images));
 }
 
-async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string): Promise<void> {
+async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string, compression: ArchiveCompression): Promise<void> {
+  const index = layoutIndex(images);
+  const sums = [
+    [sha256Digest(OCI_LAYOUT), 'oci-layout'],
+    [sha256Digest(index), 'index.json'],
+    ...blobs.map((b) => [b.digest, `blobs/sha256/${digestHex(b.digest)}`]),
+  ].map(([digest, name]) => `${digestHex(digest as Digest)}  ${name}\n`);
+  await writeTar(output, compression, async (pack) => {
+    await addBuffer(pack, CHECKSUMS_FILE, Buffer.from(sums.join('')));
+    await addBuffer(pack, 'oci-layout', OCI_LAYOUT);
+    await addBuffer(pack, 'index.json', index);
+    for (const dir of ['blobs/', 'blobs/sha256/']) await addDirectory(pack, dir);
+    for (const blob of blobs) await addBlob(store, pack, `blobs/sha256/${digestHex(blob.digest)}`, blob);
+  });
+}
+
+/** Every member gets this mtime, so saving the same images twice gives the same bytes. */
+const MTIME = new Date(0);
+
+/**
+ * Streams a tar built by `fill` through the compressor into `output`: the tar never exists
+ * whole in memory or on disk, and the file appears under its name only once complete.
+ */
+async function writeTar(output: string, compression: ArchiveCompression, fill: (pack: Pack) => Promise<void>): Promise<void> {
   const tmp = tempPathFor(output);
   const pack = createPack();
-  const mtime = new Date(0);
-  const writing = pipeline(pack, createWriteStream(tmp, { flags: 'wx' }));
+  const out = createWriteStream(tmp, { flags: 'wx' });
+  // tar-stream's Pack is a streamx stream: Node streams read it, its types just do not say so.
+  const writing = pipeline(compress(pack as unknown as Readable, compression), out);
   try {
-    await addBuffer(pack, 'oci-layout', OCI_LAYOUT, mtime);
-    await addBuffer(pack, 'index.json', layoutIndex(images), mtime);
-    for (const dir of ['blobs/', 'blobs/sha256/']) await new Promise<void>((res, rej) => pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime }, (e) => (e ? rej(e) : res())));
-    for (const blob of blobs) {
-      await new Promise<void>((resolve, reject) => {
-        const sink = pack.entry({ name: `blobs/sha256/${digestHex(blob.digest)}`, size: blob.size, mode: 0o644, mtime }, (e) => (e ? reject(e) : resolve()));
-        pipeline(createReadStream(store.blobPath(blob.digest)), sink).catch(reject);
-      });
-    }
+    await fill(pack);
     pack.finalize();
     await writing;
     await rename(tmp, output);
@@ -95,10 +132,48 @@ async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], 
     pack.destroy(err as Error);
     await writing.catch(() => undefined);
     await rm(tmp, { force: true });
+    if (err instanceof UserError) throw err;
     throw new UserError(`cannot write ${output}: ${(err as Error).message}`, { hint: 'check the path and free space' });
   }
 }
 
-function addBuffer(pack: Pack, name: string, data: Buffer, mtime: Date): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry({ name, mode: 0o644, mtime }, data, (err) => (err ? reject(err) : resolve())));
+function compress(tar: Readable, compression: ArchiveCompression): Readable {
+  switch (compression) {
+    case 'none':
+      return tar;
+    // Fixed-size gzip members on every core: the same bytes on any machine (gzip-parallel.ts).
+    case 'gzip':
+      return Readable.from(parallelGzip(tar), { objectMode: false });
+    case 'zstd':
+      return filterThrough(tar, {
+        command: 'zstd',
+        args: ['-3', '-T0', '-q', '-c', '-'],
+        aptPackage: 'zstd',
+        purpose: 'compress the archive with zstd',
+        failureHint: 'check the zstd installation (zstd --version) and free disk space',
+      });
+  }
+}
+
+function addBuffer(pack: Pack, name: string, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: MTIME }, data, (err) => (err ? reject(err) : resolve())));
+}
+
+function addDirectory(pack: Pack, name: string): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * Streams a store blob into the tar, hashing it on the way: a blob that rotted on disk
+ * fails the save instead of shipping a bundle that `load` would refuse far from here.
+ */
+async function addBlob(store: Store, pack: Pack, name: string, blob: Descriptor): Promise<void> {
+  const hasher = new HashingStream();
+  await new Promise<void>((resolve, reject) => {
+    const sink = pack.entry({ name, size: blob.size, mode: 0o644, mtime: MTIME }, (e) => (e ? reject(e) : resolve()));
+    pipeline(createReadStream(store.blobPath(blob.digest)), hasher, sink).catch(reject);
+  });
+  if (hasher.digest() !== blob.digest) {
+    throw new UserError(`blob ${blob.digest} in the store at ${store.root} is corrupt (its content does not match its digest)`, { hint: 'remove the image and pull or build it again' });
+  }
 }

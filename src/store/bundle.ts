@@ -1,0 +1,180 @@
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { decompressStream, detectCompression } from '../layer/decompress.js';
+import { sha256Digest, type Digest } from '../oci/digest.js';
+import { Annotation, isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
+import { normalizeReference } from '../oci/reference.js';
+import { IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
+import { UserError } from '../util/errors.js';
+import { CHECKSUMS_FILE } from './archive.js';
+import type { BlobBatch, Store } from './store.js';
+
+/** index.json, oci-layout and the checksums are small; a bound keeps a hostile file from filling memory. */
+const MAX_SMALL_MEMBER = 64 * 1024 * 1024;
+const BLOB_MEMBER = /^blobs\/sha256\/([a-f0-9]{64})$/;
+const SUM_LINE = /^([a-f0-9]{64}) [ *](.+)$/;
+
+export interface LoadedImage {
+  name: string;
+  descriptor: Descriptor;
+}
+
+export interface LoadResult {
+  images: LoadedImage[];
+  /** Blobs the bundle held that the store did not. */
+  newBlobs: number;
+}
+
+/**
+ * Imports a bundle written by `save` (an OCI layout in a tar, compressed or not, with
+ * SHA256SUMS first). One streaming pass: every member is checked against its checksum as it
+ * arrives, blobs stream into a batch, and only when the whole archive was read, every listed
+ * member seen and every image found complete does the batch enter the store and the tags
+ * move. Any failure leaves the store exactly as it was.
+ */
+export async function loadBundle(store: Store, file: string): Promise<LoadResult> {
+  const batch = await store.beginBatch();
+  try {
+    const { index, blobs } = await readBundle(file, batch);
+    const images: LoadedImage[] = [];
+    for (const entry of index.manifests) {
+      await requirePresent(store, batch, entry, file);
+      const name = entry.annotations?.[Annotation.refName];
+      if (name === undefined) continue;
+      const { [Annotation.refName]: _, ...rest } = entry.annotations ?? {};
+      const descriptor: Descriptor = { ...entry };
+      if (Object.keys(rest).length > 0) descriptor.annotations = rest;
+      else delete descriptor.annotations;
+      images.push({ name: tagName(name, file), descriptor });
+    }
+    if (images.length === 0) throw new UserError(`${file}: index.json names no image`, { hint: 'write bundles with `sealbuild save REF... -o FILE`' });
+    const newBlobs = blobs.filter((d) => batch.has(d)).length;
+    await batch.commit();
+    for (const image of images) await store.setTag(image.name, image.descriptor);
+    return { images, newBlobs };
+  } catch (err) {
+    await batch.abort();
+    if (err instanceof UserError) throw new UserError(`cannot load ${file}: ${err.message.replace(`${file}: `, '')}`, { hint: err.hint ?? 'the bundle is corrupt, truncated or was tampered with; nothing was imported' });
+    throw err;
+  }
+}
+
+function tagName(name: string, file: string): string {
+  try {
+    return normalizeReference(name);
+  } catch {
+    throw new UserError(`${file}: index.json names an image "${name}" that is not a valid reference`, { hint: 'the bundle was not written by sealbuild save' });
+  }
+}
+
+/** Streams the archive once: checksums first, every other member checked against them. */
+async function readBundle(file: string, batch: BlobBatch): Promise<{ index: ImageIndex; blobs: Digest[] }> {
+  const head = Buffer.alloc(6);
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`${file}: cannot open: ${err.code ?? err.message}`, { hint: 'give the bundle written by `sealbuild save` with -i FILE' });
+  });
+  const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close());
+  const input = decompressStream(createReadStream(file), detectCompression(head.subarray(0, bytesRead)));
+
+  let sums: Map<string, Digest> | undefined;
+  const seen = new Set<string>();
+  const small = new Map<string, Buffer>();
+  const blobs: Digest[] = [];
+  const member = async (header: Header, body: Readable): Promise<void> => {
+    const name = header.name.replace(/^\.\//, '');
+    if (header.type === 'directory') {
+      body.resume();
+      return;
+    }
+    if (header.type !== 'file') throw new UserError(`${file}: member ${name} is a ${header.type ?? 'special file'}, not a file`, { hint: 'the bundle was not written by sealbuild save' });
+    if (name === CHECKSUMS_FILE && sums === undefined && seen.size === 0) {
+      sums = parseSums(await readSmall(body, name, file), file);
+      return;
+    }
+    if (sums === undefined) throw new UserError(`${file}: ${name} comes before ${CHECKSUMS_FILE}`, { hint: 'only bundles written by `sealbuild save` (oci-archive) can be loaded' });
+    const expected = sums.get(name);
+    if (expected === undefined) throw new UserError(`${file}: member ${name} is not listed in ${CHECKSUMS_FILE}`);
+    if (seen.has(name)) throw new UserError(`${file}: member ${name} appears twice`);
+    seen.add(name);
+    const blob = BLOB_MEMBER.exec(name);
+    if (blob) {
+      blobs.push(expected);
+      if (`sha256:${blob[1]}` !== expected) throw new UserError(`${file}: ${CHECKSUMS_FILE} gives ${name} another digest (${expected})`);
+      try {
+        await batch.writeStream(body, 'application/octet-stream', { digest: expected, size: header.size ?? 0 });
+      } catch (err) {
+        if (err instanceof UserError && /does not match its descriptor/.test(err.message)) throw new UserError(`${file}: member ${name} does not match its checksum`);
+        throw err;
+      }
+      return;
+    }
+    const bytes = await readSmall(body, name, file);
+    if (sha256Digest(bytes) !== expected) throw new UserError(`${file}: member ${name} does not match its checksum`);
+    small.set(name, bytes);
+  };
+
+  const reader = tarExtract();
+  reader.on('entry', (header, body, next) => {
+    member(header, body as unknown as Readable).then(
+      () => next(),
+      (err: unknown) => reader.destroy(err as Error),
+    );
+  });
+  // tar-stream's Extract is a streamx stream: Node's pipeline drives it, its types just do not say so.
+  await pipeline(input, reader as unknown as NodeJS.WritableStream).catch((err: unknown) => {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${file}: ${(err as Error).message}`);
+  });
+
+  if (sums === undefined) throw new UserError(`${file}: no ${CHECKSUMS_FILE} in the archive`, { hint: 'only bundles written by `sealbuild save` (oci-archive) can be loaded' });
+  const absent = [...sums.keys()].filter((name) => !seen.has(name));
+  if (absent.length > 0) throw new UserError(`${file}: truncated: ${absent.length} member(s) listed in ${CHECKSUMS_FILE} are missing (first: ${absent[0]})`);
+  const layout = small.get('oci-layout');
+  const indexBytes = small.get('index.json');
+  if (layout === undefined || indexBytes === undefined) throw new UserError(`${file}: no oci-layout or index.json`, { hint: 'the archive is not an OCI layout' });
+  parseJson(OciLayoutSchema, layout, `${file}: oci-layout`);
+  return { index: parseJson(IndexSchema, indexBytes, `${file}: index.json`), blobs };
+}
+
+function parseSums(bytes: Buffer, file: string): Map<string, Digest> {
+  const sums = new Map<string, Digest>();
+  for (const [i, line] of bytes.toString('utf8').split('\n').entries()) {
+    if (line === '') continue;
+    const match = SUM_LINE.exec(line);
+    if (!match) throw new UserError(`${file}: ${CHECKSUMS_FILE} line ${i + 1} is not "HEX  NAME"`);
+    sums.set(match[2]!, `sha256:${match[1]!}`);
+  }
+  return sums;
+}
+
+async function readSmall(body: Readable, name: string, file: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > MAX_SMALL_MEMBER) throw new UserError(`${file}: member ${name} is larger than ${MAX_SMALL_MEMBER} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Every blob `descriptor` reaches (child manifests, configs, layers) is in the batch or the
+ * store: a bundle must never leave a tag pointing at an image that cannot be read.
+ */
+async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, file: string): Promise<void> {
+  const need = async (d: Descriptor): Promise<void> => {
+    if (!batch.has(d.digest) && !(await store.hasBlob(d.digest))) throw new UserError(`${file}: blob ${d.digest} (${d.mediaType}) is referenced but not in the bundle`, { hint: 'the bundle is incomplete; save it again' });
+  };
+  await need(descriptor);
+  if (isIndexMediaType(descriptor.mediaType)) {
+    const index = parseJson(IndexSchema, await readFile(batch.pathOf(descriptor.digest)), `${file}: index ${descriptor.digest}`);
+    for (const child of index.manifests) await requirePresent(store, batch, child, file);
+  } else if (isManifestMediaType(descriptor.mediaType)) {
+    const manifest = parseJson(ManifestSchema, await readFile(batch.pathOf(descriptor.digest)), `${file}: manifest ${descriptor.digest}`);
+    for (const blob of [manifest.config, ...manifest.layers]) await need(blob);
+  }
+}
