@@ -1,11 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
-import { imagesInList, parseImageField, type FoundImage } from '../airgap/discover.js';
+import type { FoundImage } from '../airgap/discover.js';
 import type { ImageCachingOptions } from '../airgap/cache-images.js';
-import { build } from '../build/build.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
-import { LAYER_COMPRESSIONS, isLayerCompression } from '../layer/layer-writer.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
@@ -32,6 +30,7 @@ async function readList(file: string, flag: string): Promise<FoundImage[]> {
   const text = await readFile(file, 'utf8').catch(() => {
     throw new UsageError(`${flag}: cannot read ${file}`, 'give a file with one image reference per line');
   });
+  const { imagesInList } = await import('../airgap/discover.js');
   return imagesInList(file, text);
 }
 
@@ -44,7 +43,7 @@ async function imageCaching(flags: BuildFlags): Promise<ImageCachingOptions> {
     mode: flags.buildMode,
     extra,
     ignored: new Set(ignored.map((i) => refArg(i.image))),
-    fields: flags.imageField.map(parseImageField),
+    fields: flags.imageField.map((await import('../airgap/discover.js')).parseImageField),
     allPlatforms: flags.allPlatforms === true,
   };
 }
@@ -87,6 +86,8 @@ export function buildCommand(): Command {
       await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
+      // The build machinery loads only when building: other commands start faster.
+      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }] = await Promise.all([import('../build/build.js'), import('../layer/layer-writer.js')]);
       if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
       const options = {
         contextDir,
@@ -100,7 +101,7 @@ export function buildCommand(): Command {
         reporter: reporterFor(command),
         images: await imageCaching(flags),
       };
-      const registries = registriesFor(command);
+      const registries = await registriesFor(command);
       let result;
       try {
         result = await build({ ...options, store: await openStore(command), registries });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { normalizeReference } from '../oci/reference.js';
-import { Registries } from '../registry/registries.js';
+import type { Registries } from '../registry/registries.js';
 import { Store, defaultRoot } from '../store/store.js';
 import { UsageError } from '../util/errors.js';
 import { PROGRESS_MODES, Reporter, type ProgressMode } from '../util/reporter.js';
@@ -23,8 +23,10 @@ export async function openStore(command: Command): Promise<Store> {
 }
 
 /** Registry connections with the user's TLS settings; the caller closes them. */
-export function registriesFor(command: Command): Registries {
+export async function registriesFor(command: Command): Promise<Registries> {
   const { tlsVerify, certDir } = globalOptions(command);
+  // Loaded on demand: the HTTP stack is the largest import and most commands need none.
+  const { Registries } = await import('../registry/registries.js');
   return new Registries(certDir === undefined ? { tlsVerify } : { tlsVerify, certDir });
 }
 

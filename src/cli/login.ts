@@ -31,7 +31,7 @@ export function loginCommand(): Command {
       if (flags.password !== undefined) reporter.warn('a password on the command line is visible to other users; use --password-stdin');
       const password = flags.password ?? (await readStdin());
       if (password === '') throw new UsageError('the password is empty', 'pass it on standard input with --password-stdin');
-      const registries = registriesFor(command);
+      const registries = await registriesFor(command);
       try {
         const res = await registries.withCredential(domain, { username: flags.username, password }).send({ method: 'GET', url: '/v2/', scopes: [], ok: [200], what: `login to ${domain}` });
         await res.body.dump();

@@ -16,7 +16,7 @@ export function pullCommand(): Command {
       const platforms = flags.allPlatforms ? 'all' : flags.platform !== undefined ? parsePlatformList(flags.platform) : [hostPlatform()];
       const reporter = reporterFor(command);
       const store = await openStore(command);
-      const registries = registriesFor(command);
+      const registries = await registriesFor(command);
       try {
         const result = await pullImage(store, ref, { platforms, registries, reporter });
         process.stdout.write(`${result.descriptor.digest}\n`);

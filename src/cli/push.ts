@@ -12,7 +12,7 @@ export function pushCommand(): Command {
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
       const store = await openStore(command);
-      const registries = registriesFor(command);
+      const registries = await registriesFor(command);
       try {
         const result = await pushImage(store, name, ref, destination, { registries, reporter });
         process.stdout.write(`${result.digest}\n`);
