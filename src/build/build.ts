@@ -4,21 +4,24 @@ import { parseKubefile } from '../kubefile/parse.js';
 import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
-import { formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from '../oci/platform.js';
-import { normalizeReference } from '../oci/reference.js';
+import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, ImageConfig, ImageIndex, Manifest } from '../oci/schemas.js';
-import { pullImage } from '../registry/pull.js';
 import type { Registries } from '../registry/registries.js';
-import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../store/image.js';
+import type { ResolvedImage } from '../store/image.js';
+import { withBuildLease } from '../store/gc.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { KubefileError, UserError } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { VERSION } from '../version.js';
 import type { LayerCompression } from '../layer/layer-writer.js';
 import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js';
 import { writeRegistryLayer } from '../airgap/registry-layer.js';
+import { LayerCache, StatCache } from './cache.js';
 import { BuildContext } from './context.js';
-import { StageBuilder, type StageResult } from './stage-builder.js';
+import type { SandboxOptions } from './sandbox.js';
+import type { StageResult } from './stage-builder.js';
+import { buildStages, type StagesInput } from './stages.js';
+import type { Workspace } from './workspace.js';
 import { VariableScope, platformArgs } from './variables.js';
 
 export interface BuildOptions {
@@ -38,6 +41,10 @@ export interface BuildOptions {
   reporter: Reporter;
   /** Which container images go into registry/ (airgap caching). */
   images: ImageCachingOptions;
+  /** --no-cache: run every step; what is built is still recorded for the next build. */
+  noCache: boolean;
+  /** How RUN commands are isolated and what network they get. */
+  sandbox: SandboxOptions;
 }
 
 export interface BuildResult {
@@ -57,49 +64,37 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw new UserError(`Kubefile not found: ${kubefilePath}`, { hint: options.kubefile ? 'check the -f path' : 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
   });
   const kubefile = parseKubefile(text, relative(process.cwd(), kubefilePath) || kubefilePath);
-  const batch = await options.store.beginBatch();
-  try {
-    const manifests: Descriptor[] = [];
-    for (const platform of options.platforms) {
-      manifests.push(await buildPlatform(kubefile, platform, context, batch, options));
+  // The lease keeps `sealbuild prune` from deleting blobs this build reuses before its tags land.
+  return withBuildLease(options.store, async () => {
+    const batch = await options.store.beginBatch();
+    const shared = { context, batch, options, cache: new LayerCache(options.store, batch), statCache: await StatCache.load(options.store, context.root), workspaces: [] as Workspace[] };
+    shared.statCache.saveOnCommit(batch);
+    try {
+      const manifests: Descriptor[] = [];
+      for (const platform of options.platforms) {
+        manifests.push(await buildPlatform(kubefile, platform, shared));
+      }
+      const descriptor = manifests.length === 1 ? manifests[0]! : await writeIndex(manifests, batch);
+      await batch.commit();
+      for (const tag of options.tags) await options.store.setTag(tag, descriptor);
+      return { descriptor, platforms: options.platforms };
+    } catch (err) {
+      await batch.abort();
+      throw err;
+    } finally {
+      await Promise.all(shared.workspaces.map((w) => w.remove()));
     }
-    const descriptor = manifests.length === 1 ? manifests[0]! : await writeIndex(manifests, batch);
-    await batch.commit();
-    for (const tag of options.tags) await options.store.setTag(tag, descriptor);
-    return { descriptor, platforms: options.platforms };
-  } catch (err) {
-    await batch.abort();
-    throw err;
-  }
+  });
 }
 
-async function buildPlatform(kubefile: Kubefile, platform: Platform, context: BuildContext, batch: BlobBatch, options: BuildOptions): Promise<Descriptor> {
+async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omit<StagesInput, 'kubefile' | 'platform' | 'globals'>): Promise<Descriptor> {
+  const { batch, options } = shared;
   const globals = new VariableScope(options.buildArgs, platformArgs(platform, hostPlatform()));
   for (const ins of kubefile.globalArgs) {
     for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
   }
-  // Only the last stage is the image; earlier ones have no consumer until COPY --from exists.
-  const stage = kubefile.stages[kubefile.stages.length - 1]!;
-  const from = stage.from;
-  const imageName = expandWord(from.image, globals.lookup, from.pos);
-  let base: ResolvedImage | undefined;
-  let baseName: string | undefined;
-  if (imageName !== 'scratch') {
-    const basePlatform = from.platform === undefined ? platform : parsePlatform(expandWord(from.platform, globals.lookup, from.pos), 'FROM --platform');
-    try {
-      baseName = normalizeReference(imageName);
-      base = await baseImage(baseName, imageName, basePlatform, options);
-    } catch (err) {
-      if (err instanceof UserError) throw new KubefileError(from.pos, `FROM ${imageName}: ${err.message}`, err.hint);
-      throw err;
-    }
-  }
-  const scope = globals.stageScope();
-  const stageCount = stage.instructions.length + 1;
-  const result = await new StageBuilder({
-    stage, platform, scope, base, context, store: options.store, batch, reporter: options.reporter,
-    compression: options.compression, timestamp: options.timestamp, stepOffset: 1, stepTotal: stageCount,
-  }).run();
+  // Only the last stage is the image; the stages it copies from are built first, others never.
+  const { result, scope, base, baseName } = await buildStages({ ...shared, kubefile, platform, globals });
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
@@ -112,20 +107,6 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, context: Bu
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }
   return writeImage(result, platform, base, baseName, batch, options, cached?.annotation);
-}
-
-/**
- * The base image for one platform: from the store when it has it (so rebuilds work
- * offline), else pulled from its registry first.
- */
-async function baseImage(name: string, shown: string, platform: Platform, options: BuildOptions): Promise<ResolvedImage> {
-  const stored = await options.store.resolveTag(name);
-  if (stored) {
-    const target = await readTarget(options.store, stored);
-    if (target.images.some((image) => samePlatform(image.platform, platform))) return selectPlatform(target, platform, shown);
-  }
-  await pullImage(options.store, shown, { platforms: [platform], registries: options.registries, reporter: options.reporter });
-  return selectPlatform(await readTagged(options.store, name, shown), platform, shown);
 }
 
 async function writeImage(result: StageResult, platform: Platform, base: ResolvedImage | undefined, baseName: string | undefined, batch: BlobBatch, options: BuildOptions, containerImages?: string): Promise<Descriptor> {

@@ -1,4 +1,4 @@
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
 import { createRequire } from 'node:module';
@@ -32,7 +32,18 @@ export class BuildContext {
     readonly root: string,
     private readonly ignorer: { ignores(path: string): boolean },
     private readonly hasIgnoreRules: boolean,
+    /** Set for a stage's or an image's filesystem (COPY --from): names it in messages. */
+    private readonly rootfsLabel?: string,
   ) {}
+
+  /**
+   * A stage's or image's unpacked filesystem as a COPY --from source: paths are read as
+   * inside it (`/usr/bin/x` is its usr/bin/x), and symlinks resolve against its root, as
+   * they would in a container, never against the host's. No ignore files apply.
+   */
+  static rootfs(dir: string, label: string): BuildContext {
+    return new BuildContext(dir, { ignores: () => false }, false, label);
+  }
 
   static async open(dir: string): Promise<BuildContext> {
     let root: string;
@@ -56,6 +67,7 @@ export class BuildContext {
 
   /** Resolves one source as written in COPY/ADD/APP (globs expand to several). */
   async resolve(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
+    if (this.rootfsLabel !== undefined) return this.resolveInRootfs(written, what, pos);
     if (written.startsWith('/')) {
       throw new KubefileError(pos, `${what} source "${written}" is an absolute path`, 'sources are paths relative to the build context; copy the file into the context');
     }
@@ -75,6 +87,23 @@ export class BuildContext {
     return [await this.check(written, rel === '.' ? '' : rel, what, pos)];
   }
 
+  private async resolveInRootfs(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
+    // As in a chroot: `..` stops at the root.
+    const rel = posix.normalize(`/${written}`).replace(/^\/+/, '').replace(/\/+$/, '');
+    const matches = GLOB_CHARS.test(rel)
+      ? (await glob(rel, { cwd: this.root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false, braceExpansion: false, extglob: false, globstar: false })).map((m) => m.replace(/\/$/, '')).sort()
+      : [rel];
+    if (matches.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches nothing in ${this.rootfsLabel}`, 'check the pattern');
+    return Promise.all(matches.map(async (match) => {
+      const resolved = await resolveInRoot(this.root, match);
+      const abs = resolved === '' ? this.root : join(this.root, resolved);
+      const stats = await stat(abs).catch(() => {
+        throw new KubefileError(pos, `${what} source "${written}" not found in ${this.rootfsLabel}`, 'paths are inside that filesystem; check the stage that makes it');
+      });
+      return { written, rel: resolved, abs, stats };
+    }));
+  }
+
   private async check(written: string, rel: string, what: string, pos: SourcePosition): Promise<ContextSource> {
     if (this.isIgnored(rel)) {
       throw new KubefileError(pos, `${what} source "${written}" is excluded by .dockerignore/.sealignore`, 'remove the matching pattern or copy something else');
@@ -92,4 +121,35 @@ export class BuildContext {
     }
     return { written, rel: posix.normalize(abs.slice(this.root.length + 1) || '.').replace(/^\.$/, ''), abs, stats: await stat(abs) };
   }
+}
+
+/**
+ * `rel` with every symlink resolved inside `root`, as the kernel would inside a chroot at
+ * `root`: absolute targets start again at `root`, and `..` never climbs above it. The result
+ * is a path under `root` (relative, '' for the root itself); its last component may be missing.
+ */
+async function resolveInRoot(root: string, rel: string): Promise<string> {
+  const todo = rel.split('/').filter((p) => p !== '');
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const path = join(root, ...done, name);
+    const stats = await lstat(path).catch(() => undefined);
+    if (!stats?.isSymbolicLink()) {
+      done.push(name);
+      continue;
+    }
+    // 40 as in Linux (MAXSYMLINKS): a loop fails as ELOOP would.
+    if (++links > 40) throw new UserError(`too many levels of symbolic links at ${path}`, { hint: 'the filesystem has a symlink loop' });
+    const target = await readlink(path);
+    if (target.startsWith('/')) done.length = 0;
+    todo.unshift(...target.split('/').filter((p) => p !== ''));
+  }
+  return done.join('/');
 }

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { access, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { shortDigest, type Digest } from '../oci/digest.js';
@@ -6,26 +6,43 @@ import { Annotation, layerCompression } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, History } from '../oci/schemas.js';
 import { expandWord } from '../kubefile/expand.js';
-import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, Stage } from '../kubefile/instructions.js';
+import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage } from '../kubefile/instructions.js';
 import { decompressStream, sniffArchive } from '../layer/decompress.js';
+import { diffSnapshot, takeSnapshot } from '../layer/diff.js';
 import { extractTar } from '../layer/extract.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
+import type { LayerEntry } from '../layer/tar-writer.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
+import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
+import { cacheKey, type CachedLayer, type LayerCache, type StatCache } from './cache.js';
 import { EntryCollector, type Ownership } from './collect.js';
-import type { BuildContext, ContextSource } from './context.js';
+import { BuildContext, type ContextSource } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
-import { SealerMetadata, SealerExtensionSchema, type AppType } from './sealer-metadata.js';
+import { runCommand, type SandboxOptions } from './sandbox.js';
+import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
 import { downloadUrl, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
+import { Workspace } from './workspace.js';
+
+/** What COPY --from reads: a stage's or an image's filesystem. */
+export interface CopySource {
+  /** Stands for the whole filesystem in cache keys: a stage's last key, an image's manifest digest. */
+  key: string;
+  /** Names it in messages, e.g. `stage "builder"`. */
+  label: string;
+  /** The filesystem unpacked into a directory (made on first use). */
+  dir(): Promise<string>;
+}
 
 export interface StageBuildInput {
   stage: Stage;
   platform: Platform;
   scope: VariableScope;
-  base: ResolvedImage | undefined;
+  /** FROM an image, or FROM an earlier stage (its result), or neither for scratch. */
+  base: ResolvedImage | StageResult | undefined;
   context: BuildContext;
   store: Store;
   batch: BlobBatch;
@@ -36,6 +53,15 @@ export interface StageBuildInput {
   /** Numbering for progress lines across the whole build. */
   stepOffset: number;
   stepTotal: number;
+  cache: LayerCache;
+  statCache: StatCache;
+  /** --no-cache: build every step (and still record what was built). */
+  noCache: boolean;
+  sandbox: SandboxOptions;
+  /** COPY --from=VALUE (expanded): a stage name or index, or an image reference. */
+  copySource: (from: string, pos: SourcePosition) => Promise<CopySource>;
+  /** Takes the stage's workspace, to remove it when the build ends. */
+  track: (workspace: Workspace) => void;
 }
 
 /** What a stage produced: everything the image config and manifest need. */
@@ -47,35 +73,59 @@ export interface StageResult {
   labels: Map<string, string>;
   author: string | undefined;
   sealer: SealerMetadata;
+  /** The cache key of the stage's filesystem: its last layer step's, or its base's. */
+  key: Digest;
 }
 
 const APPS_ROOT = 'application/apps';
+/** docker's PATH for RUN when neither the image nor the Kubefile sets one. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Concurrent lstat/hash of context files for cache keys. */
+const HASH_CONCURRENCY = 16;
+
+/** A source resolved for COPY/ADD/APP: a file or directory, or a URL (downloaded or to download). */
+type Source = { src: ContextSource } | { url: string; checksum?: Digest; download?: { path: string; size: number; digest: Digest } };
 
 /** Executes one stage for one platform: one handler per instruction kind. */
 export class StageBuilder {
   private readonly result: StageResult;
   private readonly rootfs = new RootfsIndex();
   private readonly created: string;
+  private workspace: Workspace | undefined;
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
     this.created = input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
-    this.result = {
-      layers: [...(base?.manifest.layers ?? [])],
-      diffIds: [...(base?.config.rootfs.diff_ids ?? [])],
-      history: [...(base?.config.history ?? [])],
-      env: new Map((base?.config.config?.Env ?? []).map((kv) => splitEnv(kv))),
-      labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
-      author: base?.config.author,
-      sealer: new SealerMetadata(baseExtension ? SealerExtensionSchema.parse(JSON.parse(baseExtension)) : undefined),
-    };
+    const rootKey = cacheKey({
+      platform: formatPlatform(input.platform),
+      compression: input.compression,
+      mtime: input.timestamp.getTime(),
+      base: base === undefined ? 'scratch' : 'key' in base ? base.key : base.descriptor.digest,
+    });
+    if (base !== undefined && 'key' in base) {
+      this.result = {
+        layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
+        author: base.author, sealer: new SealerMetadata(base.sealer.toExtension('')), key: rootKey,
+      };
+    } else {
+      const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
+      this.result = {
+        layers: [...(base?.manifest.layers ?? [])],
+        diffIds: [...(base?.config.rootfs.diff_ids ?? [])],
+        history: [...(base?.config.history ?? [])],
+        env: new Map((base?.config.config?.Env ?? []).map((kv) => splitEnv(kv))),
+        labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
+        author: base?.config.author,
+        sealer: new SealerMetadata(baseExtension ? (SealerExtensionSchema.parse(JSON.parse(baseExtension)) as SealerExtension) : undefined),
+        key: rootKey,
+      };
+    }
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
+    for (const layer of this.result.layers) this.indexLater(layer);
   }
 
   async run(): Promise<StageResult> {
     const { stage, platform, reporter, stepOffset, stepTotal } = this.input;
-    if (this.input.base) await this.indexBaseLayers(this.input.base);
     reporter.step(stepOffset, stepTotal, stage.from.text, formatPlatform(platform));
     let step = stepOffset;
     for (const instruction of stage.instructions) {
@@ -85,6 +135,13 @@ export class StageBuilder {
     }
     this.result.sealer.validate();
     return this.result;
+  }
+
+  /** The stage's filesystem as a directory, for COPY --from (call after run()). */
+  async materialize(): Promise<string> {
+    const workspace = await this.ensureWorkspace();
+    await workspace.sync(this.result.layers);
+    return workspace.dir;
   }
 
   private async execute(ins: Exclude<Instruction, { kind: 'FROM' }>): Promise<void> {
@@ -134,47 +191,50 @@ export class StageBuilder {
       case 'CSI':
         return this.app(ins);
       case 'RUN':
-        throw new KubefileError(ins.pos, 'RUN is not supported by this version of sealbuild', 'fetch files with ADD <url> --checksum=sha256:… or prepare them in the build context and COPY them');
+        return this.runStep(ins);
     }
   }
 
   private async copy(ins: CopyInstruction | AddInstruction): Promise<void> {
-    if (ins.kind === 'COPY' && ins.from !== undefined) {
-      throw new KubefileError(ins.pos, 'COPY --from is not supported by this version of sealbuild', 'copy the files into the build context instead');
-    }
     const sources = ins.sources.map((s) => this.expand(s, ins.pos));
     const dest = this.expand(ins.dest, ins.pos);
     const destPath = imagePath(dest);
     const owner = ownership(ins, this.input.scope, ins.pos);
-    const collector = new EntryCollector({ ...owner, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
+    const from = ins.kind === 'COPY' && ins.from !== undefined ? await this.input.copySource(this.expand(ins.from, ins.pos), ins.pos) : undefined;
     const temps: string[] = [];
     try {
-      const resolved: ({ url: string } | { src: ContextSource })[] = [];
+      const step = { kind: ins.kind, sources, dest, owner };
+      // COPY --from: the source filesystem is named by its own key, so a hit needs no files.
+      if (from !== undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, from: from.key }), ins.text))) return;
+      const context = from === undefined ? this.input.context : BuildContext.rootfs(await from.dir(), from.label);
+      const resolved: Source[] = [];
       for (const source of sources) {
-        if (isUrl(source)) {
-          if (ins.kind === 'COPY') throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
-          resolved.push({ url: source });
+        if (!isUrl(source)) {
+          for (const src of await context.resolve(source, ins.kind, ins.pos)) resolved.push({ src });
+        } else if (ins.kind === 'COPY') {
+          throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          for (const src of await this.input.context.resolve(source, ins.kind, ins.pos)) resolved.push({ src });
+          resolved.push(await this.urlSource(source, ins.checksum as Digest | undefined, temps, ins.pos));
         }
       }
+      if (from === undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: await this.inputDigests(resolved) }), ins.text))) return;
+      await this.rootfs.ready();
+      const collector = new EntryCollector({ ...owner, ignored: from === undefined ? (rel) => this.input.context.isIgnored(rel) : undefined, warn: (m) => this.input.reporter.warn(m) });
       const intoDir = dest.endsWith('/') || this.rootfs.isDirectory(destPath);
       if (resolved.length > 1 && !intoDir) {
         throw new KubefileError(ins.pos, `${ins.kind} with more than one source needs a directory destination ending in "/" (got "${dest}")`, `write ${dest}/`);
       }
       for (const item of resolved) {
         if ('url' in item) {
-          const tmp = join(await this.tempDir(temps), 'download');
-          const checksum = ins.kind === 'ADD' ? (ins.checksum as Digest | undefined) : undefined;
-          const { size } = await downloadUrl(item.url, tmp, checksum, ins.pos);
+          const download = item.download ?? (await this.download(item.url, item.checksum, temps, ins.pos));
           const target = intoDir ? posix.join(destPath, urlFileName(item.url, ins.pos)) : destPath;
-          collector.addFile(target, tmp, size, 0o600);
+          collector.addFile(target, download.path, download.size, 0o600);
           collector.addParents(target, this.rootfs.modeOf);
           continue;
         }
         const { src } = item;
         if (src.stats.isDirectory()) {
-          await collector.add(src.abs, src.stats, destPath, src.rel);
+          await collector.add(src.abs, src.stats, destPath, from === undefined ? src.rel : undefined);
           collector.addParents(destPath, this.rootfs.modeOf);
           continue;
         }
@@ -186,10 +246,45 @@ export class StageBuilder {
         await collector.add(src.abs, src.stats, target, src.rel);
         collector.addParents(target, this.rootfs.modeOf);
       }
-      await this.commitLayer(collector, ins.text);
+      await this.commitLayer(collector.result(), ins.text);
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
+  }
+
+  /**
+   * A URL source. With a checksum, the checksum stands for the content and nothing is
+   * downloaded unless the step misses the cache. Without one, the content can change at any
+   * time, so it is downloaded on every build and its digest goes into the key (what docker's
+   * builder does): an unchanged download still hits.
+   */
+  private async urlSource(url: string, checksum: Digest | undefined, temps: string[], pos: SourcePosition): Promise<Source> {
+    if (checksum !== undefined) return { url, checksum };
+    return { url, download: await this.download(url, undefined, temps, pos) };
+  }
+
+  private async download(url: string, checksum: Digest | undefined, temps: string[], pos: SourcePosition): Promise<{ path: string; size: number; digest: Digest }> {
+    const path = join(await this.tempDir(temps), 'download');
+    const { digest, size } = await downloadUrl(url, path, checksum, pos);
+    return { path, size, digest };
+  }
+
+  /**
+   * What a step's sources contribute to its cache key: every file, directory and link they
+   * hold (after the ignore files), with mode, size, link target and content digest. Contents
+   * come from the stat cache, so unchanged files are not read. The destination is not here:
+   * it is in the step, and how it lands on the filesystem so far is in the parent key.
+   */
+  private async inputDigests(resolved: readonly Source[]): Promise<unknown[]> {
+    const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: () => undefined });
+    const urls: unknown[] = [];
+    for (const [i, item] of resolved.entries()) {
+      if ('url' in item) urls.push({ i, url: item.url, digest: item.checksum ?? item.download!.digest });
+      else await collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
+    }
+    const entries = collector.result();
+    const digests = await mapLimit(entries, HASH_CONCURRENCY, (e) => (e.type === 'file' ? this.input.statCache.digest(e.source!) : Promise.resolve(undefined)));
+    return [...urls, ...entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]])];
   }
 
   /** ADD of a local archive: unpacked safely into scratch space, then copied like a directory. */
@@ -207,56 +302,125 @@ export class StageBuilder {
 
   private async app(ins: AppInstruction): Promise<void> {
     const appRoot = `${APPS_ROOT}/${ins.name}`;
-    const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
     const files: string[] = [];
     const kinds: AppType[] = [];
     const temps: string[] = [];
+    const written = ins.sources.map((s) => this.expand(s, ins.pos));
     try {
-      for (const written of ins.sources.map((s) => this.expand(s, ins.pos))) {
-        if (isUrl(written)) {
-          const name = urlFileName(written, ins.pos);
-          const tmp = join(await this.tempDir(temps), 'download');
-          const { size } = await downloadUrl(written, tmp, undefined, ins.pos);
-          collector.addFile(`${appRoot}/${name}`, tmp, size, 0o644);
-          files.push(name);
+      const resolved: { source: Source; name: string }[] = [];
+      for (const source of written) {
+        if (isUrl(source)) {
+          const name = urlFileName(source, ins.pos);
+          resolved.push({ source: await this.urlSource(source, undefined, temps, ins.pos), name });
           kinds.push(fileAppType(name));
+          files.push(name);
           continue;
         }
-        const local = written.replace(/^local:\/\//, '');
-        for (const src of await this.input.context.resolve(local, ins.kind, ins.pos)) {
+        for (const src of await this.input.context.resolve(source.replace(/^local:\/\//, ''), ins.kind, ins.pos)) {
           const name = posix.basename(src.rel || this.input.context.root);
-          await collector.add(src.abs, src.stats, `${appRoot}/${name}`, src.rel);
-          files.push(name);
+          resolved.push({ source: { src }, name });
           kinds.push(src.stats.isDirectory() ? await dirAppType(src.abs) : fileAppType(name));
+          files.push(name);
         }
       }
-      collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
       this.result.sealer.addApp(ins.name, kinds.every((k) => k === kinds[0]) ? kinds[0]! : '', files, ins.pos);
       if (ins.kind !== 'APP') this.result.labels.set(`cluster.alpha.sealer.io/kube-${ins.kind.toLowerCase()}-${ins.name}`, 'true');
-      await this.commitLayer(collector, ins.text);
+      const key = cacheKey({ parent: this.result.key, step: { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) }, inputs: await this.inputDigests(resolved.map((r) => r.source)) });
+      if (await this.reuse(key, ins.text)) return;
+      await this.rootfs.ready();
+      const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
+      for (const { source, name } of resolved) {
+        if ('url' in source) collector.addFile(`${appRoot}/${name}`, source.download!.path, source.download!.size, 0o644);
+        else await collector.add(source.src.abs, source.src.stats, `${appRoot}/${name}`, source.src.rel);
+      }
+      collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
+      await this.commitLayer(collector.result(), ins.text);
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
   }
 
-  private async commitLayer(collector: EntryCollector, text: string): Promise<void> {
-    const entries = collector.result();
+  /**
+   * RUN: the command runs on the build host (sealer's model: host tools such as wget or
+   * kubeadm, the stage's rootfs as the working directory), sandboxed as --isolation says.
+   * Its environment is the declared ARGs and ENV, nothing of sealbuild's. Whatever it changes
+   * in the rootfs becomes one layer, found by comparing snapshots taken before and after.
+   */
+  private async runStep(ins: RunInstruction): Promise<void> {
+    const env = this.input.scope.runEnvironment();
+    if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+    const argv = ins.form === 'shell' ? ['/bin/sh', '-c', ins.args[0]!] : ins.args;
+    const key = cacheKey({ parent: this.result.key, step: { kind: 'RUN', argv, env: [...env].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) } });
+    if (await this.reuse(key, ins.text)) return;
+    const workspace = await this.ensureWorkspace();
+    await workspace.sync(this.result.layers);
+    const temps: string[] = [];
+    try {
+      const before = await takeSnapshot(workspace.dir);
+      const { reporter } = this.input;
+      const outcome = await runCommand({ argv, dir: workspace.dir, env: Object.fromEntries(env), scratch: await this.tempDir(temps), onLine: (line) => reporter.info(`  | ${line}`, { output: line }) }, this.input.sandbox);
+      if (outcome.code !== 0) {
+        const how = outcome.code === undefined ? `was killed by ${outcome.signal}` : `failed with exit code ${outcome.code}`;
+        const tail = outcome.tail.map((l) => l.replace(/[\x00-\x1f\x7f]/g, ' ').trim()).filter((l) => l !== '').join(' | ');
+        throw new KubefileError(ins.pos, `RUN ${how}${tail === '' ? ' (no output)' : `: ${tail.length > 400 ? `…${tail.slice(-400)}` : tail}`}`, 'fix the command or what it needs; nothing was stored');
+      }
+      const own = process.getuid?.();
+      const entries = await diffSnapshot(workspace.dir, before, {
+        owner: (s: Stats) => (own === 0 || s.uid !== own ? { uid: s.uid, gid: s.gid } : { uid: 0, gid: 0 }),
+        warn: (m) => this.input.reporter.warn(m),
+      });
+      await this.rootfs.ready();
+      await this.commitLayer(entries, ins.text, key);
+      // The layer normalised times and owners: unpack it over the changes, so that the next
+      // RUN sees exactly the image's files whether this step ran now or came from the cache.
+      await workspace.sync(this.result.layers);
+    } finally {
+      await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
+    }
+  }
+
+  /** Moves the stage's key to `key`; on a cache hit (unless --no-cache) takes the stored layer. */
+  private async reuse(key: Digest, text: string): Promise<boolean> {
+    this.result.key = key;
+    if (this.input.noCache) return false;
+    const hit = await this.input.cache.lookup(key);
+    if (hit === undefined) return false;
+    this.pushLayer(hit, text);
+    this.indexLater(hit.descriptor);
+    this.input.reporter.info(`  CACHED ${shortDigest(hit.descriptor.digest)}`, { cached: true, digest: hit.descriptor.digest });
+    return true;
+  }
+
+  private async commitLayer(entries: LayerEntry[], text: string, key = this.result.key): Promise<void> {
     const layer = await writeLayer(entries, { mtime: this.input.timestamp, compression: this.input.compression }, this.input.batch);
     this.rootfs.apply(entries);
+    this.input.cache.record(key, layer);
+    this.pushLayer(layer, text);
+    this.input.reporter.info(`  layer ${shortDigest(layer.descriptor.digest)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
+  }
+
+  private pushLayer(layer: CachedLayer, text: string): void {
     this.result.layers.push(layer.descriptor);
     this.result.diffIds.push(layer.diffId);
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild' });
-    this.input.reporter.info(`  layer ${shortDigest(layer.descriptor.digest)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
   }
 
   private emptyLayer(text: string): void {
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild', empty_layer: true });
   }
 
-  private async indexBaseLayers(base: ResolvedImage): Promise<void> {
-    for (const layer of base.manifest.layers) {
-      await this.rootfs.applyTar(decompressStream(this.input.store.openBlob(layer.digest), layerCompression(layer.mediaType)));
+  /** The rootfs index reads this layer's headers only if a later step asks it something. */
+  private indexLater(layer: Descriptor): void {
+    const { batch } = this.input;
+    this.rootfs.applyLater(() => decompressStream(createReadStream(batch.pathOf(layer.digest)), layerCompression(layer.mediaType)));
+  }
+
+  private async ensureWorkspace(): Promise<Workspace> {
+    if (this.workspace === undefined) {
+      this.workspace = await Workspace.create(this.input.store, this.input.batch);
+      this.input.track(this.workspace);
     }
+    return this.workspace;
   }
 
   private async tempDir(temps: string[]): Promise<string> {

@@ -49,7 +49,8 @@ export class VariableScope {
     } else if (defaultValue !== undefined) {
       this.args.set(name, defaultValue);
     } else {
-      this.args.set(name, this.globals.get(name));
+      // `ARG TARGETARCH` without a value gets the platform's, as in docker.
+      this.args.set(name, this.globals.get(name) ?? this.builtins[name]);
     }
   }
 
@@ -62,6 +63,17 @@ export class VariableScope {
     if (this.args.has(name)) return this.args.get(name);
     return this.builtins[name];
   };
+
+  /**
+   * The environment a RUN command gets: the ARGs declared so far that have a value, then
+   * ENV over them. As in docker, an undeclared ARG (platform ones included) is not there.
+   */
+  runEnvironment(): Map<string, string> {
+    const env = new Map<string, string>();
+    for (const [name, value] of this.args) if (value !== undefined) env.set(name, value);
+    for (const [name, value] of this.env) env.set(name, value);
+    return env;
+  }
 
   /** --build-arg names no ARG declared (docker warns about these). */
   unusedBuildArgs(): string[] {

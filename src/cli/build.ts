@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
 import type { FoundImage } from '../airgap/discover.js';
 import type { ImageCachingOptions } from '../airgap/cache-images.js';
+import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../build/sandbox.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -19,6 +20,9 @@ interface BuildFlags {
   compression: string;
   timestamp?: string;
   iidfile?: string;
+  cache: boolean;
+  isolation: string;
+  network: string;
   imageList: string[];
   ignoredImageList: string[];
   imageField: string[];
@@ -57,6 +61,14 @@ function buildTimestamp(flag: string | undefined): Date {
   return new Date(Number(text) * 1000);
 }
 
+function sandboxOptions(flags: BuildFlags): SandboxOptions {
+  const { isolation, network } = flags;
+  if (!(ISOLATIONS as readonly string[]).includes(isolation)) throw new UsageError(`--isolation: unknown value "${isolation}"`, `use ${ISOLATIONS.join(' or ')}`);
+  if (!(NETWORK_MODES as readonly string[]).includes(network)) throw new UsageError(`--network: unknown value "${network}"`, `use ${NETWORK_MODES.join(' or ')}`);
+  if (isolation === 'none' && network === 'none') throw new UsageError('--network none needs --isolation bwrap', 'without a sandbox a RUN command has the host network');
+  return { isolation: isolation as Isolation, network: network as NetworkMode };
+}
+
 /** `sealbuild imags` reaches the default build command; say what was probably meant. */
 async function rejectMistypedCommand(contextDir: string, command: Command): Promise<void> {
   if (await stat(contextDir).then(() => true, () => false)) return;
@@ -77,6 +89,9 @@ export function buildCommand(): Command {
     .option('--compression <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
     .option('--iidfile <file>', 'write the image digest to this file')
+    .option('--no-cache', 'run every step again instead of reusing cached layers')
+    .option('--isolation <bwrap|none>', 'how RUN commands are sandboxed: bwrap (host read-only) or none', 'bwrap')
+    .option('--network <host|none>', 'network for RUN commands (none needs --isolation bwrap)', 'host')
     .option('--image-list <file>', 'more images to cache into registry/, one per line (repeatable)', collect, [])
     .option('--ignored-image-list <file>', 'images not to cache, one per line (repeatable)', collect, [])
     .option('--image-field <kind=path>', 'where a custom resource names images, e.g. Kafka=spec.kafka.image (repeatable)', collect, [])
@@ -100,6 +115,8 @@ export function buildCommand(): Command {
         timestamp: buildTimestamp(flags.timestamp),
         reporter: reporterFor(command),
         images: await imageCaching(flags),
+        noCache: !flags.cache,
+        sandbox: sandboxOptions(flags),
       };
       const registries = await registriesFor(command);
       let result;

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { z } from 'zod';
+import { digestHex, isDigest, type Digest } from '../oci/digest.js';
+import { DescriptorSchema, type Descriptor } from '../oci/schemas.js';
+import type { BlobBatch, Store } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+
+/** Bump when what goes into a key changes meaning: old entries then simply never match. */
+const KEY_VERSION = 1;
+
+/** Where the build cache lives in the store root; `sealbuild prune` removes it whole. */
+export function cacheDir(root: string): string {
+  return join(root, 'cache');
+}
+
+/**
+ * A cache key: sha256 over a canonical JSON of its parts. Object keys are sorted so that
+ * the same parts always give the same key, whatever order the code built them in.
+ */
+export function cacheKey(parts: Record<string, unknown>): Digest {
+  return `sha256:${createHash('sha256').update(canonicalJson({ v: KEY_VERSION, ...parts })).digest('hex')}`;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export interface CachedLayer {
+  descriptor: Descriptor;
+  diffId: Digest;
+}
+
+const EntrySchema = z.object({ layer: DescriptorSchema, diffId: z.string().refine(isDigest) });
+
+/**
+ * The layer cache: cache key -> the layer a step produced, one small JSON file per key at
+ * `ROOT/cache/layers/<key hex>.json`, written atomically. Entries of a build are held in
+ * memory and reach the disk only when its batch commits, so a failed build records nothing
+ * and an entry never points at a blob that was not stored. An entry counts only while its
+ * blob is in the store: a pruned blob turns its entry into a miss.
+ */
+export class LayerCache {
+  private readonly staged = new Map<Digest, CachedLayer>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly batch: BlobBatch,
+  ) {}
+
+  async lookup(key: Digest): Promise<CachedLayer | undefined> {
+    const staged = this.staged.get(key);
+    if (staged) return staged;
+    let text: string;
+    try {
+      text = await readFile(this.entryPath(key), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    // A damaged entry is a miss; the rebuild's commit replaces it.
+    const parsed = EntrySchema.safeParse(safeJson(text));
+    if (!parsed.success) return undefined;
+    const layer = { descriptor: parsed.data.layer, diffId: parsed.data.diffId as Digest };
+    return (await this.store.hasBlob(layer.descriptor.digest)) ? layer : undefined;
+  }
+
+  /** Records `layer` for `key`: usable by later steps of this build now, on disk from the commit on. */
+  record(key: Digest, layer: CachedLayer): void {
+    const first = this.staged.size === 0;
+    this.staged.set(key, layer);
+    if (!first) return;
+    this.batch.onCommit(async () => {
+      await mkdir(join(cacheDir(this.store.root), 'layers'), { recursive: true });
+      for (const [k, v] of this.staged) {
+        await writeFileAtomic(this.entryPath(k), JSON.stringify({ layer: { mediaType: v.descriptor.mediaType, digest: v.descriptor.digest, size: v.descriptor.size }, diffId: v.diffId }));
+      }
+    });
+  }
+
+  private entryPath(key: Digest): string {
+    return join(cacheDir(this.store.root), 'layers', `${digestHex(key)}.json`);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** [size, mtimeNs, ctimeNs, ino, dev, digest] of a context file when it was last hashed. */
+type StatRecord = [string, string, string, string, string, Digest];
+
+const StatFileSchema = z.object({ version: z.literal(KEY_VERSION), files: z.record(z.string(), z.tuple([z.string(), z.string(), z.string(), z.string(), z.string(), z.string()])) });
+
+/**
+ * Content digests of build-context files without reading unchanged files again: a file
+ * whose size, mtime, ctime, inode and device are what they were when it was hashed has the
+ * digest it had then. ctime is what makes this content-true: a write always sets it to the
+ * current time and no system call sets it back, so a file rewritten with the same size and
+ * its mtime restored (`touch -r`) is still hashed again (BuildKit's stat cache, which
+ * compares mtime and size but not ctime, would miss that). A file whose ctime is within
+ * RACY_NS of the moment it was hashed is not remembered, because a write in the same
+ * timestamp tick could still follow unseen (git's "racily clean" rule).
+ * One JSON file per context directory, `ROOT/cache/stat/<sha256 of its path>.json`, saved
+ * when a build commits. Files outside the context (stage filesystems) are hashed, not remembered.
+ */
+export class StatCache {
+  private readonly files = new Map<string, StatRecord>();
+  private dirty = false;
+
+  private constructor(
+    private readonly contextRoot: string,
+    private readonly file: string,
+  ) {}
+
+  static async load(store: Store, contextRoot: string): Promise<StatCache> {
+    const name = createHash('sha256').update(contextRoot).digest('hex');
+    const cache = new StatCache(contextRoot, join(cacheDir(store.root), 'stat', `${name}.json`));
+    const text = await readFile(cache.file, 'utf8').catch(() => undefined);
+    const parsed = text === undefined ? undefined : StatFileSchema.safeParse(safeJson(text));
+    if (parsed?.success) for (const [rel, record] of Object.entries(parsed.data.files)) cache.files.set(rel, record as StatRecord);
+    return cache;
+  }
+
+  /** sha256 of the file's content. */
+  async digest(abs: string): Promise<Digest> {
+    const stats = await lstat(abs, { bigint: true });
+    const rel = abs.startsWith(this.contextRoot + sep) ? abs.slice(this.contextRoot.length + 1) : undefined;
+    const identity: [string, string, string, string, string] = [String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs), String(stats.ino), String(stats.dev)];
+    const known = rel === undefined ? undefined : this.files.get(rel);
+    if (known && identity.every((v, i) => v === known[i])) return known[5];
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
+    const digest: Digest = `sha256:${hash.digest('hex')}`;
+    if (rel !== undefined && startedNs - stats.ctimeNs > RACY_NS) {
+      this.files.set(rel, [...identity, digest]);
+      this.dirty = true;
+    }
+    return digest;
+  }
+
+  /** Saves what was learnt when `batch` commits (a failed build writes nothing). */
+  saveOnCommit(batch: BlobBatch): void {
+    batch.onCommit(async () => {
+      if (!this.dirty) return;
+      await mkdir(dirname(this.file), { recursive: true });
+      await writeFileAtomic(this.file, JSON.stringify({ version: KEY_VERSION, files: Object.fromEntries(this.files) }));
+    });
+  }
+}
+
+/** Two seconds: more than any filesystem's timestamp granularity (FAT's is 2 s). */
+const RACY_NS = 2_000_000_000n;

@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { UserError } from '../util/errors.js';
+
+/**
+ * How RUN commands are isolated. `bwrap` (the default): bubblewrap shows them the host
+ * read-only, with only the stage's rootfs (their working directory) writable, a private
+ * /tmp, /dev and /proc, and their own PID namespace. `none`: they run as plain child
+ * processes of sealbuild, still in the rootfs and with a clean environment.
+ */
+export type Isolation = 'bwrap' | 'none';
+export const ISOLATIONS: readonly Isolation[] = ['bwrap', 'none'];
+
+/** `host` shares the build host's network; `none` gives the command only a loopback device. */
+export type NetworkMode = 'host' | 'none';
+export const NETWORK_MODES: readonly NetworkMode[] = ['host', 'none'];
+
+export interface SandboxOptions {
+  isolation: Isolation;
+  network: NetworkMode;
+}
+
+export interface CommandResult {
+  /** The exit code, or undefined when a signal ended the command. */
+  code: number | undefined;
+  signal: NodeJS.Signals | undefined;
+  /** The last lines of its output (stdout and stderr), for the error message. */
+  tail: string[];
+}
+
+export interface RunCommand {
+  argv: string[];
+  /** The working directory: the stage's rootfs; the only writable host path under bwrap. */
+  dir: string;
+  /** The complete environment: nothing of sealbuild's own leaks in. */
+  env: Record<string, string>;
+  /** Under --isolation none: HOME and TMPDIR (bwrap gives the command a private /tmp instead). */
+  scratch: string;
+  /** Each line the command prints, as it prints it. */
+  onLine: (line: string) => void;
+}
+
+const TAIL_LINES = 5;
+/** Longer lines are cut: a command printing megabytes without a newline must not fill memory. */
+const MAX_LINE = 2000;
+const BWRAP_HINT = 'install it with `apt-get install -y bubblewrap`, or pass --isolation none to run RUN steps without a sandbox';
+
+let bwrapProbe: Promise<string> | undefined;
+
+/**
+ * Fails with one clear line when bubblewrap is missing or cannot make a sandbox here (no
+ * user namespaces for an unprivileged user). Never falls back to running unsandboxed:
+ * the user asked for isolation, or got it by default.
+ */
+export function checkBwrap(): Promise<string> {
+  bwrapProbe ??= findBwrap().then((bwrap) => new Promise<string>((resolve, reject) => {
+    const child = spawn(bwrap, [...bwrapArgs('/', 'host'), 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(bwrap);
+      else reject(new UserError(`bubblewrap cannot create a sandbox on this machine: ${stderr.trim().split('\n').pop() ?? `exit code ${code}`}`, {
+        hint: 'run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or pass --isolation none',
+      }));
+    });
+  }));
+  return bwrapProbe;
+}
+
+/** bwrap's path from sealbuild's own PATH: the command's PATH (from ENV) may not have it. */
+async function findBwrap(): Promise<string> {
+  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'bwrap');
+    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  throw new UserError('RUN needs bubblewrap (bwrap), which is not installed', { hint: BWRAP_HINT });
+}
+
+/**
+ * bwrap's arguments: the host read-only, then fresh /dev, /proc and /tmp over it, then the
+ * rootfs bound writable at its own path (after /tmp, so a store under /tmp stays visible).
+ * Without root, a user namespace maps the build user to root, as a rootless container does.
+ */
+function bwrapArgs(dir: string, network: NetworkMode): string[] {
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  if (dir !== '/') args.push('--bind', dir, dir);
+  args.push('--chdir', dir, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--new-session', '--die-with-parent');
+  if (network === 'none') args.push('--unshare-net');
+  if (process.getuid?.() !== 0) args.push('--unshare-user', '--uid', '0', '--gid', '0');
+  return args;
+}
+
+/** Runs a RUN command; resolves with how it ended (a non-zero exit is the caller's to report). */
+export async function runCommand(command: RunCommand, options: SandboxOptions): Promise<CommandResult> {
+  let file: string;
+  let args: string[];
+  const env = { ...command.env };
+  // One pipe for stdout and stderr keeps their lines in the order the command wrote them.
+  const merged = ['/bin/sh', '-c', 'exec "$@" 2>&1', 'sh', ...command.argv];
+  if (options.isolation === 'bwrap') {
+    file = await checkBwrap();
+    args = [...bwrapArgs(command.dir, options.network), '--', ...merged];
+    env.HOME ??= '/tmp';
+  } else {
+    [file, ...args] = merged as [string, ...string[]];
+    env.HOME ??= command.scratch;
+    env.TMPDIR ??= command.scratch;
+  }
+  const child = spawn(file, args, { cwd: command.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail: string[] = [];
+  const onLine = (line: string): void => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+    command.onLine(line);
+  };
+  const done = Promise.all([readLines(child.stdout, onLine), readLines(child.stderr, onLine)]);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      reject(err);
+    });
+    child.on('close', (c, s) => resolve([c, s]));
+  });
+  await done;
+  return { code: code ?? undefined, signal: signal ?? undefined, tail };
+}
+
+/** Splits a stream into lines (the last one may lack its newline), each cut at MAX_LINE. */
+async function readLines(stream: Readable, onLine: (line: string) => void): Promise<void> {
+  let partial = '';
+  for await (const chunk of stream) {
+    const lines = (partial + (chunk as Buffer).toString('utf8')).split('\n');
+    partial = lines.pop()!.slice(0, MAX_LINE);
+    for (const line of lines) onLine(line.slice(0, MAX_LINE));
+  }
+  if (partial !== '') onLine(partial);
+}

@@ -1,0 +1,67 @@
+import { createReadStream } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decompressStream } from '../layer/decompress.js';
+import { extractTar } from '../layer/extract.js';
+import { layerCompression } from '../oci/media-types.js';
+import type { Descriptor } from '../oci/schemas.js';
+import type { BlobBatch, Store } from '../store/store.js';
+
+/**
+ * A stage's filesystem unpacked into a directory under the store's scratch space, for the
+ * steps that need real files: RUN works in it, COPY --from reads from it. It is made only
+ * when such a step misses the cache, and brought up to date lazily: `sync` unpacks just the
+ * layers added since the last sync (whiteouts applied by extract.ts, which treats every
+ * layer as untrusted), reading blobs from the build's batch or the store.
+ */
+export class Workspace {
+  private applied = 0;
+
+  private constructor(
+    private readonly scratch: string,
+    readonly dir: string,
+    private readonly batch: BlobBatch,
+  ) {}
+
+  static async create(store: Store, batch: BlobBatch): Promise<Workspace> {
+    const scratch = await store.makeTempDir('rootfs');
+    const dir = join(scratch, 'rootfs');
+    await mkdir(dir, { mode: 0o755 });
+    return new Workspace(scratch, dir, batch);
+  }
+
+  /** Makes the directory hold exactly the filesystem of `layers` (which extend what it holds). */
+  async sync(layers: readonly Descriptor[]): Promise<void> {
+    for (; this.applied < layers.length; this.applied++) {
+      const layer = layers[this.applied]!;
+      const tar = decompressStream(createReadStream(this.batch.pathOf(layer.digest)), layerCompression(layer.mediaType));
+      await extractTar(tar, this.dir, { whiteouts: true, label: `layer ${layer.digest}` });
+    }
+  }
+
+  async remove(): Promise<void> {
+    await removeTree(this.scratch);
+  }
+}
+
+/**
+ * rm -rf that also works without root on trees whose commands left read-only directories
+ * (a Go module cache, `chmod -w`): those are opened up for the owner first.
+ */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    await openUp(path);
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+async function openUp(path: string): Promise<void> {
+  const stats = await lstat(path).catch(() => undefined);
+  if (!stats?.isDirectory()) return;
+  await chmod(path, (stats.mode & 0o7777) | 0o700);
+  for (const name of await readdir(path)) await openUp(join(path, name));
+}

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDigest, type Digest } from '../oci/digest.js';
+import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
+import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js';
+import { UserError } from '../util/errors.js';
+import { withLock } from './lock.js';
+import type { Store } from './store.js';
+
+const WAIT_MS = 60_000;
+
+/*
+ * Builds and prune exclude each other through lease files in ROOT/leases: a build holds
+ * `build-<pid>-<random>` for its whole run, prune holds `prune-<pid>`. A build reuses blobs
+ * that no tag may reference yet (cache hits, a base image's layers), and its own blobs are
+ * untagged between the batch's commit and the tag update; prune must not run in between.
+ * Each side writes its own file before looking for the other's, so of two that start at
+ * once at least one sees the other and steps back. Files of dead processes are ignored.
+ */
+
+function leaseDir(store: Store): string {
+  return join(store.root, 'leases');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Live leases of `kind` other than `own`: their pids. */
+async function liveLeases(store: Store, kind: 'build' | 'prune', own: string): Promise<number[]> {
+  const names = await readdir(leaseDir(store)).catch(() => [] as string[]);
+  const pids: number[] = [];
+  for (const name of names) {
+    if (name === own || !name.startsWith(`${kind}-`)) continue;
+    const pid = Number.parseInt(name.split('-')[1] ?? '', 10);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) pids.push(pid);
+    else await unlink(join(leaseDir(store), name)).catch(() => undefined);
+  }
+  return pids;
+}
+
+async function takeLease(store: Store, kind: 'build' | 'prune', waitFor: 'build' | 'prune', busy: (pid: number) => UserError): Promise<string> {
+  await mkdir(leaseDir(store), { recursive: true });
+  const name = `${kind}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const file = join(leaseDir(store), name);
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    await writeFile(file, String(process.pid), { flag: 'wx' });
+    const others = await liveLeases(store, waitFor, name);
+    if (others.length === 0) return file;
+    await unlink(file);
+    if (Date.now() > deadline) throw busy(others[0]!);
+    await sleep(50 + Math.random() * 50);
+  }
+}
+
+/** Runs a build (or anything that writes blobs and then tags) so that no prune overlaps it. */
+export async function withBuildLease<T>(store: Store, fn: () => Promise<T>): Promise<T> {
+  const file = await takeLease(store, 'build', 'prune', (pid) => new UserError(`sealbuild prune (process ${pid}) is still running on the store at ${store.root}`, { hint: 'wait for it to finish, then build again' }));
+  try {
+    return await fn();
+  } finally {
+    await unlink(file).catch(() => undefined);
+  }
+}
+
+export interface PruneResult {
+  blobs: number;
+  bytes: number;
+  cacheEntries: number;
+}
+
+/**
+ * Removes the build cache and every blob no tag reaches (through indexes, manifests,
+ * configs and layers), then the compressed-layer records whose blob is gone. Waits for
+ * running builds to finish first, and holds the index lock, so no tag moves meanwhile.
+ * Blobs of a build still in progress are in ROOT/tmp, not in the layout, so never seen here.
+ */
+export async function prune(store: Store): Promise<PruneResult> {
+  const lease = await takeLease(store, 'prune', 'build', (pid) => new UserError(`a build (process ${pid}) is running on the store at ${store.root}`, { hint: 'run sealbuild prune when it has finished' }));
+  try {
+    return await withLock(join(store.root, 'index.lock'), async () => {
+      const cacheEntries = await removeCache(store);
+      const reachable = await reachableBlobs(store);
+      const blobsDir = join(store.layoutDir, 'blobs', 'sha256');
+      let blobs = 0;
+      let bytes = 0;
+      for (const hex of await readdir(blobsDir)) {
+        if (reachable.has(`sha256:${hex}`)) continue;
+        const path = join(blobsDir, hex);
+        bytes += (await lstat(path)).size;
+        await rm(path, { force: true });
+        blobs += 1;
+      }
+      await removeDanglingRecords(store);
+      return { blobs, bytes, cacheEntries };
+    });
+  } finally {
+    await unlink(lease).catch(() => undefined);
+  }
+}
+
+/** Removes ROOT/cache (layer cache entries and stat caches); how many layer entries it held. */
+async function removeCache(store: Store): Promise<number> {
+  const dir = join(store.root, 'cache');
+  const entries = (await readdir(join(dir, 'layers')).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;
+  await rm(dir, { recursive: true, force: true });
+  return entries;
+}
+
+/** Every blob reachable from the tags in index.json. Children an index lists but the store lacks (platforms not pulled) are skipped. */
+async function reachableBlobs(store: Store): Promise<Set<Digest>> {
+  const reachable = new Set<Digest>();
+  const visit = async (descriptor: Descriptor): Promise<void> => {
+    if (reachable.has(descriptor.digest)) return;
+    reachable.add(descriptor.digest);
+    if (!(await store.hasBlob(descriptor.digest))) return;
+    if (isIndexMediaType(descriptor.mediaType)) {
+      for (const child of (await store.readJson(IndexSchema, descriptor.digest)).manifests) await visit(child);
+    } else if (isManifestMediaType(descriptor.mediaType)) {
+      const manifest = await store.readJson(ManifestSchema, descriptor.digest);
+      reachable.add(manifest.config.digest);
+      for (const layer of manifest.layers) reachable.add(layer.digest);
+      if (manifest.subject) await visit(manifest.subject);
+    }
+  };
+  for (const descriptor of (await store.readIndex()).manifests) await visit(descriptor);
+  return reachable;
+}
+
+/** ROOT/compressed/<kind>/<diff_id hex> records (layer-writer's) that point at removed blobs. */
+async function removeDanglingRecords(store: Store): Promise<void> {
+  const root = join(store.root, 'compressed');
+  for (const kind of await readdir(root).catch(() => [] as string[])) {
+    for (const name of await readdir(join(root, kind)).catch(() => [] as string[])) {
+      const path = join(root, kind, name);
+      let digest: string | undefined;
+      try {
+        digest = (JSON.parse(await readFile(path, 'utf8')) as { digest?: string }).digest;
+      } catch {
+        // Unreadable: as good as dangling.
+      }
+      if (digest === undefined || !isDigest(digest) || !(await store.hasBlob(digest))) await rm(path, { force: true });
+    }
+  }
+}
