@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { parsePlatform } from '../oci/platform.js';
 import { readTagged } from '../store/image.js';
 import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SaveFormat } from '../store/archive.js';
 import { UsageError } from '../util/errors.js';
@@ -8,30 +9,34 @@ interface SaveFlags {
   output: string;
   format: string;
   compress?: string;
+  platform?: string;
 }
 
 /** `--compress`, else what the file name says (`.tar.zst`, `.tar.gz`); only tars compress. */
 function archiveCompression(flags: SaveFlags): ArchiveCompression {
-  if (flags.compress === undefined) return flags.format === 'oci-archive' ? compressionForName(flags.output) : 'none';
+  if (flags.compress === undefined) return flags.format === 'oci-dir' ? 'none' : compressionForName(flags.output);
   if (!ARCHIVE_COMPRESSIONS.includes(flags.compress as ArchiveCompression)) throw new UsageError(`--compress: unknown value "${flags.compress}"`, `use one of ${ARCHIVE_COMPRESSIONS.join(', ')}`);
-  if (flags.format !== 'oci-archive' && flags.compress !== 'none') throw new UsageError(`--compress ${flags.compress} does not apply to --format ${flags.format}`, 'compress an oci-archive, or leave --compress out');
+  if (flags.format === 'oci-dir' && flags.compress !== 'none') throw new UsageError(`--compress ${flags.compress} does not apply to --format oci-dir`, 'compress an archive, or leave --compress out');
   return flags.compress as ArchiveCompression;
 }
 
 export function saveCommand(): Command {
   return new Command('save')
-    .description('write images to one archive (an OCI layout in a tar, each blob once, with SHA256SUMS) or an OCI layout directory')
+    .description('write images to one archive (an OCI layout in a tar, each blob once, with SHA256SUMS), a docker-archive, or an OCI layout directory')
     .argument('<refs...>', 'image references')
-    .requiredOption('-o, --output <path>', 'the file (oci-archive) or directory (oci-dir) to write')
+    .requiredOption('-o, --output <path>', 'the file (oci-archive, docker-archive) or directory (oci-dir) to write')
     .option('--format <format>', `${SAVE_FORMATS.join('|')}`, 'oci-archive')
+    .option('--platform <os/arch[/variant]>', 'docker-archive: the platform to take from an index (default: this machine)')
     .option('--compress <zstd|gzip|none>', 'compress the whole archive (default: from the name: .tar.zst, .tar.gz, else none)')
     .action(async (refs: string[], flags: SaveFlags, command: Command) => {
       if (!SAVE_FORMATS.includes(flags.format as SaveFormat)) throw new UsageError(`--format: unknown format "${flags.format}"`, `use one of ${SAVE_FORMATS.join(', ')}`);
       const compression = archiveCompression(flags);
+      if (flags.platform !== undefined && flags.format !== 'docker-archive') throw new UsageError('--platform applies to --format docker-archive only', 'oci-archive and oci-dir keep every platform');
+      const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const names = refs.map(refArg);
       const store = await openStore(command);
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
-      await saveImages(store, images, flags.output, flags.format as SaveFormat, compression);
+      await saveImages(store, images, flags.output, flags.format as SaveFormat, platform === undefined ? { compression } : { compression, platform });
     });
 }

@@ -8,14 +8,16 @@ import { filterThrough } from '../layer/filter-process.js';
 import { parallelGzip } from '../layer/gzip-parallel.js';
 import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
+import { hostPlatform, type Platform } from '../oci/platform.js';
+import { familiarName, parseReference } from '../oci/reference.js';
 import type { Descriptor, ImageIndex } from '../oci/schemas.js';
 import { tempPathFor, writeFileAtomic } from '../util/fs-atomic.js';
 import { UserError } from '../util/errors.js';
-import { readTarget, requireComplete } from './image.js';
+import { readTarget, requireComplete, selectPlatform } from './image.js';
 import type { Store } from './store.js';
 
-export type SaveFormat = 'oci-archive' | 'oci-dir';
-export const SAVE_FORMATS: readonly SaveFormat[] = ['oci-archive', 'oci-dir'];
+export type SaveFormat = 'oci-archive' | 'oci-dir' | 'docker-archive';
+export const SAVE_FORMATS: readonly SaveFormat[] = ['oci-archive', 'oci-dir', 'docker-archive'];
 
 /** How a saved tar is compressed as a whole (the blobs inside keep their own bytes). */
 export type ArchiveCompression = 'zstd' | 'gzip' | 'none';
@@ -68,7 +70,12 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  * skopeo's `oci-archive:` reads). Blobs stream from the store; the output appears under its
  * final name only once complete.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, compression: ArchiveCompression = 'none'): Promise<void> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform } = {}): Promise<void> {
+  const compression = options.compression ?? 'none';
+  if (format === 'docker-archive') {
+    await mkdir(dirname(output), { recursive: true });
+    return saveDockerArchive(store, images, output, compression, options.platform ?? hostPlatform());
+  }
   const blobs = new Map<Digest, Descriptor>();
   for (const image of images) {
     requireComplete(await readTarget(store, image.descriptor), image.name);
@@ -99,15 +106,54 @@ async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], 
   const sums = [
     [sha256Digest(OCI_LAYOUT), 'oci-layout'],
     [sha256Digest(index), 'index.json'],
-    ...blobs.map((b) => [b.digest, `blobs/sha256/${digestHex(b.digest)}`]),
+    ...blobs.map((b) => [b.digest, blobName(b.digest)]),
   ].map(([digest, name]) => `${digestHex(digest as Digest)}  ${name}\n`);
   await writeTar(output, compression, async (pack) => {
     await addBuffer(pack, CHECKSUMS_FILE, Buffer.from(sums.join('')));
     await addBuffer(pack, 'oci-layout', OCI_LAYOUT);
     await addBuffer(pack, 'index.json', index);
     for (const dir of ['blobs/', 'blobs/sha256/']) await addDirectory(pack, dir);
-    for (const blob of blobs) await addBlob(store, pack, `blobs/sha256/${digestHex(blob.digest)}`, blob);
+    for (const blob of blobs) await addBlob(store, pack, blobName(blob.digest), blob);
   });
+}
+
+/** One entry of a docker-archive's manifest.json, as `docker save` writes it. */
+interface DockerArchiveEntry {
+  Config: string;
+  RepoTags: string[];
+  Layers: string[];
+}
+
+/**
+ * `docker save`'s format (manifest.json naming a config and its layer files), read by
+ * `docker load`, `ctr images import`, k3s's agent/images and skopeo's `docker-archive:`. One
+ * platform per image: the format has no index. Files are named `blobs/sha256/HEX` as docker
+ * 25+ writes them, and keep the stored (compressed) bytes: every one of those readers
+ * detects gzip layers, and the sizes are known up front so nothing is decompressed twice.
+ */
+async function saveDockerArchive(store: Store, images: SavedImage[], output: string, compression: ArchiveCompression, platform: Platform): Promise<void> {
+  const entries = new Map<Digest, DockerArchiveEntry>();
+  const blobs = new Map<Digest, Descriptor>();
+  for (const { name, descriptor } of images) {
+    const target = await readTarget(store, descriptor);
+    const image = target.images.length === 1 && !target.index ? target.images[0]! : selectPlatform(target, platform, name);
+    const { config, layers } = image.manifest;
+    const entry = entries.get(config.digest) ?? { Config: blobName(config.digest), RepoTags: [], Layers: layers.map((l) => blobName(l.digest)) };
+    const ref = parseReference(name);
+    if (ref.tag !== undefined) entry.RepoTags.push(`${familiarName(ref)}:${ref.tag}`);
+    entries.set(config.digest, entry);
+    for (const blob of [config, ...layers]) blobs.set(blob.digest, blob);
+  }
+  const manifest = Buffer.from(`${JSON.stringify([...entries.values()])}\n`);
+  await writeTar(output, compression, async (pack) => {
+    await addBuffer(pack, 'manifest.json', manifest);
+    for (const dir of ['blobs/', 'blobs/sha256/']) await addDirectory(pack, dir);
+    for (const blob of blobs.values()) await addBlob(store, pack, blobName(blob.digest), blob);
+  });
+}
+
+function blobName(digest: Digest): string {
+  return `blobs/sha256/${digestHex(digest)}`;
 }
 
 /** Every member gets this mtime, so saving the same images twice gives the same bytes. */

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { REPO, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { startRegistry, type Registry } from '../helpers/registry.js';
+
+const EXAMPLE = join(REPO, 'examples', 'hello');
+let work: string;
+let root: string;
+let env: NodeJS.ProcessEnv;
+let registry: Registry;
+const digests: Record<string, string> = {};
+
+const cliOk = (args: string[], r = root) => sealbuildOk(r, args, { env });
+
+function rawDigest(raw: string): string {
+  return `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+}
+
+/** Member names of a tar, compressed or not (GNU tar picks the decompressor). */
+function members(file: string): string[] {
+  return run('tar', ['-taf', file]).trim().split('\n');
+}
+
+/** One error line, exit 1, and the store exactly as before. */
+async function expectRefused(r: string, args: string[], pattern: RegExp): Promise<void> {
+  const before = await snapshot(r);
+  const result = await sealbuild(r, ['--progress', 'quiet', ...args], { env });
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /^Error: cannot load /);
+  assert.match(lines[0]!, pattern);
+  assert.deepEqual(await snapshot(r), before, 'store unchanged');
+}
+
+before(async () => {
+  tool('skopeo', 'skopeo');
+  tool('zstd', 'zstd');
+  work = await tempDir();
+  root = join(work, 'root');
+  env = { DOCKER_CONFIG: join(work, 'docker'), REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '' };
+  registry = await startRegistry();
+  // Two multi-arch images whose layers are the same bytes: only their configs differ.
+  for (const [name, label] of [['site/k3s:v1', 'role=cluster'], ['site/app:v2', 'role=app']] as const) {
+    digests[name] = (await cliOk(['-t', name, '--label', label, '--build-mode', 'lite', '--platform', 'linux/amd64,linux/arm64', EXAMPLE])).stdout.trim();
+  }
+});
+after(async () => {
+  await registry?.stop();
+  await removeDir(work);
+});
+
+test('bundle: two multi-arch images in one .tar.zst, shared blobs once, loaded elsewhere and pushed with the same digests', async () => {
+  const bundle = join(work, 'site-bundle.tar.zst');
+  await cliOk(['save', 'site/k3s:v1', 'site/app:v2', '-o', bundle]);
+  assert.deepEqual([...(await readFile(bundle)).subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'zstd by the file name');
+
+  const names = members(bundle);
+  assert.equal(names[0], 'SHA256SUMS');
+  const blobs = names.filter((n) => n.startsWith('blobs/sha256/') && n.length > 'blobs/sha256/'.length);
+  assert.equal(new Set(blobs).size, blobs.length, 'each blob once');
+  const expected = new Set<string>();
+  for (const name of Object.keys(digests)) {
+    const info = JSON.parse((await cliOk(['inspect', '--json', name])).stdout);
+    expected.add(info.digest);
+    for (const image of info.images) {
+      expected.add(image.digest);
+      expected.add(image.manifest.config.digest);
+      for (const layer of image.manifest.layers) expected.add(layer.digest);
+    }
+  }
+  assert.deepEqual(new Set(blobs.map((n) => `sha256:${n.slice('blobs/sha256/'.length)}`)), expected);
+  // Shared layers: 2 indexes, 4 manifests, 4 configs, and one set of layers per platform.
+  const sums = run('sh', ['-c', `tar -xaOf '${bundle}' SHA256SUMS`]).trim().split('\n');
+  assert.equal(sums.length, names.filter((n) => !n.endsWith('/')).length - 1, 'every other member has a checksum');
+
+  const far = join(work, 'far-root');
+  const loaded = await cliOk(['load', '-i', bundle], far);
+  assert.deepEqual(loaded.stdout.trim().split('\n').sort(), [`docker.io/site/app:v2 ${digests['site/app:v2']}`, `docker.io/site/k3s:v1 ${digests['site/k3s:v1']}`]);
+  for (const [name, digest] of Object.entries(digests)) {
+    const dest = `${registry.host}/${name}`;
+    await cliOk(['push', name, dest], far);
+    const raw = run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${dest}`]);
+    assert.equal(rawDigest(raw), digest);
+    const local = JSON.parse((await cliOk(['inspect', '--json', name])).stdout);
+    assert.deepEqual(JSON.parse(raw).manifests.map((m: { digest: string }) => m.digest), local.images.map((i: { digest: string }) => i.digest));
+  }
+  // Loading again adds nothing and moves no tag.
+  const before = await snapshot(far);
+  await cliOk(['load', '-i', bundle], far);
+  assert.deepEqual(await snapshot(far), before);
+});
+
+test('bundle: gzip by name or --compress; an uncompressed bundle is a plain oci-archive skopeo reads', async () => {
+  const gz = join(work, 'b.tgz');
+  await cliOk(['save', 'site/app:v2', '-o', gz]);
+  assert.deepEqual([...(await readFile(gz)).subarray(0, 2)], [0x1f, 0x8b]);
+  const forced = join(work, 'forced.bundle');
+  await cliOk(['save', 'site/app:v2', '--compress', 'zstd', '-o', forced]);
+  assert.deepEqual([...(await readFile(forced)).subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+  const plain = join(work, 'b.tar');
+  await cliOk(['save', 'site/app:v2', '-o', plain]);
+  assert.equal(rawDigest(run('skopeo', ['inspect', '--raw', `oci-archive:${plain}:docker.io/site/app:v2`])), digests['site/app:v2']);
+  for (const file of [gz, forced]) {
+    const r = join(work, `root-${file.length}-${Math.random()}`);
+    assert.match((await cliOk(['load', '-i', file], r)).stdout, /docker\.io\/site\/app:v2 sha256:/);
+  }
+  const bad = await sealbuild(root, ['save', 'site/app:v2', '--compress', 'lz4', '-o', plain], { env });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^Error: --compress: unknown value "lz4"/);
+});
+
+test('bundle: a flipped byte or a truncated file is refused with one line and the store unchanged', async () => {
+  const plain = join(work, 'tamper.tar');
+  await cliOk(['save', 'site/k3s:v1', 'site/app:v2', '-o', plain]);
+  const bytes = await readFile(plain);
+  // Flip a byte inside a layer's content (not a tar header): only the checksum can tell.
+  const info = JSON.parse((await cliOk(['inspect', '--json', 'site/k3s:v1'])).stdout);
+  const layer = info.images[0].manifest.layers.at(-1).digest as string;
+  const layerBytes = await readFile(join(root, 'oci', 'blobs', 'sha256', layer.slice(7)));
+  const at = bytes.indexOf(layerBytes);
+  assert.ok(at > 0);
+  const flipped = Buffer.from(bytes);
+  flipped[at + Math.floor(layerBytes.length / 2)]! ^= 0x01;
+  await writeFile(join(work, 'flipped.tar'), flipped);
+
+  const target = join(work, 'target-root');
+  await cliOk(['images'], target); // an existing, empty store
+  await expectRefused(target, ['load', '-i', join(work, 'flipped.tar')], new RegExp(`member blobs/sha256/${layer.slice(7)} does not match its checksum`));
+
+  await writeFile(join(work, 'short.tar'), bytes.subarray(0, at + 100));
+  await expectRefused(target, ['load', '-i', join(work, 'short.tar')], /Unexpected end of data|truncated/);
+
+  const zst = join(work, 'tamper.tar.zst');
+  await cliOk(['save', 'site/k3s:v1', '-o', zst]);
+  const z = await readFile(zst);
+  const zFlipped = Buffer.from(z);
+  zFlipped[Math.floor(z.length / 2)]! ^= 0x01;
+  await writeFile(join(work, 'flipped.tar.zst'), zFlipped);
+  await expectRefused(target, ['load', '-i', join(work, 'flipped.tar.zst')], /zstd/);
+  await writeFile(join(work, 'short.tar.zst'), z.subarray(0, Math.floor(z.length / 2)));
+  await expectRefused(target, ['load', '-i', join(work, 'short.tar.zst')], /zstd .*(premature end|truncated)/);
+
+  // An archive with no checksums (a foreign tar) is refused too.
+  run('tar', ['-cf', join(work, 'foreign.tar'), '-C', root, 'oci']);
+  await expectRefused(target, ['load', '-i', join(work, 'foreign.tar')], /SHA256SUMS/);
+});
+
+test('docker-archive: one platform per image, read by skopeo docker-archive: with the right layers', async () => {
+  const out = join(work, 'app.tar');
+  await cliOk(['save', 'site/app:v2', 'site/k3s:v1', '--format', 'docker-archive', '--platform', 'linux/arm64', '-o', out]);
+  const names = members(out);
+  assert.ok(names.includes('manifest.json'));
+  const inspect = JSON.parse((await cliOk(['inspect', '--json', '--platform', 'linux/arm64', 'site/app:v2'])).stdout);
+  const arm = inspect.images?.find((i: { platform: { architecture: string } }) => i.platform.architecture === 'arm64') ?? inspect;
+  const seen = JSON.parse(run('skopeo', ['inspect', `docker-archive:${out}:site/app:v2`]));
+  assert.equal(seen.Architecture, 'arm64');
+  assert.equal(seen.Labels.role, 'app');
+  // skopeo names docker-archive layers by diff_id (the uncompressed tar), as docker does.
+  assert.deepEqual(seen.Layers, arm.config.rootfs.diff_ids);
+  const k3s = JSON.parse(run('skopeo', ['inspect', `docker-archive:${out}:site/k3s:v1`]));
+  assert.equal(k3s.Labels.role, 'cluster');
+  // Shared layers once: 2 configs plus one set of layers.
+  const files = names.filter((n) => /^blobs\/sha256\/[a-f0-9]{64}$/.test(n));
+  assert.equal(files.length, 2 + arm.manifest.layers.length);
+  // The layers unpack: skopeo copies it into an OCI layout.
+  run('skopeo', ['copy', `docker-archive:${out}:site/app:v2`, `oci:${join(work, 'copied')}:app`]);
+
+  const bad = await sealbuild(root, ['save', 'site/app:v2', '--format', 'docker-archive', '--platform', 'linux/s390x', '-o', out], { env });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^Error: image "docker.io\/site\/app:v2" has no linux\/s390x variant \(it has: linux\/amd64, linux\/arm64\)/);
+});
