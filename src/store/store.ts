@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -177,7 +177,8 @@ export class BlobBatch {
   async writeStream(source: Readable, mediaType: string, expected?: { digest: Digest; size: number }): Promise<Descriptor> {
     const tmp = join(this.dir, `incoming-${this.incoming++}`);
     const hasher = new HashingStream();
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    // flush: fsync before close, here where downloads run in parallel, not one by one at commit.
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
     try {
       await pipeline(source, hasher, out);
     } catch (err) {
@@ -227,12 +228,8 @@ export class BlobBatch {
 
   /** Moves every staged blob into the store (each fsynced, then renamed). */
   async commit(): Promise<void> {
-    for (const [digest, file] of this.staged) {
-      const handle = await open(file, 'r');
-      await handle.sync();
-      await handle.close();
-      await rename(file, this.store.blobPath(digest));
-    }
+    // Every staged file was fsynced as it was written (writeStream, writeBytes).
+    for (const [digest, file] of this.staged) await rename(file, this.store.blobPath(digest));
     if (this.staged.size > 0) await syncDir(join(this.store.layoutDir, 'blobs', 'sha256'));
     this.staged.clear();
     for (const action of this.commitActions.splice(0)) await action();
