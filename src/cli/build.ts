@@ -8,6 +8,7 @@ import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
+import { writeBuildMetadata } from './metadata.js';
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -20,6 +21,7 @@ interface BuildFlags {
   compression: string;
   timestamp?: string;
   iidfile?: string;
+  metadataFile?: string;
   cache: boolean;
   isolation: string;
   network: string;
@@ -89,6 +91,7 @@ export function buildCommand(): Command {
     .option('--compression <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--timestamp <now|seconds>', 'image and file timestamps (default: SOURCE_DATE_EPOCH or 0)')
     .option('--iidfile <file>', 'write the image digest to this file')
+    .option('--metadata-file <file>', 'write JSON: digest, tags, platforms with manifest digests and layer sizes, timings')
     .option('--no-cache', 'run every step again instead of reusing cached layers')
     .option('--isolation <bwrap|none>', 'how RUN commands are sandboxed: bwrap (host read-only) or none', 'bwrap')
     .option('--network <host|none>', 'network for RUN commands (none needs --isolation bwrap)', 'host')
@@ -118,14 +121,17 @@ export function buildCommand(): Command {
         noCache: !flags.cache,
         sandbox: sandboxOptions(flags),
       };
+      const startedAt = new Date();
+      const store = await openStore(command);
       const registries = await registriesFor(command);
       let result;
       try {
-        result = await build({ ...options, store: await openStore(command), registries });
+        result = await build({ ...options, store, registries });
       } finally {
         await registries.close();
       }
       if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
+      if (flags.metadataFile !== undefined) await writeBuildMetadata(flags.metadataFile, store, result.descriptor, tags, startedAt);
       process.stdout.write(`${result.descriptor.digest}\n`);
     });
 }
