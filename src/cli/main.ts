@@ -13,6 +13,7 @@ import { imagesCommand } from './images.js';
 import { inspectCommand } from './inspect.js';
 import { saveCommand } from './save.js';
 import { loadCommand } from './load.js';
+import { manifestCommand } from './manifest.js';
 import { pruneCommand } from './prune.js';
 import { rmiCommand, tagCommand } from './tag.js';
 
@@ -27,7 +28,7 @@ function program(): Command {
     .option('--cert-dir <dir>', 'extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries')
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
-  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
+  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
   for (const command of [root, ...root.commands]) {
     // commander's own errors (unknown option, missing argument) in our one-line format.
     const help = command === root ? 'sealbuild --help' : `sealbuild ${command.name()} --help`;
