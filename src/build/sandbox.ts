@@ -1,9 +1,7 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UserError } from '../util/errors.js';
+import { findExecutable, overlayCommand, type OverlayDirs, type OverlayTools } from './overlay.js';
 
 /**
  * How RUN commands are isolated. `bwrap` (the default): bubblewrap shows them the host
@@ -35,6 +33,8 @@ export interface RunCommand {
   argv: string[];
   /** The working directory: the stage's rootfs; the only writable host path under bwrap. */
   dir: string;
+  /** Mount an overlayfs of these at `dir` first (in a mount namespace of the command's own). */
+  overlay?: { tools: OverlayTools; dirs: OverlayDirs };
   /** The complete environment: nothing of sealbuild's own leaks in. */
   env: Record<string, string>;
   /** Under --isolation none: HOME and TMPDIR (bwrap gives the command a private /tmp instead). */
@@ -71,14 +71,10 @@ export function checkBwrap(): Promise<string> {
   return bwrapProbe;
 }
 
-/** bwrap's path from sealbuild's own PATH: the command's PATH (from ENV) may not have it. */
 async function findBwrap(): Promise<string> {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'bwrap');
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
-  }
-  throw new UserError('RUN needs bubblewrap (bwrap), which is not installed', { hint: BWRAP_HINT });
+  const bwrap = await findExecutable('bwrap');
+  if (bwrap === undefined) throw new UserError('RUN needs bubblewrap (bwrap), which is not installed', { hint: BWRAP_HINT });
+  return bwrap;
 }
 
 /**
@@ -111,6 +107,7 @@ export async function runCommand(command: RunCommand, options: SandboxOptions): 
     env.HOME ??= command.scratch;
     env.TMPDIR ??= command.scratch;
   }
+  if (command.overlay !== undefined) [file, ...args] = overlayCommand(command.overlay.tools, command.overlay.dirs, command.dir, [file, ...args]) as [string, ...string[]];
   const child = spawn(file, args, { cwd: command.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const onLine = (line: string): void => {

@@ -1,5 +1,5 @@
 import { createReadStream, type Stats } from 'node:fs';
-import { access, rm, stat } from 'node:fs/promises';
+import { access, mkdir, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { Annotation, layerCompression } from '../oci/media-types.js';
@@ -8,7 +8,7 @@ import type { Descriptor, History } from '../oci/schemas.js';
 import { expandWord } from '../kubefile/expand.js';
 import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage } from '../kubefile/instructions.js';
 import { decompressStream, sniffArchive } from '../layer/decompress.js';
-import { diffSnapshot, takeSnapshot } from '../layer/diff.js';
+import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer/diff.js';
 import { extractTar } from '../layer/extract.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
@@ -21,6 +21,7 @@ import { cacheKey, type CachedLayer, type LayerCache, type StatCache } from './c
 import { EntryCollector, type Ownership } from './collect.js';
 import { BuildContext, type ContextSource } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
+import { opaqueDirectories, overlayTools } from './overlay.js';
 import { runCommand, type SandboxOptions } from './sandbox.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
 import { downloadUrl, isUrl, urlFileName } from './url-source.js';
@@ -344,7 +345,8 @@ export class StageBuilder {
    * RUN: the command runs on the build host (sealer's model: host tools such as wget or
    * kubeadm, the stage's rootfs as the working directory), sandboxed as --isolation says.
    * Its environment is the declared ARGs and ENV, nothing of sealbuild's. Whatever it changes
-   * in the rootfs becomes one layer, found by comparing snapshots taken before and after.
+   * in the rootfs becomes one layer: an overlayfs upper directory when overlayfs can be
+   * mounted, else the difference of stat snapshots taken before and after (overlay.ts).
    */
   private async runStep(ins: RunInstruction): Promise<void> {
     const env = this.input.scope.runEnvironment();
@@ -356,19 +358,30 @@ export class StageBuilder {
     await workspace.sync(this.result.layers);
     const temps: string[] = [];
     try {
-      const before = await takeSnapshot(workspace.dir);
+      const scratch = await this.tempDir(temps);
+      const tools = await overlayTools(scratch);
+      const dirs = { lower: workspace.dir, upper: join(scratch, 'upper'), work: join(scratch, 'work') };
+      const merged = join(scratch, 'merged');
+      if (tools) for (const dir of [dirs.upper, dirs.work, merged]) await mkdir(dir);
+      const before = tools ? undefined : await takeSnapshot(workspace.dir);
       const { reporter } = this.input;
-      const outcome = await runCommand({ argv, dir: workspace.dir, env: Object.fromEntries(env), scratch: await this.tempDir(temps), onLine: (line) => reporter.info(`  | ${line}`, { output: line }) }, this.input.sandbox);
+      const outcome = await runCommand({
+        argv, dir: tools ? merged : workspace.dir, env: Object.fromEntries(env), scratch, onLine: (line) => reporter.info(`  | ${line}`, { output: line }),
+        ...(tools ? { overlay: { tools, dirs } } : {}),
+      }, this.input.sandbox);
       if (outcome.code !== 0) {
         const how = outcome.code === undefined ? `was killed by ${outcome.signal}` : `failed with exit code ${outcome.code}`;
         const tail = outcome.tail.map((l) => l.replace(/[\x00-\x1f\x7f]/g, ' ').trim()).filter((l) => l !== '').join(' | ');
         throw new KubefileError(ins.pos, `RUN ${how}${tail === '' ? ' (no output)' : `: ${tail.length > 400 ? `…${tail.slice(-400)}` : tail}`}`, 'fix the command or what it needs; nothing was stored');
       }
       const own = process.getuid?.();
-      const entries = await diffSnapshot(workspace.dir, before, {
+      const options = {
         owner: (s: Stats) => (own === 0 || s.uid !== own ? { uid: s.uid, gid: s.gid } : { uid: 0, gid: 0 }),
-        warn: (m) => this.input.reporter.warn(m),
-      });
+        warn: (m: string) => this.input.reporter.warn(m),
+      };
+      const entries = tools
+        ? await diffUpper(dirs.upper, await opaqueDirectories(tools, dirs.upper, await listDirectories(dirs.upper)), options)
+        : await diffSnapshot(workspace.dir, before!, options);
       await this.rootfs.ready();
       await this.commitLayer(entries, ins.text, key);
       // The layer normalised times and owners: unpack it over the changes, so that the next

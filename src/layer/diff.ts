@@ -68,22 +68,11 @@ export async function diffSnapshot(root: string, before: Snapshot, options: Diff
   const entries = new Map<string, LayerEntry>();
   /** Multiply-linked files in the layer, by inode. */
   const inodes = new Map<number, string[]>();
-
-  async function entryFor(path: string, stats: Stats): Promise<LayerEntry | undefined> {
-    const base = { path, mode: stats.mode & 0o7777, ...options.owner(stats) };
-    if (stats.isDirectory()) return { ...base, type: 'directory' };
-    if (stats.isSymbolicLink()) return { ...base, type: 'symlink', mode: 0o777, linkname: await readlink(join(root, path)) };
-    if (stats.isFile()) {
-      if (stats.nlink > 1) inodes.set(stats.ino, [...(inodes.get(stats.ino) ?? []), path]);
-      return { ...base, type: 'file', size: stats.size, source: join(root, path) };
-    }
-    options.warn(`RUN created ${path}, a special file (socket, FIFO or device) that cannot go in a layer; skipped`);
-    return undefined;
-  }
+  const entryFor = entryMaker(root, inodes, options);
 
   function marker(dir: string, name: string): void {
-    const path = dir === '' ? name : `${dir}/${name}`;
-    entries.set(path, { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0 });
+    const path = whiteoutPath(dir, name);
+    entries.set(path, whiteoutEntry(path));
   }
 
   /** Everything under `dir` is new. */
@@ -126,6 +115,79 @@ export async function diffSnapshot(root: string, before: Snapshot, options: Diff
   }
 
   await compare('');
+  return finish(root, entries, inodes, entryFor);
+}
+
+/**
+ * The layer for an overlayfs upper directory: everything in it, with overlayfs's whiteouts
+ * (character devices 0/0) turned into `.wh.` files and `opaque` directories (whose lower
+ * contents are hidden) given the opaque marker.
+ */
+export async function diffUpper(upper: string, opaque: ReadonlySet<string>, options: DiffOptions): Promise<LayerEntry[]> {
+  const entries = new Map<string, LayerEntry>();
+  const inodes = new Map<number, string[]>();
+  const entryFor = entryMaker(upper, inodes, options);
+  async function walk(dir: string): Promise<void> {
+    for (const name of await readdir(join(upper, dir))) {
+      const path = dir === '' ? name : `${dir}/${name}`;
+      const stats = await lstat(join(upper, path));
+      if (stats.isCharacterDevice() && stats.rdev === 0) {
+        entries.set(whiteoutPath(dir, `${WHITEOUT}${name}`), whiteoutEntry(whiteoutPath(dir, `${WHITEOUT}${name}`)));
+        continue;
+      }
+      const entry = await entryFor(path, stats);
+      if (entry) entries.set(path, entry);
+      if (!stats.isDirectory()) continue;
+      if (opaque.has(path)) entries.set(`${path}/${OPAQUE}`, whiteoutEntry(`${path}/${OPAQUE}`));
+      await walk(path);
+    }
+  }
+  await walk('');
+  return finish(upper, entries, inodes, entryFor);
+}
+
+/** Every directory under `root` (relative paths), for asking which are opaque. */
+export async function listDirectories(root: string): Promise<string[]> {
+  const dirs: string[] = [];
+  async function walk(dir: string): Promise<void> {
+    for (const child of await readdir(join(root, dir), { withFileTypes: true })) {
+      if (!child.isDirectory()) continue;
+      const path = dir === '' ? child.name : `${dir}/${child.name}`;
+      dirs.push(path);
+      await walk(path);
+    }
+  }
+  await walk('');
+  return dirs;
+}
+
+function whiteoutPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+function whiteoutEntry(path: string): LayerEntry {
+  return { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0 };
+}
+
+type EntryMaker = (path: string, stats: Stats) => Promise<LayerEntry | undefined>;
+
+/** Layer entries for paths under `root`; multiply-linked files are noted in `inodes`. */
+function entryMaker(root: string, inodes: Map<number, string[]>, options: DiffOptions): EntryMaker {
+  return async (path, stats) => {
+    const base = { path, mode: stats.mode & 0o7777, ...options.owner(stats) };
+    if (stats.isDirectory()) return { ...base, type: 'directory' };
+    if (stats.isSymbolicLink()) return { ...base, type: 'symlink', mode: 0o777, linkname: await readlink(join(root, path)) };
+    if (stats.isFile()) {
+      if (stats.nlink > 1) inodes.set(stats.ino, [...(inodes.get(stats.ino) ?? []), path]);
+      return { ...base, type: 'file', size: stats.size, source: join(root, path) };
+    }
+    options.warn(`RUN created ${path}, a special file (socket, FIFO or device) that cannot go in a layer; skipped`);
+    return undefined;
+  };
+}
+
+/** Adds missing parent directories and turns extra names of one inode into hardlinks. */
+async function finish(root: string, entries: Map<string, LayerEntry>, inodes: Map<number, string[]>, entryFor: EntryMaker): Promise<LayerEntry[]> {
   for (const path of [...entries.keys()]) {
     for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
       const parent = path.slice(0, slash);

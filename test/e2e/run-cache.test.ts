@@ -100,6 +100,12 @@ test('RUN creates, modifies and deletes files over a lower layer; umoci sees the
     'bin/', 'bin/conf-link', 'etc/', 'etc/app/', 'etc/app/.wh.gone.conf', 'etc/app/edit.conf', 'etc/app/new.conf',
     'etc/app/old/', 'etc/app/old/.wh..wh..opq', 'etc/app/old/fresh.txt',
   ]);
+  // Both ways of finding the changes, an overlayfs upper directory (root here) and stat
+  // snapshots, make the very same layer.
+  const overlay = await sealbuildOk(root, ['-t', 'test/run:overlay', '--no-cache', '-f', file, ctx], { env: { SEALBUILD_RUN_DIFF: 'overlay' } });
+  const snapshotDiff = await sealbuildOk(root, ['-t', 'test/run:snapshot', '--no-cache', '-f', file, ctx], { env: { SEALBUILD_RUN_DIFF: 'snapshot' } });
+  assert.equal(overlay.stdout, built.stdout);
+  assert.equal(snapshotDiff.stdout, built.stdout);
 });
 
 test('RUN sees declared ARGs and ENV only, runs in the rootfs, and cannot write to the host', async () => {
