@@ -29,12 +29,14 @@ function program(): Command {
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
-  for (const command of [root, ...root.commands]) {
-    // commander's own errors (unknown option, missing argument) in our one-line format.
-    const help = command === root ? 'sealbuild --help' : `sealbuild ${command.name()} --help`;
-    command.exitOverride().configureOutput({ outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()} (hint: see ${help})\n`) });
-  }
+  oneLineErrors(root, 'sealbuild');
   return root;
+}
+
+/** commander's own errors (unknown option, missing argument) in our one-line format, for every command and subcommand. */
+function oneLineErrors(command: Command, path: string): void {
+  command.exitOverride().configureOutput({ outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()} (hint: see ${path} --help)\n`) });
+  for (const sub of command.commands) oneLineErrors(sub, `${path} ${sub.name()}`);
 }
 
 function fail(message: string, hint: string | undefined, code: number): never {
