@@ -31,6 +31,17 @@ export function urlFileName(url: string, pos: SourcePosition): string {
 }
 
 /**
+ * ADD's `--checksum` once its variables are expanded (`--checksum=${K3S_SHA256_${ARCH}}`
+ * pins one checksum per platform in ARG defaults that --build-arg can override).
+ */
+export function expandedChecksum(value: string, written: string, pos: SourcePosition): Digest {
+  if (!/^sha256:[0-9a-f]{64}$/.test(value)) {
+    throw new KubefileError(pos, `--checksum=${written} expands to "${value}", not a sha256 digest`, 'give the ARG it names a value of sha256:<64 lowercase hex digits> (a default or --build-arg)');
+  }
+  return value as Digest;
+}
+
+/**
  * Downloads a URL to `file` (streamed, hashed on the way). With a checksum, a mismatch fails
  * the build and the file is removed.
  */

@@ -9,7 +9,8 @@ export type Lookup = (name: string) => string | undefined;
  * quotes are removed ('...' is literal, "..." still expands `$`), a backslash escapes the next
  * character, and `$X`, `${X}`, `${X:-default}`, `${X-default}`, `${X:+alternative}` and
  * `${X+alternative}` are expanded (the default/alternative may itself hold quotes and `$`).
- * An unset variable expands to ''. Words always use backslash escapes: the parser rewrites
+ * An unset variable expands to ''. A name may be built from substitutions (`${SHA_${ARCH}}`).
+ * Words always use backslash escapes: the parser rewrites
  * words of a `# escape=\`` Kubefile into that syntax.
  */
 export function expandWord(word: Word, lookup: Lookup, position: SourcePosition): string {
@@ -107,9 +108,13 @@ class WordExpander {
     return this.braced();
   }
 
-  /** The part of `${...}` after the brace. */
+  /**
+   * The part of `${...}` after the brace. The name may itself hold substitutions, a sealbuild
+   * extension docker rejects: `${K3S_SHA256_${ARCH}}` reads the ARG for the platform being built.
+   */
   private braced(): string {
-    const name = this.name();
+    let name = this.name();
+    while (this.word[this.at] === '$' && /[{\p{L}_]/u.test(this.word[this.at + 1] ?? '')) name += this.dollar() + this.name();
     if (name === '') {
       if (this.at >= this.word.length) throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
       throw this.error('bad substitution: a variable name must follow "${"', `write ${SUBSTITUTION_FORMS}`);

@@ -268,7 +268,8 @@ function checkFlagValue(name: string, value: string, pos: SourcePosition): void 
   if (name === 'chmod' && !/^[0-7]{3,4}$/.test(value)) {
     throw new KubefileError(pos, `invalid --chmod value "${value}"`, 'use an octal mode of 3 or 4 digits, such as 755 or 0644');
   }
-  if (name === 'checksum' && !/^sha256:[0-9a-f]{64}$/.test(value)) {
+  // A value with `$` is checked once expanded, at build time (as BuildKit does).
+  if (name === 'checksum' && !value.includes('$') && !/^sha256:[0-9a-f]{64}$/.test(value)) {
     throw new KubefileError(pos, `invalid --checksum value "${value}"`, 'use sha256:<64 lowercase hex digits>');
   }
 }
