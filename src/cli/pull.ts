@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { pullImage } from '../registry/pull.js';
+import { withBuildLease } from '../store/gc.js';
 import { UsageError } from '../util/errors.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
 
@@ -18,7 +19,8 @@ export function pullCommand(): Command {
       const store = await openStore(command);
       const registries = await registriesFor(command);
       try {
-        const result = await pullImage(store, ref, { platforms, registries, reporter });
+        // A lease, like a build's: prune must not delete a blob this pull found present and skipped.
+        const result = await withBuildLease(store, () => pullImage(store, ref, { platforms, registries, reporter }));
         process.stdout.write(`${result.descriptor.digest}\n`);
       } finally {
         await registries.close();
