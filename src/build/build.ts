@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import type { LayerCompression } from '../layer/layer-writer.js';
 import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js';
 import { writeRegistryLayer } from '../airgap/registry-layer.js';
+import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerCache, StatCache } from './cache.js';
 import { BuildContext } from './context.js';
 import type { SandboxOptions } from './sandbox.js';
@@ -106,6 +107,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
     result.diffIds.push(layer.diffId);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }
+  await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
   return writeImage(result, platform, base, baseName, batch, options, cached?.annotation);
 }
 

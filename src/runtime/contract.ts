@@ -1,0 +1,135 @@
+import { stat, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { formatPlatform, type Platform } from '../oci/platform.js';
+import type { Descriptor, History } from '../oci/schemas.js';
+import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
+import type { ResolvedImage } from '../store/image.js';
+import type { BlobBatch, Store } from '../store/store.js';
+import { UserError } from '../util/errors.js';
+import type { Reporter } from '../util/reporter.js';
+import { describeElf } from './elf.js';
+import { declaredRuntime, expectedMetadata, metadataDifference, mirroredLabels, parseMetadata, serializeMetadata, type Metadata } from './metadata.js';
+import { contentOf, viewFromLayers } from './rootfs.js';
+import { Label } from './runtimes.js';
+import { elfMismatches } from './verify.js';
+
+/** The image being built, as the stage left it; the contract may add labels and a layer. */
+export interface ImageDraft {
+  layers: Descriptor[];
+  diffIds: Digest[];
+  history: History[];
+  env: Map<string, string>;
+  labels: Map<string, string>;
+}
+
+export interface ContractInput {
+  image: ImageDraft;
+  base: ResolvedImage | undefined;
+  platform: Platform;
+  /** --label values: they override the Kubefile's in the config, so they take part here. */
+  labels: ReadonlyMap<string, string>;
+  store: Store;
+  batch: BlobBatch;
+  compression: LayerCompression;
+  timestamp: Date;
+  reporter: Reporter;
+}
+
+/**
+ * The ClusterImage contract, applied once a platform's stage has run: every ELF binary under
+ * the checked dirs is built for the platform's architecture, and when the image declares a
+ * cluster runtime (a label, or inherited from the base) its facts are mirrored into sealer's
+ * and sealos' labels and into `Metadata`. A Metadata the context brings must agree; one
+ * inherited from the base is replaced when the facts changed; otherwise sealbuild writes it,
+ * as a small layer of its own at the end.
+ */
+export async function applyRuntimeContract(input: ContractInput): Promise<void> {
+  const { image, base, platform, batch } = input;
+  const baseLayers = base?.manifest.layers.length ?? 0;
+  const view = await viewFromLayers(
+    image.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: image.diffIds[i]!, file: batch.pathOf(descriptor.digest) })),
+    { dir: join(input.store.root, 'cache', 'runtime-scan'), batch },
+  );
+  const origin = (layer: number) => (layer < baseLayers ? 'from the base image' : `added by ${JSON.stringify(layerInstruction(image.history, layer))}`);
+
+  const wrong = elfMismatches(view, platform);
+  if (wrong.length > 0) {
+    const [first] = wrong;
+    const more = wrong.length > 1 ? ` (and ${wrong.length - 1} more: ${wrong.slice(1, 4).map((w) => w.path).join(', ')}${wrong.length > 4 ? ', …' : ''})` : '';
+    throw new UserError(`${first!.path} is an ELF binary for ${describeElf(first!.elf)}, but the image being built is ${formatPlatform(platform)}; ${origin(first!.layer)}${more}`, {
+      hint: 'give each platform its own binaries, e.g. COPY bin/${ARCH}/ bin/ or an ADD URL with ${ARCH} in it',
+    });
+  }
+
+  const effective = new Map([...image.labels, ...input.labels]);
+  const runtime = declaredRuntime(effective);
+  const metadataFacts = view.get('Metadata');
+  if (runtime === undefined) {
+    if (metadataFacts && metadataFacts.layer >= baseLayers) {
+      throw new UserError(`Metadata is ${origin(metadataFacts.layer)}, but the image declares no cluster runtime`, { hint: `add LABEL ${Label.runtimeType}=k3s|k0s|kubernetes (sealbuild then writes Metadata itself)` });
+    }
+    return;
+  }
+  const expected = expectedMetadata(runtime, effective, image.env, platform);
+  mirrorLabels(expected, image.labels, input.labels, base?.config.config?.Labels ?? {});
+
+  let inherited: Metadata | undefined;
+  if (metadataFacts) {
+    const bytes = metadataFacts.type === 'file' ? contentOf(metadataFacts) : undefined;
+    const where = `Metadata (${origin(metadataFacts.layer)})`;
+    if (!bytes) throw new UserError(`${where} is not a JSON file of at most 64 KiB`, { hint: 'remove it from the context: sealbuild writes Metadata itself' });
+    const found = parseMetadata(bytes, where);
+    const difference = metadataDifference(found, expected);
+    if (!difference) return;
+    if (metadataFacts.layer >= baseLayers) {
+      throw new UserError(`${where} has ${difference.field} ${difference.found}, but the image's labels and ENV make it ${difference.expected} for ${formatPlatform(platform)}`, {
+        hint: 'make them agree, or remove Metadata from the context and let sealbuild write it',
+      });
+    }
+    inherited = found;
+  }
+  await writeMetadataLayer({ ...inherited, ...expected }, input);
+  input.reporter.info(`Metadata: ${expected.clusterRuntime} ${expected.version} for ${formatPlatform(platform)}${inherited ? ' (the base image\'s, updated)' : ''}`);
+}
+
+/** The Kubefile line that made layer `index` (history entries without a layer do not count). */
+function layerInstruction(history: History[], index: number): string {
+  return history.filter((h) => !h.empty_layer)[index]?.created_by ?? `layer ${index + 1}`;
+}
+
+/**
+ * Sets the labels sealer and sealos read to the runtime's facts. A value the base image had is
+ * replaced silently (the child changed a fact); a different value written in this build, in
+ * the Kubefile or by --label, is a contradiction and fails the build.
+ */
+function mirrorLabels(metadata: Metadata, labels: Map<string, string>, overrides: ReadonlyMap<string, string>, baseLabels: Readonly<Record<string, string>>): void {
+  const wanted = mirroredLabels(metadata);
+  // sealos installs only images of type rootfs as a cluster; keep what the Kubefile says.
+  if (!labels.has(Label.sealosType) && !overrides.has(Label.sealosType)) wanted.set(Label.sealosType, 'rootfs');
+  for (const [key, value] of wanted) {
+    const given = overrides.get(key) ?? labels.get(key);
+    const setHere = overrides.has(key) || (labels.has(key) && baseLabels[key] !== labels.get(key));
+    if (given !== undefined && given !== value && setHere) {
+      throw new UserError(`label ${key}=${given} contradicts the image's runtime facts, which make it ${value}`, {
+        hint: `declare each fact once: ${Label.runtimeType}, ${Label.runtimeVersion}, ${Label.containerRuntimeType} and KUBEVERSION; sealbuild mirrors them into the other labels and Metadata`,
+      });
+    }
+    labels.set(key, value);
+  }
+}
+
+async function writeMetadataLayer(metadata: Metadata, input: ContractInput): Promise<void> {
+  const dir = await input.store.makeTempDir('metadata');
+  try {
+    const file = join(dir, 'Metadata');
+    await writeFile(file, serializeMetadata(metadata), { mode: 0o644 });
+    const entry = { path: 'Metadata', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: (await stat(file)).size, source: file };
+    const layer = await writeLayer([entry], { mtime: input.timestamp, compression: input.compression }, input.batch);
+    input.image.layers.push(layer.descriptor);
+    input.image.diffIds.push(layer.diffId);
+    input.image.history.push({ created: input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: Metadata for ${formatPlatform(input.platform)}`, comment: 'sealbuild' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

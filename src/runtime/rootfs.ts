@@ -1,0 +1,285 @@
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readFile, readdir, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { z } from 'zod';
+import { digestHex, type Digest } from '../oci/digest.js';
+import { layerCompression } from '../oci/media-types.js';
+import { decompressStream } from '../layer/decompress.js';
+import type { BlobBatch } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
+import { MAX_METADATA_BYTES } from './metadata.js';
+import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER } from './runtimes.js';
+
+/** What `images/registry.tar.gz` turned out to hold. */
+export type ArchiveKind = 'oci' | 'docker' | 'placeholder' | 'invalid';
+
+/**
+ * What the runtime contract needs to know about one path of a rootfs: its kind and mode, the
+ * ELF identity of files under the checked dirs, the bytes of the few small files that are
+ * read (Metadata, registry links), and what the registry image archive holds. Never file
+ * contents in general: a rootfs is gigabytes.
+ */
+const FactsSchema = z.object({
+  type: z.enum(['file', 'directory', 'symlink', 'link']),
+  mode: z.number().int(),
+  size: z.number().int().nonnegative(),
+  linkname: z.string().optional(),
+  elf: z.object({ machine: z.number().int(), bits: z.union([z.literal(32), z.literal(64)]), endian: z.enum(['little', 'big']) }).optional(),
+  /** base64 */
+  content: z.string().optional(),
+  archive: z.enum(['oci', 'docker', 'placeholder', 'invalid']).optional(),
+});
+export type PathFacts = z.infer<typeof FactsSchema>;
+
+/** One layer: what it adds and what it deletes (whiteouts), in the order a reader applies them. */
+const LayerFactsSchema = z.object({
+  version: z.literal(1),
+  entries: z.record(z.string(), FactsSchema),
+  removed: z.array(z.string()),
+  opaque: z.array(z.string()),
+});
+type LayerFacts = z.infer<typeof LayerFactsSchema>;
+
+/** A rootfs as a runtime sees it: each path's facts and the layer (index) that last wrote it. */
+export type RootfsView = Map<string, PathFacts & { layer: number }>;
+
+/** A stream read to its end: a tar entry's body or a file. */
+type Body = AsyncIterable<Buffer>;
+
+const REGISTRY_REPOSITORIES = 'registry/docker/registry/v2/repositories/';
+const MAX_LINK_BYTES = 1024;
+
+/** Files whose bytes are kept: the Metadata and distribution's link files (`sha256:<hex>`). */
+function keepsContent(path: string, size: number): boolean {
+  if (path === 'Metadata') return size <= MAX_METADATA_BYTES;
+  return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
+}
+
+function cleanPath(name: string): string {
+  return posix.normalize(name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
+}
+
+/**
+ * Reads a stream to its end, looking at what the contract needs: the first bytes (ELF
+ * header), the whole content (small files), or an archive classification. Always consumes
+ * everything, so a tar reader can move on to the next entry.
+ */
+async function inspectBody(path: string, size: number, body: Body): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive'>> {
+  if (path === REGISTRY_IMAGE_PATH) return { archive: await classifyArchive(body) };
+  const keep = keepsContent(path, size);
+  const wantHead = !keep && isElfChecked(path) && size >= ELF_HEADER_BYTES;
+  const chunks: Buffer[] = [];
+  let held = 0;
+  for await (const chunk of body) {
+    if (keep || (wantHead && held < ELF_HEADER_BYTES)) {
+      chunks.push(chunk);
+      held += chunk.length;
+    }
+  }
+  if (keep) return { content: Buffer.concat(chunks).toString('base64') };
+  const elf = wantHead ? parseElfHeader(Buffer.concat(chunks).subarray(0, ELF_HEADER_BYTES)) : undefined;
+  return elf ? { elf } : {};
+}
+
+/**
+ * Whether a stream is a container image archive `ctr import` / `nerdctl load` / `docker
+ * load` accept: an OCI layout tar (oci-layout + index.json) or a docker archive
+ * (manifest.json), gzip-compressed or not. Parse errors mean "invalid", never a failure of
+ * the caller's own reading.
+ */
+async function classifyArchive(body: Body): Promise<ArchiveKind> {
+  const names = new Set<string>();
+  let inner: Duplex | undefined;
+  let done: Promise<void> = Promise.resolve();
+  let failed = false;
+  let placeholder = false;
+  for await (const chunk of body) {
+    if (inner === undefined && !placeholder) {
+      if (chunk.subarray(0, REGISTRY_PLACEHOLDER_MARKER.length).toString('latin1') === REGISTRY_PLACEHOLDER_MARKER) {
+        placeholder = true;
+        continue;
+      }
+      const reader = extract();
+      reader.on('entry', (header, entry, next) => {
+        names.add(cleanPath(header.name));
+        entry.on('end', () => next());
+        entry.resume();
+      });
+      inner = chunk[0] === 0x1f && chunk[1] === 0x8b ? createGunzip() : new PassThrough();
+      done = pipeline(inner, reader).catch(() => {
+        failed = true;
+      });
+    }
+    if (inner && !failed && !inner.write(chunk)) await Promise.race([once(inner, 'drain'), done]);
+  }
+  if (placeholder) return 'placeholder';
+  if (inner && !failed) inner.end();
+  await done;
+  if (failed) return 'invalid';
+  if (names.has('oci-layout') && names.has('index.json')) return 'oci';
+  return names.has('manifest.json') ? 'docker' : 'invalid';
+}
+
+/** Scans one layer blob (compressed as its media type says) for the facts of its entries. */
+async function scanLayer(file: string, mediaType: string): Promise<LayerFacts> {
+  const facts: LayerFacts = { version: 1, entries: {}, removed: [], opaque: [] };
+  const reader = extract();
+  reader.on('entry', (header, body, next) => {
+    const path = cleanPath(header.name);
+    const base = posix.basename(path);
+    const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+    if (base === '.wh..wh..opq') facts.opaque.push(dir);
+    else if (base.startsWith('.wh.')) facts.removed.push(posix.join(dir, base.slice('.wh.'.length)));
+    const type = header.type;
+    if (path === '' || base.startsWith('.wh.') || (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link')) {
+      body.on('end', () => next());
+      body.resume();
+      return;
+    }
+    const entry: PathFacts = { type, mode: (header.mode ?? 0) & 0o7777, size: header.size ?? 0 };
+    if (header.linkname) entry.linkname = type === 'link' ? cleanPath(header.linkname) : header.linkname;
+    const stream = body as unknown as Body;
+    const inspected = type === 'file' ? inspectBody(path, entry.size, stream) : drain(stream).then(() => ({}));
+    inspected.then((more) => {
+      facts.entries[path] = { ...entry, ...more };
+      next();
+    }, next);
+  });
+  await pipeline(decompressStream(createReadStream(file), layerCompression(mediaType)), reader);
+  return facts;
+}
+
+async function drain(body: Body): Promise<void> {
+  for await (const _ of body) void _;
+}
+
+/** Applies one layer on top of the view: whiteouts first (they concern lower layers), then entries. */
+function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
+  const removeUnder = (dir: string, self: boolean) => {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    for (const path of [...view.keys()]) if ((self && path === dir) || path.startsWith(prefix)) view.delete(path);
+  };
+  for (const dir of layer.opaque) removeUnder(dir, false);
+  for (const path of layer.removed) removeUnder(path, true);
+  for (const [path, facts] of Object.entries(layer.entries)) {
+    // A non-directory replacing a directory replaces its whole tree.
+    if (facts.type !== 'directory' && view.get(path)?.type === 'directory') removeUnder(path, false);
+    view.set(path, { ...facts, layer: index });
+  }
+}
+
+export interface LayerSource {
+  mediaType: string;
+  diffId: Digest;
+  /** Where the blob's bytes are (the build's batch or the store). */
+  file: string;
+}
+
+/**
+ * The rootfs the layers make, each layer scanned once ever: with `memo`, a layer's facts are
+ * kept under its diff_id once the batch commits (so a failed build leaves nothing behind),
+ * and a rebuild reads those small JSON files instead of decompressing its layers.
+ */
+export async function viewFromLayers(layers: LayerSource[], memo?: { dir: string; batch: BlobBatch }): Promise<RootfsView> {
+  const view: RootfsView = new Map();
+  for (const [index, layer] of layers.entries()) {
+    const memoFile = memo && join(memo.dir, `${digestHex(layer.diffId)}.json`);
+    let facts = memoFile ? await readMemo(memoFile) : undefined;
+    if (!facts) {
+      const scanned = await scanLayer(layer.file, layer.mediaType);
+      facts = scanned;
+      if (memo && memoFile) {
+        memo.batch.onCommit(async () => {
+          await mkdir(memo.dir, { recursive: true });
+          await writeFileAtomic(memoFile, JSON.stringify(scanned));
+        });
+      }
+    }
+    applyLayer(view, facts, index);
+  }
+  return view;
+}
+
+/** A memo written by an earlier build; unreadable or outdated ones are scanned again. */
+async function readMemo(file: string): Promise<LayerFacts | undefined> {
+  const bytes = await readFile(file).catch(() => undefined);
+  if (!bytes) return undefined;
+  try {
+    return LayerFactsSchema.safeParse(JSON.parse(bytes.toString('utf8'))).data;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same view of a directory on disk (an exported rootfs). Symlinks are not followed. */
+export async function viewFromDirectory(root: string): Promise<RootfsView> {
+  const view: RootfsView = new Map();
+  const inodes = new Map<string, string>();
+  async function walk(dir: string, rel: string): Promise<void> {
+    for (const name of (await readdir(dir)).sort()) {
+      const abs = join(dir, name);
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const stats = await lstat(abs);
+      const base = { mode: stats.mode & 0o7777, size: stats.size, layer: 0 };
+      if (stats.isDirectory()) {
+        view.set(path, { ...base, type: 'directory' });
+        await walk(abs, path);
+      } else if (stats.isSymbolicLink()) {
+        view.set(path, { ...base, type: 'symlink', linkname: await readlink(abs) });
+      } else if (stats.isFile()) {
+        const key = `${stats.dev}:${stats.ino}`;
+        const first = stats.nlink > 1 ? inodes.get(key) : undefined;
+        if (first !== undefined) {
+          view.set(path, { ...base, type: 'link', linkname: first });
+          continue;
+        }
+        if (stats.nlink > 1) inodes.set(key, path);
+        const more = await inspectBody(path, stats.size, await headOrWhole(abs, path, stats.size));
+        view.set(path, { ...base, type: 'file', ...more });
+      }
+    }
+  }
+  await walk(root, '');
+  return view;
+}
+
+/** Only the header of a file that is ELF-checked: big binaries are not read whole. */
+async function headOrWhole(abs: string, path: string, size: number): Promise<Readable> {
+  if (path === REGISTRY_IMAGE_PATH || keepsContent(path, size) || !isElfChecked(path)) return createReadStream(abs);
+  const handle = await open(abs, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(size, ELF_HEADER_BYTES));
+    await handle.read(head, 0, head.length, 0);
+    const stream = new PassThrough();
+    stream.end(head);
+    return stream;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Follows symlinks and hardlinks inside the view (at most 40 hops, as Linux does). */
+export function resolvePath(view: RootfsView, path: string): { path: string; facts: PathFacts } | undefined {
+  let current = path;
+  for (let hop = 0; hop < 40; hop++) {
+    const facts = view.get(current);
+    if (!facts) return undefined;
+    if (facts.type === 'link') current = facts.linkname!;
+    else if (facts.type === 'symlink') {
+      const target = facts.linkname!;
+      current = cleanPath(target.startsWith('/') ? target : posix.join(posix.dirname(current), target));
+    } else return { path: current, facts };
+  }
+  return undefined;
+}
+
+/** The bytes kept for a small file (Metadata, a link), when the view has them. */
+export function contentOf(facts: PathFacts): Buffer | undefined {
+  return facts.content === undefined ? undefined : Buffer.from(facts.content, 'base64');
+}
