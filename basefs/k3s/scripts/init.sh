@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs k3s from this ClusterImage on one node, offline, and starts it.
+#
+#   init.sh [server|agent] [options]          (default: server)
+#     --server URL                   join the cluster at URL (https://HOST:6443)
+#     --token TOKEN                  the cluster's join token
+#     --cluster-init                 HA with embedded etcd (first server)
+#     --datastore-endpoint DSN       HA with an external datastore (mysql://, postgres://, etcd)
+#     --container-runtime-endpoint SOCKET | --docker
+#                                    use an external CRI instead of the embedded containerd
+#                                    (registries.yaml then does not apply: k3s ignores it)
+#     --registry-ip IP               resolve the registry domain to IP in /etc/hosts
+#     --with-registry                start the image's registry on this node (after k3s)
+#
+# Writes /etc/rancher/k3s/config.yaml and registries.yaml (every registry mirrored by the
+# image's own), puts the airgap images where k3s imports them, and runs k3s under systemd.
+set -euo pipefail
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+role=server
+if [ "$#" -gt 0 ] && [[ "$1" != -* ]]; then role="$1"; shift; fi
+case "$role" in server | agent) ;; *) die "unknown role \"$role\" (use server or agent)" ;; esac
+
+server_url="" token="" cluster_init=false datastore="" cri_endpoint="" docker=false registry_ip="" with_registry=false
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --server) server_url="$(need_value "$@")"; shift 2 ;;
+    --token) token="$(need_value "$@")"; shift 2 ;;
+    --cluster-init) cluster_init=true; shift ;;
+    --datastore-endpoint) datastore="$(need_value "$@")"; shift 2 ;;
+    --container-runtime-endpoint) cri_endpoint="$(need_value "$@")"; shift 2 ;;
+    --docker) docker=true; shift ;;
+    --registry-ip) registry_ip="$(need_value "$@")"; shift 2 ;;
+    --with-registry) with_registry=true; shift ;;
+    *) die "unknown option $1" ;;
+  esac
+done
+[ "$role" = server ] || [ -n "$server_url" ] || die "an agent needs --server URL"
+[ -z "$server_url" ] || [ -n "$token" ] || die "joining with --server needs --token"
+! $cluster_init || [ -z "$datastore" ] || die "--cluster-init (embedded etcd) and --datastore-endpoint exclude each other"
+! $docker || [ -z "$cri_endpoint" ] || die "--docker and --container-runtime-endpoint exclude each other"
+
+log "installing k3s ($role) from $ROOTFS into ${DEST:-/}"
+put 0755 bin/k3s /usr/local/bin/k3s
+for tool in kubectl crictl ctr; do
+  [ -e "$DEST/usr/local/bin/$tool" ] || ln -s k3s "$DEST/usr/local/bin/$tool"
+done
+
+# k3s imports every tarball in agent/images at start: the system images, offline.
+mkdir -p "$DEST/var/lib/rancher/k3s/agent/images"
+for archive in "$ROOTFS"/images/k3s-airgap-images*; do
+  [ -f "$archive" ] && install -m 0644 "$archive" "$DEST/var/lib/rancher/k3s/agent/images/"
+done
+
+if $docker || [ -n "$cri_endpoint" ]; then
+  log "external container runtime: registries.yaml is not used, configure the runtime's mirrors for ${REGISTRY_DOMAIN}:${REGISTRY_PORT}"
+else
+  render etc/registries.yaml.tmpl /etc/rancher/k3s/registries.yaml
+fi
+
+config="$DEST/etc/rancher/k3s/config.yaml"
+mkdir -p "$(dirname "$config")"
+{
+  echo "# written by the ClusterImage's init.sh"
+  [ -z "$server_url" ] || echo "server: \"$server_url\""
+  [ -z "$token" ] || echo "token: \"$token\""
+  if [ "$role" = server ]; then
+    ! $cluster_init || echo "cluster-init: true"
+    [ -z "$datastore" ] || echo "datastore-endpoint: \"$datastore\""
+  fi
+  [ -z "$cri_endpoint" ] || echo "container-runtime-endpoint: \"$cri_endpoint\""
+  ! $docker || echo "docker: true"
+} > "$config"
+chmod 0600 "$config"
+
+[ -z "$registry_ip" ] || hosts_entry "$registry_ip"
+[ "$role" != server ] || deploy_manifests /var/lib/rancher/k3s/server/manifests/sealbuild
+
+unit=k3s.service
+[ "$role" = server ] || unit=k3s-agent.service
+put 0644 "etc/$unit" "/etc/systemd/system/$unit"
+systemctl daemon-reload
+systemctl enable --now "$unit"
+
+if $with_registry; then
+  SEALBUILD_CONTAINER_CLI="k3s ctr" "$(dirname "${BASH_SOURCE[0]}")/init-registry.sh" "$REGISTRY_PORT" "$ROOTFS/registry" "$REGISTRY_DOMAIN"
+fi
+log "k3s $role is running"
