@@ -16,6 +16,8 @@ import { loadCommand } from './load.js';
 import { manifestCommand } from './manifest.js';
 import { pruneCommand } from './prune.js';
 import { rmiCommand, tagCommand } from './tag.js';
+import { initCommand } from './init.js';
+import { verifyCommand } from './verify.js';
 
 function program(): Command {
   const root = new Command('sealbuild')
@@ -29,6 +31,7 @@ function program(): Command {
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
+  for (const command of [initCommand(), verifyCommand()]) root.addCommand(command);
   oneLineErrors(root, 'sealbuild');
   return root;
 }

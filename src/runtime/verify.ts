@@ -3,7 +3,7 @@ import { isDigest } from '../oci/digest.js';
 import type { StoredTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
-import { describeElf, elfMatches, isElfChecked, type ElfIdent } from './elf.js';
+import { ELF_CHECKED_DIRS, describeElf, elfMatches, isElfChecked, type ElfIdent } from './elf.js';
 import { MetadataSchema, declaredRuntime, expectedMetadata, metadataDifference, parseMetadata, type Metadata } from './metadata.js';
 import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type RootfsView } from './rootfs.js';
 import { REGISTRY_IMAGE_PATH, RUNTIME_FILES, type ClusterRuntime } from './runtimes.js';
@@ -53,7 +53,7 @@ export function verifyRootfs(view: RootfsView, platform: Platform, declared: Ima
   const wrongArch = elfMismatches(view, platform);
   for (const { path, elf } of wrongArch) fail(path, `ELF binary for ${describeElf(elf)}, but the platform is ${formatPlatform(platform)}`);
   const elfCount = [...view].filter(([path, facts]) => facts.elf && isElfChecked(path)).length;
-  if (wrongArch.length === 0) ok('ELF', `${elfCount} ELF files under bin/, sbin/, lib/, lib64/, opt/, usr/ are all ${platform.architecture}`);
+  if (wrongArch.length === 0) ok('ELF', `${elfCount} ELF file${elfCount === 1 ? '' : 's'} under ${ELF_CHECKED_DIRS.map((d) => `${d}/`).join(', ')}: none for another architecture than ${platform.architecture}`);
 
   checkRegistryImage(view, ok, fail);
   checkRegistryFolder(view, ok, fail);

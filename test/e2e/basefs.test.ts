@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, cp, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
+import { REPO, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { basefsReleases, elfStub, serveReleases, type ReleaseServer } from '../helpers/releases.js';
+import { parseElfHeader } from '../../src/runtime/elf.js';
+
+/*
+ * The three basefs contexts, built for amd64 and arm64 from a local server standing in for
+ * the upstream release URLs (tiny ELF stubs of the right machine types, their checksums given
+ * as --build-arg), then exported, verified and installed by their own init.sh into a
+ * temporary root with recording stubs for systemctl, k3s, k0s, kubeadm and the rest.
+ */
+
+const RUNTIMES = ['k3s', 'k0s', 'kubernetes'] as const;
+type Runtime = (typeof RUNTIMES)[number];
+const BINARIES: Record<Runtime, string[]> = { k3s: ['k3s'], k0s: ['k0s'], kubernetes: ['kubeadm', 'kubelet', 'kubectl', 'runc'] };
+const VERSIONS: Record<Runtime, { version: string; kubeVersion: string }> = {
+  k3s: { version: 'v1.34.2+k3s1', kubeVersion: 'v1.34.2' },
+  k0s: { version: 'v1.34.3+k0s.0', kubeVersion: 'v1.34.3' },
+  kubernetes: { version: 'v1.30.4', kubeVersion: 'v1.30.4' },
+};
+
+let work: string;
+let root: string;
+let registryArchive: Buffer;
+const servers = new Map<Runtime, ReleaseServer>();
+const built = new Map<Runtime, string>();
+
+/**
+ * A real, loadable registry image archive made offline: a two-platform image built and saved
+ * by sealbuild itself (OCI layout tar, gzip). It stands in for distribution's registry image,
+ * which tests cannot download.
+ */
+async function makeRegistryArchive(): Promise<Buffer> {
+  const ctx = join(work, 'registry-image');
+  for (const arch of ['amd64', 'arm64']) {
+    await mkdir(join(ctx, 'bin', arch), { recursive: true });
+    await writeFile(join(ctx, 'bin', arch, 'registry'), elfStub(arch, 'registry'), { mode: 0o755 });
+  }
+  await writeFile(join(ctx, 'Kubefile'), 'FROM scratch\nCOPY bin/${ARCH}/registry /bin/registry\n');
+  const store = join(work, 'registry-image-root');
+  await sealbuildOk(store, ['-t', 'library/registry:2.8.3', '--platform', 'linux/amd64,linux/arm64', ctx]);
+  await sealbuildOk(store, ['save', '-o', join(work, 'registry.tar'), 'library/registry:2.8.3']);
+  return gzipSync(await readFile(join(work, 'registry.tar')));
+}
+
+/** A copy of basefs/<runtime> with the registry archive in place, built for both arches. */
+async function buildBasefs(runtime: Runtime): Promise<string> {
+  const ctx = join(work, `ctx-${runtime}`);
+  await cp(join(REPO, 'basefs', runtime), ctx, { recursive: true });
+  await mkdir(join(ctx, 'images'), { recursive: true });
+  await writeFile(join(ctx, 'images', 'registry.tar.gz'), registryArchive);
+  const { files, buildArgs } = await basefsReleases(runtime);
+  const server = await serveReleases(files);
+  servers.set(runtime, server);
+  const tag = `test/${runtime}:base`;
+  await sealbuildOk(root, ['-t', tag, '--build-mode', 'lite', '--platform', 'linux/amd64,linux/arm64', ...buildArgs(server.url), ctx]);
+  assert.equal(new Set(server.requests).size, files.size, `every release file was downloaded: ${server.requests.join(', ')}`);
+  return tag;
+}
+
+before(async () => {
+  tool('skopeo', 'skopeo');
+  tool('shellcheck', 'shellcheck');
+  work = await tempDir();
+  root = join(work, 'root');
+  registryArchive = await makeRegistryArchive();
+});
+after(async () => {
+  for (const server of servers.values()) await server.close();
+  await removeDir(work);
+});
+
+for (const runtime of RUNTIMES) {
+  test(`basefs/${runtime} builds for amd64 and arm64 into one index; each export has its own binaries and Metadata; verify passes`, async () => {
+    const tag = await buildBasefs(runtime);
+    built.set(runtime, tag);
+    const raw = JSON.parse(run('skopeo', ['inspect', '--raw', `oci:${join(root, 'oci')}:docker.io/${tag}`]));
+    assert.equal(raw.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(raw.manifests.map((m: { platform: { os: string; architecture: string } }) => `${m.platform.os}/${m.platform.architecture}`), ['linux/amd64', 'linux/arm64']);
+
+    for (const arch of ['amd64', 'arm64']) {
+      const dir = join(work, `export-${runtime}-${arch}`);
+      await sealbuildOk(root, ['export', tag, '--platform', `linux/${arch}`, '-o', dir]);
+      const metadata = JSON.parse(await readFile(join(dir, 'Metadata'), 'utf8'));
+      assert.deepEqual(metadata, {
+        ...VERSIONS[runtime], arch, variant: '', clusterRuntime: runtime, containerRuntime: 'containerd', registry: { domain: 'sea.hub', port: 5000 },
+      });
+      for (const bin of BINARIES[runtime]) {
+        const elf = parseElfHeader(await readFile(join(dir, 'bin', bin)));
+        assert.equal(elf?.machine, arch === 'amd64' ? 62 : 183, `bin/${bin} is an ${arch} binary`);
+        assert.equal((await lstat(join(dir, 'bin', bin))).mode & 0o777, 0o755);
+      }
+      for (const script of ['init.sh', 'clean.sh', 'init-registry.sh']) assert.equal((await lstat(join(dir, 'scripts', script))).mode & 0o111, 0o111, `${script} is executable`);
+      assert.deepEqual(await readFile(join(dir, 'images', 'registry.tar.gz')), registryArchive);
+    }
+
+    const labels = JSON.parse((await sealbuildOk(root, ['inspect', '--json', '--platform', 'linux/arm64', tag])).stdout).labels;
+    assert.equal(labels['cluster.alpha.sealer.io/cluster-runtime-type'], runtime);
+    assert.equal(labels['sealos.io.distribution'], runtime);
+    assert.equal(labels['cluster.alpha.sealer.io/cluster-runtime-version'], VERSIONS[runtime].version);
+    assert.equal(labels['app.alpha.sealer.io/supported-kube-version'], VERSIONS[runtime].kubeVersion);
+    assert.equal(labels['sealos.io.type'], 'rootfs');
+
+    const verified = await sealbuildOk(root, ['verify', tag]);
+    assert.match(verified.stdout, /verified: linux\/amd64, linux\/arm64/);
+    assert.doesNotMatch(verified.stdout, /FAIL/);
+  });
+}
+
+test('a checksum that does not match the download fails the build and names the file', async () => {
+  const ctx = join(work, 'ctx-k0s');
+  const { buildArgs } = await basefsReleases('k0s');
+  const server = servers.get('k0s')!;
+  const args = buildArgs(server.url).map((a) => (a.startsWith('K0S_SHA256_arm64=') ? `K0S_SHA256_arm64=sha256:${'0'.repeat(64)}` : a));
+  const result = await sealbuild(root, ['-t', 'test/k0s:bad', '--build-mode', 'lite', '--platform', 'linux/amd64,linux/arm64', ...args, ctx]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /Error: .*Kubefile:\d+:\d+: ADD http:\/\/127\.0\.0\.1:\d+\/k0s\/v1\.34\.3\+k0s\.0\/k0s-v1\.34\.3\+k0s\.0-arm64: checksum mismatch: expected sha256:0{64}/);
+  const images = JSON.parse((await sealbuildOk(root, ['images', '--json'])).stdout) as { name: string }[];
+  assert.ok(!images.some((i) => i.name.endsWith('test/k0s:bad')));
+});
+
+test('every basefs script passes shellcheck; common.sh and init-registry.sh are the same everywhere', async () => {
+  const scripts = RUNTIMES.flatMap((r) => ['init.sh', 'clean.sh', 'init-registry.sh', 'common.sh'].map((s) => join(REPO, 'basefs', r, 'scripts', s)));
+  run('shellcheck', ['-x', ...scripts, join(REPO, 'basefs', 'registry-image.sh')]);
+  for (const shared of ['common.sh', 'init-registry.sh']) {
+    const [first, ...others] = await Promise.all(RUNTIMES.map((r) => readFile(join(REPO, 'basefs', r, 'scripts', shared), 'utf8')));
+    for (const other of others) assert.equal(other, first, `basefs/*/scripts/${shared} are identical`);
+  }
+});
+
+/** Commands the scripts call, as stubs that append their arguments to a log. */
+const STUBBED = ['systemctl', 'k3s', 'k0s', 'kubeadm', 'kubectl', 'modprobe', 'sysctl', 'ctr', 'nerdctl', 'docker'];
+
+interface Install {
+  dest: string;
+  calls: string[];
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs scripts/<script> of an exported rootfs against a fresh target root. */
+async function runScript(runtime: Runtime, script: string, args: string[], env: Record<string, string> = {}): Promise<Install> {
+  const rootfs = join(work, `export-${runtime}-amd64`);
+  const dest = await tempDir('sealbuild-dest-');
+  const stubs = join(dest, '..', `${dest.split('/').pop()}-stubs`);
+  await mkdir(stubs, { recursive: true });
+  const log = join(stubs, 'calls.log');
+  for (const name of STUBBED) {
+    // `k0s token create` prints a token; `... import -` reads the archive piped in.
+    await writeFile(join(stubs, name), `#!/bin/sh\necho "${name} $*" >> "${log}"\ncase "$*" in "token create"*) echo "token-for-$3";; *"import -"*|load) cat > /dev/null;; esac\n`);
+    await chmod(join(stubs, name), 0o755);
+  }
+  const result = spawnSync('bash', [join(rootfs, 'scripts', script), ...args], {
+    encoding: 'utf8',
+    env: { PATH: `${stubs}:${process.env.PATH}`, DESTDIR: dest, SEALBUILD_ROOTFS: rootfs, HOME: dest, ...env },
+  });
+  const calls = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+  return { dest, calls, stdout: result.stdout, stderr: result.stderr, code: result.status ?? -1 };
+}
+
+test('k3s init.sh: a first server with embedded etcd, registries.yaml mirroring the registry, airgap images, systemd', async () => {
+  const install = await runScript('k3s', 'init.sh', ['server', '--cluster-init', '--token', 's3cret', '--registry-ip', '10.0.0.5']);
+  assert.equal(install.code, 0, install.stderr);
+  const { dest } = install;
+  assert.deepEqual(install.calls, ['systemctl daemon-reload', 'systemctl enable --now k3s.service']);
+  assert.ok(parseElfHeader(await readFile(join(dest, 'usr/local/bin/k3s'))), 'the binary is installed');
+  for (const tool of ['kubectl', 'crictl', 'ctr']) assert.equal(await readlink(join(dest, 'usr/local/bin', tool)), 'k3s');
+  assert.equal(await readFile(join(dest, 'var/lib/rancher/k3s/agent/images/k3s-airgap-images.tar.zst'), 'utf8'), 'airgap images for amd64\n');
+  assert.deepEqual(parse(await readFile(join(dest, 'etc/rancher/k3s/registries.yaml'), 'utf8')), {
+    mirrors: { 'sea.hub:5000': { endpoint: ['http://sea.hub:5000'] }, '*': { endpoint: ['http://sea.hub:5000'] } },
+  });
+  assert.deepEqual(parse(await readFile(join(dest, 'etc/rancher/k3s/config.yaml'), 'utf8')), { token: 's3cret', 'cluster-init': true });
+  assert.match(await readFile(join(dest, 'etc/systemd/system/k3s.service'), 'utf8'), /ExecStart=\/usr\/local\/bin\/k3s server/);
+  assert.match(await readFile(join(dest, 'etc/hosts'), 'utf8'), /^10\.0\.0\.5 sea\.hub # sealbuild registry$/m);
+});
+
+test('k3s init.sh: an agent joining with an external CRI; a server on an external datastore; the registry started with k3s ctr', async () => {
+  const agent = await runScript('k3s', 'init.sh', ['agent', '--server', 'https://10.0.0.1:6443', '--token', 's3cret', '--docker']);
+  assert.equal(agent.code, 0, agent.stderr);
+  assert.deepEqual(agent.calls, ['systemctl daemon-reload', 'systemctl enable --now k3s-agent.service']);
+  assert.deepEqual(parse(await readFile(join(agent.dest, 'etc/rancher/k3s/config.yaml'), 'utf8')), { server: 'https://10.0.0.1:6443', token: 's3cret', docker: true });
+  await assert.rejects(lstat(join(agent.dest, 'etc/rancher/k3s/registries.yaml')), 'registries.yaml does not apply to docker');
+  assert.match(agent.stderr, /external container runtime: registries\.yaml is not used/);
+
+  const ha = await runScript('k3s', 'init.sh', ['server', '--datastore-endpoint', 'mysql://k3s:pw@tcp(10.0.0.9:3306)/k3s', '--token', 't', '--with-registry'], { REGISTRY_PORT: '5443' });
+  assert.equal(ha.code, 0, ha.stderr);
+  assert.deepEqual(parse(await readFile(join(ha.dest, 'etc/rancher/k3s/config.yaml'), 'utf8')), { token: 't', 'datastore-endpoint': 'mysql://k3s:pw@tcp(10.0.0.9:3306)/k3s' });
+  assert.deepEqual(parse(await readFile(join(ha.dest, 'etc/rancher/k3s/registries.yaml'), 'utf8')).mirrors['*'], { endpoint: ['http://sea.hub:5443'] });
+  const rootfs = join(work, 'export-k3s-amd64');
+  assert.deepEqual(ha.calls.slice(2).filter((c) => !c.includes('tasks kill') && !c.includes('containers delete')), [
+    'k3s ctr -n sealbuild images import -',
+    `k3s ctr -n sealbuild run -d --net-host --env REGISTRY_HTTP_ADDR=0.0.0.0:5443 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry`,
+  ]);
+
+  const bad = await runScript('k3s', 'init.sh', ['agent', '--token', 'x']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /an agent needs --server URL/);
+  assert.deepEqual(bad.calls, []);
+});
+
+test('k0s init.sh: a controller with images.repository, the containerd mirror drop-in and join tokens; a worker joins with one', async () => {
+  const tokens = join(work, 'k0s-tokens');
+  const controller = await runScript('k0s', 'init.sh', ['controller', '--enable-worker', '--tokens-dir', tokens]);
+  assert.equal(controller.code, 0, controller.stderr);
+  const { dest } = controller;
+  assert.deepEqual(controller.calls, [
+    `k0s install controller --config ${dest}/etc/k0s/k0s.yaml --enable-worker`,
+    'k0s start',
+    'k0s token create --role=worker',
+    'k0s token create --role=controller',
+  ]);
+  const config = parse(await readFile(join(dest, 'etc/k0s/k0s.yaml'), 'utf8'));
+  assert.deepEqual(config.spec.images, { repository: 'sea.hub:5000', default_pull_policy: 'IfNotPresent' });
+  assert.equal(config.kind, 'ClusterConfig');
+  assert.match(await readFile(join(dest, 'etc/k0s/containerd.d/cri-registry.toml'), 'utf8'), /config_path = "\/etc\/k0s\/containerd.d\/certs.d"/);
+  assert.match(await readFile(join(dest, 'etc/k0s/containerd.d/certs.d/_default/hosts.toml'), 'utf8'), /^\[host\."http:\/\/sea\.hub:5000"\]\n {2}capabilities = \["pull", "resolve"\]$/m);
+  assert.equal(await readFile(join(tokens, 'worker-token'), 'utf8'), 'token-for---role=worker\n');
+  assert.equal(await readFile(join(tokens, 'controller-token'), 'utf8'), 'token-for---role=controller\n');
+  assert.ok(parseElfHeader(await readFile(join(dest, 'usr/local/bin/k0s'))));
+
+  const worker = await runScript('k0s', 'init.sh', ['worker', '--token-file', join(tokens, 'worker-token')]);
+  assert.equal(worker.code, 0, worker.stderr);
+  assert.deepEqual(worker.calls, [`k0s install worker --token-file ${join(tokens, 'worker-token')}`, 'k0s start']);
+
+  const clean = await runScript('k0s', 'clean.sh', []);
+  assert.equal(clean.code, 0, clean.stderr);
+});
+
+test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from a config of the image\'s version; join', async () => {
+  const init = await runScript('kubernetes', 'init.sh', ['init', '--control-plane-endpoint', '10.0.0.10:6443', '--with-registry']);
+  assert.equal(init.code, 0, init.stderr);
+  const { dest } = init;
+  const rootfs = join(work, 'export-kubernetes-amd64');
+  assert.deepEqual(init.calls.filter((c) => !c.includes('tasks kill') && !c.includes('containers delete')), [
+    'modprobe overlay',
+    'modprobe br_netfilter',
+    'sysctl --system',
+    'systemctl daemon-reload',
+    'systemctl enable --now containerd.service',
+    'systemctl enable kubelet.service',
+    'ctr -n sealbuild images import -',
+    `ctr -n sealbuild run -d --net-host --env REGISTRY_HTTP_ADDR=0.0.0.0:5000 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry`,
+    `kubeadm init --config ${dest}/etc/kubernetes/kubeadm.yaml --upload-certs`,
+  ]);
+  for (const bin of ['usr/local/bin/containerd', 'usr/local/bin/ctr', 'usr/local/bin/crictl', 'usr/local/sbin/runc', 'usr/local/bin/kubeadm', 'opt/cni/bin/bridge']) {
+    assert.equal(parseElfHeader(await readFile(join(dest, bin)))?.machine, 62, `${bin} is installed`);
+  }
+  assert.match(await readFile(join(dest, 'etc/containerd/certs.d/_default/hosts.toml'), 'utf8'), /^\[host\."http:\/\/sea\.hub:5000"\]\n {2}capabilities = \["pull", "resolve"\]$/m);
+  assert.match(await readFile(join(dest, 'etc/containerd/config.toml'), 'utf8'), /config_path = "\/etc\/containerd\/certs.d"/);
+  const docs = (await readFile(join(dest, 'etc/kubernetes/kubeadm.yaml'), 'utf8')).split(/^---$/m).map((d) => parse(d));
+  assert.equal(docs[1].kubernetesVersion, 'v1.30.4');
+  assert.equal(docs[1].controlPlaneEndpoint, '10.0.0.10:6443');
+  assert.equal(docs[1].networking.podSubnet, '10.244.0.0/16');
+  assert.equal(docs[2].cgroupDriver, 'systemd');
+
+  const join_ = await runScript('kubernetes', 'init.sh', ['join-control-plane', '--control-plane-endpoint', '10.0.0.10:6443', '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', 'sha256:1234', '--certificate-key', 'k3y']);
+  assert.equal(join_.code, 0, join_.stderr);
+  assert.equal(join_.calls.at(-1), 'kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:1234 --cri-socket unix:///run/containerd/containerd.sock --control-plane --certificate-key k3y');
+  const missing = await runScript('kubernetes', 'init.sh', ['join', '--control-plane-endpoint', '10.0.0.10:6443']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /join needs --control-plane-endpoint, --token and --discovery-token-ca-cert-hash/);
+});
+
+test('init-registry.sh refuses a placeholder registry image', async () => {
+  const rootfs = join(work, 'export-placeholder');
+  await cp(join(work, 'export-k3s-amd64'), rootfs, { recursive: true });
+  run('bash', [join(REPO, 'basefs', 'registry-image.sh'), '--placeholder', rootfs]);
+  const result = spawnSync('bash', [join(rootfs, 'scripts', 'init-registry.sh')], { encoding: 'utf8', env: { ...process.env, SEALBUILD_ROOTFS: rootfs, SEALBUILD_CONTAINER_CLI: 'false' } });
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /registry\.tar\.gz is a placeholder/);
+});
+
+for (const runtime of RUNTIMES) {
+  test(`sealbuild init --runtime ${runtime}, then build for amd64 and arm64, then verify: passes`, async () => {
+    const base = built.get(runtime);
+    assert.ok(base, `the ${runtime} base was built by an earlier test`);
+    const dir = join(work, `init-${runtime}`);
+    const init = await sealbuildOk(root, ['init', '--runtime', runtime, '--base', base, dir]);
+    assert.ok(init.stdout.includes(`wrote ${dir}: Kubefile, manifests, manifests/hello.yaml (FROM ${base})`), init.stdout);
+    assert.deepEqual((await readdir(dir)).sort(), ['Kubefile', 'manifests']);
+    const tag = `test/${runtime}-cluster:v1`;
+    await sealbuildOk(root, ['-t', tag, '--build-mode', 'lite', '--platform', 'linux/amd64,linux/arm64', dir]);
+    const verified = await sealbuildOk(root, ['verify', tag]);
+    assert.match(verified.stdout, /verified: linux\/amd64, linux\/arm64/);
+    // The base's Metadata still holds: the child adds a layer for its manifests and none for Metadata.
+    const [child, parent] = await Promise.all([tag, base].map(async (t) => JSON.parse((await sealbuildOk(root, ['inspect', '--json', '--platform', 'linux/amd64', t])).stdout)));
+    assert.equal(child.manifest.layers.length, parent.manifest.layers.length + 1);
+  });
+}
+
+test('sealbuild init without --base names the base basefs/ pins; refuses a directory that is not empty and an unknown runtime', async () => {
+  const dir = join(work, 'init-default');
+  const init = await sealbuildOk(root, ['init', '--runtime', 'k3s', dir]);
+  assert.match(await readFile(join(dir, 'Kubefile'), 'utf8'), /^ARG BASE=docker\.io\/sealbuild\/k3s:v1\.34\.2-k3s1$/m);
+  assert.match(init.stdout, /sealbuild -t sealbuild\/k3s:v1\.34\.2-k3s1 --platform linux\/amd64,linux\/arm64 .*basefs\/k3s/);
+  const again = await sealbuild(root, ['init', '--runtime', 'k3s', dir]);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /^Error: .*init-default is not empty \(hint: give a new or empty directory\)$/m);
+  const unknown = await sealbuild(root, ['init', '--runtime', 'k8s', join(work, 'init-unknown')]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /--runtime: unknown cluster runtime "k8s" \(hint: use one of kubernetes, k0s, k3s\)/);
+});
