@@ -18,6 +18,7 @@ import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js
 import { writeRegistryLayer } from '../airgap/registry-layer.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerCache, StatCache } from './cache.js';
+import type { RemoteCache } from './remote-cache.js';
 import { BuildContext } from './context.js';
 import type { SandboxOptions } from './sandbox.js';
 import type { StageResult } from './stage-builder.js';
@@ -46,6 +47,8 @@ export interface BuildOptions {
   noCache: boolean;
   /** How RUN commands are isolated and what network they get. */
   sandbox: SandboxOptions;
+  /** --cache-from / --cache-to: a layer cache shared through a registry. */
+  remoteCache?: RemoteCache;
 }
 
 export interface BuildResult {
@@ -68,7 +71,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // The lease keeps `sealbuild prune` from deleting blobs this build reuses before its tags land.
   return withBuildLease(options.store, async () => {
     const batch = await options.store.beginBatch();
-    const shared = { context, batch, options, cache: new LayerCache(options.store, batch), statCache: await StatCache.load(options.store, context.root), workspaces: [] as Workspace[] };
+    const shared = { context, batch, options, cache: new LayerCache(options.store, batch, options.remoteCache), statCache: await StatCache.load(options.store, context.root), workspaces: [] as Workspace[] };
     shared.statCache.saveOnCommit(batch);
     try {
       const manifests: Descriptor[] = [];
@@ -78,6 +81,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const descriptor = manifests.length === 1 ? manifests[0]! : await writeIndex(manifests, batch);
       await batch.commit();
       for (const tag of options.tags) await options.store.setTag(tag, descriptor);
+      // Under the lease still: layers of stages the image does not contain have no tag yet.
+      await options.remoteCache?.export(options.store, shared.cache.used());
       return { descriptor, platforms: options.platforms };
     } catch (err) {
       await batch.abort();

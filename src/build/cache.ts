@@ -40,22 +40,48 @@ export interface CachedLayer {
 
 const EntrySchema = z.object({ layer: DescriptorSchema, diffId: z.string().refine(isDigest) });
 
+/** Where a key the local cache misses may still be found: a registry cache (remote-cache.ts). */
+export interface RemoteLayers {
+  /** The layer for `key` with its blob in `batch` or the store, or undefined. */
+  fetch(key: Digest, batch: BlobBatch): Promise<CachedLayer | undefined>;
+}
+
 /**
  * The layer cache: cache key -> the layer a step produced, one small JSON file per key at
  * `ROOT/cache/layers/<key hex>.json`, written atomically. Entries of a build are held in
  * memory and reach the disk only when its batch commits, so a failed build records nothing
  * and an entry never points at a blob that was not stored. An entry counts only while its
- * blob is in the store: a pruned blob turns its entry into a miss.
+ * blob is in the store: a pruned blob turns its entry into a miss. A local miss asks
+ * `remote`, if given; its hits are recorded here too, so the next build finds them locally.
  */
 export class LayerCache {
   private readonly staged = new Map<Digest, CachedLayer>();
+  /** Every entry this build hit or recorded: what --cache-to exports. */
+  private readonly touched = new Map<Digest, CachedLayer>();
 
   constructor(
     private readonly store: Store,
     private readonly batch: BlobBatch,
+    private readonly remote?: RemoteLayers,
   ) {}
 
   async lookup(key: Digest): Promise<CachedLayer | undefined> {
+    const local = await this.lookupLocal(key);
+    if (local !== undefined) {
+      this.touched.set(key, local);
+      return local;
+    }
+    const remote = await this.remote?.fetch(key, this.batch);
+    if (remote !== undefined) this.record(key, remote);
+    return remote;
+  }
+
+  /** The entries this build hit or recorded, in the order it met them. */
+  used(): ReadonlyMap<Digest, CachedLayer> {
+    return this.touched;
+  }
+
+  private async lookupLocal(key: Digest): Promise<CachedLayer | undefined> {
     const staged = this.staged.get(key);
     if (staged) return staged;
     let text: string;
@@ -76,6 +102,7 @@ export class LayerCache {
   record(key: Digest, layer: CachedLayer): void {
     const first = this.staged.size === 0;
     this.staged.set(key, layer);
+    this.touched.set(key, layer);
     if (!first) return;
     this.batch.onCommit(async () => {
       await mkdir(join(cacheDir(this.store.root), 'layers'), { recursive: true });

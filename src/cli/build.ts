@@ -30,6 +30,8 @@ interface BuildFlags {
   imageField: string[];
   buildMode: string;
   allPlatforms?: boolean;
+  cacheFrom?: string;
+  cacheTo?: string;
 }
 
 async function readList(file: string, flag: string): Promise<FoundImage[]> {
@@ -93,6 +95,8 @@ export function buildCommand(): Command {
     .option('--iidfile <file>', 'write the image digest to this file')
     .option('--metadata-file <file>', 'write JSON: digest, tags, platforms with manifest digests and layer sizes, timings')
     .option('--no-cache', 'run every step again instead of reusing cached layers')
+    .option('--cache-from <registry=REPO>', 'also take cached layers from this registry repository (tag: buildcache unless given)')
+    .option('--cache-to <registry=REPO>', 'after the build, push the layers it used or made to this registry cache (merged with what is there)')
     .option('--isolation <bwrap|none>', 'how RUN commands are sandboxed: bwrap (host read-only) or none', 'bwrap')
     .option('--network <host|none>', 'network for RUN commands (none needs --isolation bwrap)', 'host')
     .option('--image-list <file>', 'more images to cache into registry/, one per line (repeatable)', collect, [])
@@ -105,7 +109,7 @@ export function buildCommand(): Command {
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
       // The build machinery loads only when building: other commands start faster.
-      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }] = await Promise.all([import('../build/build.js'), import('../layer/layer-writer.js')]);
+      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }] = await Promise.all([import('../build/build.js'), import('../layer/layer-writer.js'), import('../build/remote-cache.js')]);
       if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
       const options = {
         contextDir,
@@ -121,12 +125,17 @@ export function buildCommand(): Command {
         noCache: !flags.cache,
         sandbox: sandboxOptions(flags),
       };
+      const cacheFrom = cacheReference('--cache-from', flags.cacheFrom);
+      const cacheTo = cacheReference('--cache-to', flags.cacheTo);
       const startedAt = new Date();
       const store = await openStore(command);
       const registries = await registriesFor(command);
       let result;
       try {
-        result = await build({ ...options, store, registries });
+        const remoteCache = cacheFrom !== undefined || cacheTo !== undefined
+          ? await RemoteCache.open({ registries, reporter: options.reporter, ...(cacheFrom ? { from: cacheFrom } : {}), ...(cacheTo ? { to: cacheTo } : {}) })
+          : undefined;
+        result = await build({ ...options, store, registries, ...(remoteCache ? { remoteCache } : {}) });
       } finally {
         await registries.close();
       }

@@ -65,7 +65,8 @@ export async function pushImage(store: Store, localName: string, shown: string, 
   return { destination, digest, uploadedBytes };
 }
 
-async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[], reporter: Reporter): Promise<'exists' | 'mounted' | 'uploaded'> {
+/** One blob from the store to `repo`: skipped when it has it, mounted when it can be, else uploaded. */
+export async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[], reporter: Reporter): Promise<'exists' | 'mounted' | 'uploaded'> {
   const quick = (state: 'exists' | 'mounted') => {
     reporter.info(`  blob ${shortDigest(blob.digest)} ${state}`, { event: 'blob', digest: blob.digest, size: blob.size, state });
     return state;
