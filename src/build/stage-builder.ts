@@ -24,7 +24,7 @@ import { RootfsIndex } from './rootfs-index.js';
 import { opaqueDirectories, overlayTools } from './overlay.js';
 import { runCommand, type SandboxOptions } from './sandbox.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
-import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
+import { downloadUrl, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
 import { Workspace } from './workspace.js';
 
@@ -215,7 +215,7 @@ export class StageBuilder {
         } else if (ins.kind === 'COPY') {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          resolved.push(await this.urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), temps, ins.pos));
+          resolved.push(await this.urlSource(source, ins.checksum as Digest | undefined, temps, ins.pos));
         }
       }
       if (from === undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: await this.inputDigests(resolved) }), ins.text))) return;
@@ -278,14 +278,19 @@ export class StageBuilder {
    */
   private async inputDigests(resolved: readonly Source[]): Promise<unknown[]> {
     const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: () => undefined });
-    const urls: unknown[] = [];
+    const sources: unknown[] = [];
     for (const [i, item] of resolved.entries()) {
-      if ('url' in item) urls.push({ i, url: item.url, digest: item.checksum ?? item.download!.digest });
-      else await collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
+      if ('url' in item) {
+        sources.push({ i, url: item.url, digest: item.checksum ?? item.download!.digest });
+      } else {
+        // The path matters as well as the content: a glob's matches name the files they become.
+        sources.push({ i, rel: item.src.rel });
+        await collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
+      }
     }
     const entries = collector.result();
     const digests = await mapLimit(entries, HASH_CONCURRENCY, (e) => (e.type === 'file' ? this.input.statCache.digest(e.source!) : Promise.resolve(undefined)));
-    return [...urls, ...entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]])];
+    return [...sources, ...entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]])];
   }
 
   /** ADD of a local archive: unpacked safely into scratch space, then copied like a directory. */

@@ -4,7 +4,7 @@
  * umoci, skopeo and oci-image-tool check what comes out.
  */
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readdir, readFile, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
@@ -199,6 +199,18 @@ test('rebuilds: nothing changed is all CACHED with the same digest; a changed fi
   assert.equal(warm.stdout, cold.stdout);
   assert.deepEqual(layerSteps(warm.stderr).map((s) => s.split(' ')[0]), Array(8).fill('CACHED'));
   await writeFile(app, 'version 1\n');
+});
+
+test('a file renamed under a glob is a new input, though its content is the same', async () => {
+  const dir = join(work, 'glob-ctx');
+  await mkdir(dir);
+  await writeFile(join(dir, 'a.yaml'), 'kind: A\n');
+  await writeFile(join(dir, 'Kubefile'), 'FROM scratch\nCOPY *.yaml /manifests/\n');
+  await sealbuildOk(root, ['-t', 'test/glob:v1', dir]);
+  await rename(join(dir, 'a.yaml'), join(dir, 'b.yaml'));
+  const renamed = await sealbuildOk(root, ['-t', 'test/glob:v2', dir]);
+  assert.deepEqual(layerSteps(renamed.stderr), ['built COPY *.yaml /manifests/']);
+  assert.deepEqual([...(await unpacked('docker.io/test/glob:v2', 'glob')).keys()], ['manifests', 'manifests/b.yaml']);
 });
 
 test('multi-stage: COPY --from a builder stage; stages nobody uses are not built', async () => {
