@@ -24,7 +24,7 @@ import { RootfsIndex } from './rootfs-index.js';
 import { opaqueDirectories, overlayTools } from './overlay.js';
 import { runCommand, type SandboxOptions } from './sandbox.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
-import { downloadUrl, isUrl, urlFileName } from './url-source.js';
+import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
 import { Workspace } from './workspace.js';
 
@@ -215,7 +215,7 @@ export class StageBuilder {
         } else if (ins.kind === 'COPY') {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          resolved.push(await this.urlSource(source, ins.checksum as Digest | undefined, temps, ins.pos));
+          resolved.push(await this.urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), temps, ins.pos));
         }
       }
       if (from === undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: await this.inputDigests(resolved) }), ins.text))) return;
