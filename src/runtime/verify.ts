@@ -176,6 +176,12 @@ export async function verifyStoredImage(store: Store, target: StoredTarget, only
   }
   for (const image of target.images) {
     if (only && !samePlatform(image.platform, only)) continue;
+    const absent = [];
+    for (const layer of image.manifest.layers) if (!(await store.hasBlob(layer.digest))) absent.push(layer.digest);
+    if (absent.length > 0) {
+      reports.push({ platform: formatPlatform(image.platform), digest: image.descriptor.digest, findings: absent.map((d) => ({ ok: false, subject: 'image', message: `layer ${d} is missing from the store (pull or build the image again)` })) });
+      continue;
+    }
     const layers = image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) }));
     const config = image.config.config ?? {};
     const declared = {

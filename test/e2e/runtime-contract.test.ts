@@ -195,6 +195,14 @@ test('verify catches a broken image: missing and non-executable scripts, a dangl
   assert.equal(plain.code, 1);
   assert.match(plain.stdout, /FAIL {2}Metadata +missing/);
   assert.match(plain.stdout, /no cluster runtime is declared .*this is not a ClusterImage/);
+  // A layer gone from the store is reported, not a crash (its own port: a Metadata layer no other image shares).
+  const lost = await context('k3s-lost', k3sFiles(['ENV REGISTRY_PORT=5999']));
+  await sealbuildOk(root, ['-t', 'test/k3s-lost:1', '--platform', 'linux/amd64', lost]);
+  const metadataLayer = (await inspect('test/k3s-lost:1', 'linux/amd64')).manifest.layers.at(-1) as { digest: string };
+  await rm(join(root, 'oci', 'blobs', 'sha256', metadataLayer.digest.slice('sha256:'.length)));
+  const gone = await sealbuild(root, ['verify', 'test/k3s-lost:1']);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stdout, new RegExp(`FAIL {2}image {2}layer ${metadataLayer.digest} is missing from the store`));
   const absent = await sealbuild(root, ['verify', 'test/nothing:1']);
   assert.equal(absent.code, 1);
   assert.match(absent.stderr, /^Error: image "test\/nothing:1" is not in the store/);
