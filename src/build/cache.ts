@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { z } from 'zod';
@@ -125,10 +125,8 @@ function safeJson(text: string): unknown {
   }
 }
 
-/** [size, mtimeNs, ctimeNs, ino, dev, digest] of a context file when it was last hashed. */
-type StatRecord = [string, string, string, string, string, Digest];
-
-const StatFileSchema = z.object({ version: z.literal(KEY_VERSION), files: z.record(z.string(), z.tuple([z.string(), z.string(), z.string(), z.string(), z.string(), z.string()])) });
+/** A context file's "size:mtime:ctime:inode:device" when it was hashed, and its digest then. */
+type StatRecord = [string, Digest];
 
 /**
  * Content digests of build-context files without reading unchanged files again: a file
@@ -155,24 +153,31 @@ export class StatCache {
     const name = createHash('sha256').update(contextRoot).digest('hex');
     const cache = new StatCache(contextRoot, join(cacheDir(store.root), 'stat', `${name}.json`));
     const text = await readFile(cache.file, 'utf8').catch(() => undefined);
-    const parsed = text === undefined ? undefined : StatFileSchema.safeParse(safeJson(text));
-    if (parsed?.success) for (const [rel, record] of Object.entries(parsed.data.files)) cache.files.set(rel, record as StatRecord);
+    // Checked by hand, not with zod: this file has a record per context file and is read on
+    // every build, where a schema library costs more than the rest of a no-op rebuild.
+    const data = text === undefined ? undefined : (safeJson(text) as { version?: unknown; files?: unknown } | undefined);
+    if (data?.version === STAT_VERSION && typeof data.files === 'object' && data.files !== null) {
+      for (const [rel, record] of Object.entries(data.files as Record<string, unknown>)) {
+        if (Array.isArray(record) && record.length === 2 && typeof record[0] === 'string' && typeof record[1] === 'string' && isDigest(record[1])) cache.files.set(rel, record as StatRecord);
+      }
+    }
     return cache;
   }
 
-  /** sha256 of the file's content. */
-  async digest(abs: string): Promise<Digest> {
-    const stats = await lstat(abs, { bigint: true });
+  /** sha256 of the file's content; `stats` is its lstat when the caller has it already. */
+  async digest(abs: string, stats?: Stats): Promise<Digest> {
+    const s = stats ?? (await lstat(abs));
     const rel = abs.startsWith(this.contextRoot + sep) ? abs.slice(this.contextRoot.length + 1) : undefined;
-    const identity: [string, string, string, string, string] = [String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs), String(stats.ino), String(stats.dev)];
+    // Times in ms with the nanoseconds as fraction: finer than any timestamp tick.
+    const identity = `${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.ino}:${s.dev}`;
     const known = rel === undefined ? undefined : this.files.get(rel);
-    if (known && identity.every((v, i) => v === known[i])) return known[5];
-    const startedNs = BigInt(Date.now()) * 1_000_000n;
+    if (known?.[0] === identity) return known[1];
+    const started = Date.now();
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
     const digest: Digest = `sha256:${hash.digest('hex')}`;
-    if (rel !== undefined && startedNs - stats.ctimeNs > RACY_NS) {
-      this.files.set(rel, [...identity, digest]);
+    if (rel !== undefined && started - s.ctimeMs > RACY_MS) {
+      this.files.set(rel, [identity, digest]);
       this.dirty = true;
     }
     return digest;
@@ -183,10 +188,11 @@ export class StatCache {
     batch.onCommit(async () => {
       if (!this.dirty) return;
       await mkdir(dirname(this.file), { recursive: true });
-      await writeFileAtomic(this.file, JSON.stringify({ version: KEY_VERSION, files: Object.fromEntries(this.files) }));
+      await writeFileAtomic(this.file, JSON.stringify({ version: STAT_VERSION, files: Object.fromEntries(this.files) }));
     });
   }
 }
 
 /** Two seconds: more than any filesystem's timestamp granularity (FAT's is 2 s). */
-const RACY_NS = 2_000_000_000n;
+const RACY_MS = 2000;
+const STAT_VERSION = 2;

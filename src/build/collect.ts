@@ -27,6 +27,8 @@ export class EntryCollector {
   private readonly entries = new Map<string, LayerEntry>();
   /** Files with more than one link, by device:inode, to emit as one file plus hardlinks. */
   private readonly inodes = new Map<string, string[]>();
+  /** The lstat of every file added, by host path: cache keys need it, and it was paid for here. */
+  private readonly fileStats = new Map<string, Stats>();
 
   constructor(private readonly options: CollectOptions) {}
 
@@ -78,11 +80,14 @@ export class EntryCollector {
 
   private async walk(dirAbs: string, dest: string, rel: string | undefined): Promise<void> {
     const names = (await readdir(dirAbs)).sort();
-    for (const name of names) {
+    const kept = names.filter((name) => rel === undefined || !this.options.ignored?.(rel === '' ? name : `${rel}/${name}`));
+    // A directory's entries are stat'ed together: one at a time, the round trips to libuv's
+    // thread pool are what a no-op rebuild of a context with thousands of files waits for.
+    const allStats = await Promise.all(kept.map((name) => lstat(join(dirAbs, name))));
+    for (const [i, name] of kept.entries()) {
       const childRel = rel === undefined ? undefined : rel === '' ? name : `${rel}/${name}`;
-      if (childRel !== undefined && this.options.ignored?.(childRel)) continue;
       const abs = join(dirAbs, name);
-      const stats = await lstat(abs);
+      const stats = allStats[i]!;
       const childDest = dest === '' ? name : `${dest}/${name}`;
       if (stats.isDirectory()) {
         this.put(childDest, this.entryFor(stats, childDest));
@@ -109,7 +114,13 @@ export class EntryCollector {
       const key = `${stats.dev}:${stats.ino}`;
       this.inodes.set(key, [...(this.inodes.get(key) ?? []), posix.normalize(path)]);
     }
+    this.fileStats.set(abs, stats);
     return { ...base, type: 'file', size: stats.size, source: abs };
+  }
+
+  /** The lstat a file had when it was added. */
+  statsOf(abs: string): Stats | undefined {
+    return this.fileStats.get(abs);
   }
 
   private put(path: string, entry: LayerEntry | undefined): void {

@@ -289,7 +289,7 @@ export class StageBuilder {
       }
     }
     const entries = collector.result();
-    const digests = await mapLimit(entries, HASH_CONCURRENCY, (e) => (e.type === 'file' ? this.input.statCache.digest(e.source!) : Promise.resolve(undefined)));
+    const digests = await mapLimit(entries, HASH_CONCURRENCY, (e) => (e.type === 'file' ? this.input.statCache.digest(e.source!, collector.statsOf(e.source!)) : Promise.resolve(undefined)));
     return [...sources, ...entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]])];
   }
 
