@@ -1,4 +1,5 @@
-import { request, type Agent } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from './undici.js';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -98,12 +99,12 @@ export class Authenticator {
       if (this.credential && 'identityToken' in this.credential) {
         // OAuth2 refresh-token grant, as docker does for identity tokens.
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.credential.identityToken, client_id: 'sealbuild', service: params.service ?? '', scope: allScopes.join(' ') });
-        response = await request(url, { method: 'POST', dispatcher: agent, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+        response = await (await undici()).request(url, { method: 'POST', dispatcher: agent, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
       } else {
         if (params.service) url.searchParams.set('service', params.service);
         for (const scope of allScopes) url.searchParams.append('scope', scope);
         const basic = this.basic();
-        response = await request(url, { method: 'GET', dispatcher: agent, headers: basic ? { ...headers, authorization: basic } : headers });
+        response = await (await undici()).request(url, { method: 'GET', dispatcher: agent, headers: basic ? { ...headers, authorization: basic } : headers });
       }
     } catch (err) {
       throw new UserError(`cannot reach the token service of ${this.domain} (${url.host}): ${(err as Error).message}`, { hint: 'check the network and the registry address' });

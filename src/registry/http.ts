@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { Authenticator } from './auth.js';
@@ -104,7 +105,7 @@ export class RegistryHttp {
       if (authorization) headers.authorization = authorization;
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(url, {
+        response = await (await undici()).request(url, {
           method: req.method,
           headers,
           body: req.body?.() ?? null,
@@ -154,7 +155,7 @@ export class RegistryHttp {
     for (const base of plainAllowed ? [https, new URL(`http://${this.host}/`)] : [https]) {
       for (let attempt = 0; ; attempt++) {
         try {
-          const response = await request(new URL('/v2/', base), { method: 'GET', dispatcher: await this.transport.agentFor(this.host), headers: { 'user-agent': `sealbuild/${VERSION}` } });
+          const response = await (await undici()).request(new URL('/v2/', base), { method: 'GET', dispatcher: await this.transport.agentFor(this.host), headers: { 'user-agent': `sealbuild/${VERSION}` } });
           await response.body.dump();
           if (response.statusCode === 401) await auth.learn(header(response.headers['www-authenticate']), []);
           return { base, auth };

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from './undici.js';
 
 /** How to reach registries: what the user said with --tls-verify and --cert-dir. */
 export interface TransportOptions {
@@ -76,7 +77,8 @@ export class Transport {
     for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, host), material);
     if (dirName !== host) for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, dirName), material);
     if (this.options.certDir) await readCertDir(this.options.certDir, material);
-    return new Agent({
+    const { Agent: UndiciAgent } = await undici();
+    return new UndiciAgent({
       connect: {
         rejectUnauthorized: this.options.tlsVerify,
         ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
