@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { compareEntryPaths, type LayerEntry } from '../layer/tar-writer.js';
 
@@ -79,15 +79,15 @@ export class EntryCollector {
   }
 
   private async walk(dirAbs: string, dest: string, rel: string | undefined): Promise<void> {
-    const names = (await readdir(dirAbs)).sort();
-    const kept = names.filter((name) => rel === undefined || !this.options.ignored?.(rel === '' ? name : `${rel}/${name}`));
-    // A directory's entries are stat'ed together: one at a time, the round trips to libuv's
-    // thread pool are what a no-op rebuild of a context with thousands of files waits for.
-    const allStats = await Promise.all(kept.map((name) => lstat(join(dirAbs, name))));
-    for (const [i, name] of kept.entries()) {
+    // Synchronous on purpose: a no-op rebuild is this walk and little else, a COPY has nothing
+    // to do in parallel with it, and for thousands of files the promise and thread-pool round
+    // trip of each async lstat cost several times the system call itself.
+    const names = readdirSync(dirAbs).sort();
+    for (const name of names) {
       const childRel = rel === undefined ? undefined : rel === '' ? name : `${rel}/${name}`;
+      if (childRel !== undefined && this.options.ignored?.(childRel)) continue;
       const abs = join(dirAbs, name);
-      const stats = allStats[i]!;
+      const stats = lstatSync(abs);
       const childDest = dest === '' ? name : `${dest}/${name}`;
       if (stats.isDirectory()) {
         this.put(childDest, this.entryFor(stats, childDest));
