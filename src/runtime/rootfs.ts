@@ -116,7 +116,8 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
         failed = true;
       });
     }
-    if (inner && !failed && !inner.write(chunk)) await Promise.race([once(inner, 'drain'), done]);
+    // An error on `inner` also settles `done` (failed); `once` would reject on it, so it is ignored here.
+    if (inner && !failed && !inner.write(chunk)) await Promise.race([once(inner, 'drain').catch(() => undefined), done]);
   }
   if (placeholder) return 'placeholder';
   if (inner && !failed) inner.end();

@@ -195,6 +195,13 @@ test('verify catches a broken image: missing and non-executable scripts, a dangl
   assert.equal(plain.code, 1);
   assert.match(plain.stdout, /FAIL {2}Metadata +missing/);
   assert.match(plain.stdout, /no cluster runtime is declared .*this is not a ClusterImage/);
+  // A registry image archive that is corrupt does not break the build; verify says what it is.
+  const corrupt = await context('k3s-corrupt', k3sFiles(['ENV REGISTRY_PORT=5998'], { 'images/registry.tar.gz': Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(4096, 7)]) }));
+  await sealbuildOk(root, ['-t', 'test/k3s-corrupt:1', '--platform', 'linux/amd64', corrupt]);
+  const corrupted = await sealbuild(root, ['verify', 'test/k3s-corrupt:1']);
+  assert.equal(corrupted.code, 1);
+  assert.match(corrupted.stdout, /FAIL {2}images\/registry\.tar\.gz +not an OCI or docker image archive/);
+
   // A layer gone from the store is reported, not a crash (its own port: a Metadata layer no other image shares).
   const lost = await context('k3s-lost', k3sFiles(['ENV REGISTRY_PORT=5999']));
   await sealbuildOk(root, ['-t', 'test/k3s-lost:1', '--platform', 'linux/amd64', lost]);
