@@ -21,17 +21,8 @@ export const Label = {
   sealosVersion: 'version',
 } as const;
 
-/** A file the runtime's installer needs. */
-export interface RequiredFile {
-  path: string;
-  executable: boolean;
-}
-
-const COMMON: RequiredFile[] = [
-  { path: 'scripts/init.sh', executable: true },
-  { path: 'scripts/clean.sh', executable: true },
-  { path: 'scripts/init-registry.sh', executable: true },
-];
+/** Executables the runtime's installer needs, besides Metadata and the registry image. */
+const SCRIPTS = ['scripts/init.sh', 'scripts/clean.sh', 'scripts/init-registry.sh'];
 
 /** Where the registry container image is: verify checks it is a loadable image archive. */
 export const REGISTRY_IMAGE_PATH = 'images/registry.tar.gz';
@@ -42,10 +33,10 @@ export const REGISTRY_IMAGE_PATH = 'images/registry.tar.gz';
  */
 export const REGISTRY_PLACEHOLDER_MARKER = 'SEALBUILD-PLACEHOLDER';
 
-export const RUNTIME_FILES: Record<ClusterRuntime, RequiredFile[]> = {
-  k3s: [...COMMON, { path: 'bin/k3s', executable: true }],
-  k0s: [...COMMON, { path: 'bin/k0s', executable: true }],
-  kubernetes: [...COMMON, ...['kubeadm', 'kubelet', 'kubectl'].map((b) => ({ path: `bin/${b}`, executable: true }))],
+export const RUNTIME_EXECUTABLES: Record<ClusterRuntime, string[]> = {
+  k3s: [...SCRIPTS, 'bin/k3s'],
+  k0s: [...SCRIPTS, 'bin/k0s'],
+  kubernetes: [...SCRIPTS, 'bin/kubeadm', 'bin/kubelet', 'bin/kubectl'],
 };
 
 /** k3s and k0s embed containerd; the kubernetes basefs ships it (cri/). */

@@ -6,7 +6,7 @@ import { UserError } from '../util/errors.js';
 import { ELF_CHECKED_DIRS, describeElf, elfMatches, isElfChecked, type ElfIdent } from './elf.js';
 import { MetadataSchema, declaredRuntime, expectedMetadata, metadataDifference, parseMetadata, type Metadata } from './metadata.js';
 import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type RootfsView } from './rootfs.js';
-import { REGISTRY_IMAGE_PATH, RUNTIME_FILES, type ClusterRuntime } from './runtimes.js';
+import { REGISTRY_IMAGE_PATH, RUNTIME_EXECUTABLES, type ClusterRuntime } from './runtimes.js';
 
 /** One line of a verify report. */
 export interface Finding {
@@ -47,7 +47,7 @@ export function verifyRootfs(view: RootfsView, platform: Platform, declared: Ima
   if (runtime === undefined) {
     fail('Metadata', 'no cluster runtime is declared (label cluster.alpha.sealer.io/cluster-runtime-type, or Metadata clusterRuntime): this is not a ClusterImage');
   } else {
-    for (const required of RUNTIME_FILES[runtime]) checkRequired(view, required.path, required.executable, ok, fail);
+    for (const path of RUNTIME_EXECUTABLES[runtime]) checkExecutable(view, path, ok, fail);
   }
 
   const wrongArch = elfMismatches(view, platform);
@@ -111,13 +111,13 @@ function checkMetadata(view: RootfsView, platform: Platform, declared: ImageDecl
   return metadata;
 }
 
-function checkRequired(view: RootfsView, path: string, executable: boolean, ok: Report, fail: Report): void {
+function checkExecutable(view: RootfsView, path: string, ok: Report, fail: Report): void {
   if (!view.has(path)) return fail(path, 'missing');
   const target = resolvePath(view, path);
   if (!target) return fail(path, 'a link that points to nothing in the image');
   if (target.facts.type !== 'file') return fail(path, `not a regular file (${target.facts.type})`);
-  if (executable && (target.facts.mode & 0o111) === 0) return fail(path, `not executable (mode ${target.facts.mode.toString(8).padStart(4, '0')})`);
-  ok(path, executable ? 'present, executable' : 'present');
+  if ((target.facts.mode & 0o111) === 0) return fail(path, `not executable (mode ${target.facts.mode.toString(8).padStart(4, '0')})`);
+  ok(path, 'present, executable');
 }
 
 function checkRegistryImage(view: RootfsView, ok: Report, fail: Report): void {
