@@ -276,7 +276,7 @@ export class StageBuilder {
    * come from the stat cache, so unchanged files are not read. The destination is not here:
    * it is in the step, and how it lands on the filesystem so far is in the parent key.
    */
-  private async inputDigests(resolved: readonly Source[]): Promise<unknown[]> {
+  private async inputDigests(resolved: readonly Source[]): Promise<{ sources: unknown[]; files: unknown[][] }> {
     const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: () => undefined });
     const sources: unknown[] = [];
     for (const [i, item] of resolved.entries()) {
@@ -289,8 +289,13 @@ export class StageBuilder {
       }
     }
     const entries = collector.result();
-    const digests = await mapLimit(entries, HASH_CONCURRENCY, (e) => (e.type === 'file' ? this.input.statCache.digest(e.source!, collector.statsOf(e.source!)) : Promise.resolve(undefined)));
-    return [...sources, ...entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]])];
+    const { statCache } = this.input;
+    const digests = entries.map((e) => (e.type === 'file' ? statCache.known(e.source!, collector.statsOf(e.source!)!) : undefined));
+    const unknown = entries.flatMap((e, i) => (e.type === 'file' && digests[i] === undefined ? [i] : []));
+    await mapLimit(unknown, HASH_CONCURRENCY, async (i) => {
+      digests[i] = await statCache.digest(entries[i]!.source!, collector.statsOf(entries[i]!.source!));
+    });
+    return { sources, files: entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]]) };
   }
 
   /** ADD of a local archive: unpacked safely into scratch space, then copied like a directory. */
