@@ -238,6 +238,26 @@ test('multi-stage: COPY --from a builder stage; stages nobody uses are not built
   assert.deepEqual(layerSteps(again.stderr).map((s) => s.split(' ')[0]), ['CACHED', 'CACHED', 'CACHED', 'CACHED']);
 });
 
+test('FROM an earlier stage, and COPY --from an image in the store', async () => {
+  await sealbuildOk(root, ['-t', 'test/source:v1', '-f', await kubefile('source', 'FROM scratch', 'COPY conf /etc/src/', 'RUN ln -s keep.conf etc/src/link.conf'), ctx]);
+  const file = await kubefile('derived',
+    'FROM scratch AS base',
+    'COPY app.txt /',
+    'FROM base AS derived',
+    'RUN cp app.txt derived.txt',
+    'FROM scratch',
+    'COPY --from=derived /derived.txt /app.txt /out/',
+    // The symlink resolves inside the image (to its etc/src/keep.conf), never on the host.
+    'COPY --from=test/source:v1 /etc/src/link.conf /out/from-image.conf',
+  );
+  const built = await sealbuildOk(root, ['-t', 'test/derived:v1', '-f', file, ctx]);
+  const tree = await unpacked('docker.io/test/derived:v1', 'derived');
+  assert.deepEqual([...tree], [['out', 'dir 755'], ['out/app.txt', '644 version 1\n'], ['out/derived.txt', '644 version 1\n'], ['out/from-image.conf', '644 keep=1\n']]);
+  const again = await sealbuildOk(root, ['-t', 'test/derived:v1', '-f', file, ctx]);
+  assert.equal(again.stdout, built.stdout);
+  assert.deepEqual(layerSteps(again.stderr).map((s) => s.split(' ')[0]), ['CACHED', 'CACHED', 'CACHED', 'CACHED']);
+});
+
 test('prune removes the cache and unreferenced blobs; tagged images stay valid', async () => {
   const file = await kubefile('prune', 'FROM scratch', 'COPY app.txt /', 'RUN echo gone > only-in-removed.txt');
   await sealbuildOk(root, ['-t', 'test/prune:removed', '-f', file, ctx]);
