@@ -1,34 +1,54 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { posix } from 'node:path';
 import { extract } from 'tar-stream';
+import { digestHex, type Digest } from '../oci/digest.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
+import type { BlobBatch } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 
 const WHITEOUT = '.wh.';
-
-interface IndexedEntry {
-  path: string;
-  isDir: boolean;
-  mode: number;
-}
 const OPAQUE = '.wh..wh..opq';
 
+/** What the index needs of a layer: its directories with their modes, other paths, whiteouts. */
+interface LayerPaths {
+  dirs: [string, number][];
+  others: string[];
+  whiteouts: string[];
+}
+
+/** A layer known by its diff_id, whose tar can be opened if its paths are not remembered. */
+interface PendingLayer {
+  diffId: Digest;
+  open: () => Readable;
+}
+
 /**
- * What paths the image being built has so far, and which are directories, without
- * unpacking anything: COPY needs it to know whether a destination is an existing directory
- * and to give parent directories in a new layer the mode they already have.
- * Layers whose entries are not at hand (the base image's, cache hits) are queued and their
- * tar headers read only when a question is asked, so a build whose steps all hit the cache
- * never reads a layer.
+ * What directories the image being built has so far, with their modes, without unpacking
+ * anything: COPY needs it to know whether a destination is an existing directory and to
+ * give parent directories in a new layer the mode they already have.
+ * Layers whose entries are not at hand (the base image's, cache hits) are queued and looked
+ * at only when a question is asked, so a build whose steps all hit the cache reads nothing.
+ * What a layer holds is remembered by diff_id in `memoDir` (written when the build commits),
+ * so its tar is read at most once per store, not decompressed again on every build that
+ * changes a step after it.
  */
 export class RootfsIndex {
   private readonly dirs = new Map<string, number>();
-  private readonly others = new Set<string>();
-  private readonly pending: (() => Readable)[] = [];
+  private readonly pending: PendingLayer[] = [];
 
-  /** Reads the queued layers; call before isDirectory/modeOf. */
+  constructor(
+    private readonly memoDir: string,
+    private readonly batch: BlobBatch,
+  ) {}
+
+  /** Applies the queued layers; call before isDirectory/modeOf. */
   async ready(): Promise<void> {
-    while (this.pending.length > 0) await this.applyTar(this.pending.shift()!());
+    while (this.pending.length > 0) {
+      const layer = this.pending.shift()!;
+      this.applyLayer((await this.readMemo(layer.diffId)) ?? (await this.scan(layer)));
+    }
   }
 
   isDirectory(path: string): boolean {
@@ -41,65 +61,87 @@ export class RootfsIndex {
     return this.dirs.get(path);
   };
 
-  apply(entries: readonly LayerEntry[]): void {
+  /** Applies a layer this build wrote, and remembers its paths for later builds. */
+  apply(diffId: Digest, entries: readonly LayerEntry[]): void {
     this.assertReady();
-    this.applyLayer(entries.map((e) => ({ path: e.path, isDir: e.type === 'directory', mode: e.mode })));
+    const paths: LayerPaths = { dirs: [], others: [], whiteouts: [] };
+    for (const e of entries) {
+      if (posix.basename(e.path).startsWith(WHITEOUT)) paths.whiteouts.push(e.path);
+      else if (e.type === 'directory') paths.dirs.push([e.path, e.mode & 0o7777]);
+      else paths.others.push(e.path);
+    }
+    this.remember(diffId, paths);
+    this.applyLayer(paths);
   }
 
-  /** Queues a layer, given as a function that opens its uncompressed tar. */
-  applyLater(open: () => Readable): void {
-    this.pending.push(open);
+  /** Queues a layer that is applied when a question is asked. */
+  applyLater(diffId: Digest, open: () => Readable): void {
+    this.pending.push({ diffId, open });
   }
 
   private assertReady(): void {
     if (this.pending.length > 0) throw new Error('RootfsIndex used before ready()');
   }
 
-  /** Applies the headers of one uncompressed layer tar, whiteouts included. */
-  private async applyTar(tar: Readable): Promise<void> {
-    const headers: IndexedEntry[] = [];
+  /** A layer's paths from its tar headers (bodies are skipped, but still decompressed). */
+  private async scan(layer: PendingLayer): Promise<LayerPaths> {
+    const paths: LayerPaths = { dirs: [], others: [], whiteouts: [] };
     const reader = extract();
     reader.on('entry', (header, body, next) => {
-      headers.push({ path: posix.normalize(header.name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, ''), isDir: header.type === 'directory', mode: header.mode ?? 0 });
+      const path = posix.normalize(header.name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
+      if (posix.basename(path).startsWith(WHITEOUT)) paths.whiteouts.push(path);
+      else if (header.type === 'directory') paths.dirs.push([path, (header.mode ?? 0o755) & 0o7777]);
+      else paths.others.push(path);
       body.on('end', () => next());
       body.resume();
     });
-    await pipeline(tar, reader);
-    this.applyLayer(headers);
+    await pipeline(layer.open(), reader);
+    this.remember(layer.diffId, paths);
+    return paths;
   }
 
   /** Whiteouts first: they hide what lower layers had, never what the same layer adds. */
-  private applyLayer(entries: readonly IndexedEntry[]): void {
-    const isWhiteout = (e: IndexedEntry): boolean => posix.basename(e.path).startsWith(WHITEOUT);
-    for (const { path } of entries.filter(isWhiteout)) {
+  private applyLayer(paths: LayerPaths): void {
+    for (const path of paths.whiteouts) {
       const base = posix.basename(path);
       const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-      if (base === OPAQUE) this.removeChildren(parent);
-      else this.remove(posix.join(parent, base.slice(WHITEOUT.length)));
+      if (base === OPAQUE) this.removeBelow(parent);
+      else this.removeDir(posix.join(parent, base.slice(WHITEOUT.length)));
     }
-    for (const e of entries) if (!isWhiteout(e)) this.record(e.path, e.isDir, e.mode);
+    // A file, link or device where a directory was replaces the directory and all below it.
+    for (const path of paths.others) this.removeDir(path);
+    for (const [path, mode] of paths.dirs) this.dirs.set(path, mode);
   }
 
-  private record(path: string, isDir: boolean, mode: number): void {
-    if (isDir) {
-      this.others.delete(path);
-      this.dirs.set(path, mode & 0o7777);
-    } else {
-      this.remove(path);
-      this.others.add(path);
-    }
+  private removeDir(path: string): void {
+    if (this.dirs.delete(path)) this.removeBelow(path);
   }
 
-  private remove(path: string): void {
-    this.others.delete(path);
-    this.dirs.delete(path);
-    this.removeChildren(path);
-  }
-
-  private removeChildren(dir: string): void {
+  private removeBelow(dir: string): void {
     const prefix = dir === '' ? '' : `${dir}/`;
-    for (const set of [this.others, this.dirs.keys()]) {
-      for (const p of [...set]) if (p.startsWith(prefix) && p !== dir) { this.others.delete(p); this.dirs.delete(p); }
+    for (const p of [...this.dirs.keys()]) if (p.startsWith(prefix) && p !== dir) this.dirs.delete(p);
+  }
+
+  private memoPath(diffId: Digest): string {
+    return join(this.memoDir, `${digestHex(diffId)}.json`);
+  }
+
+  /** Remembered paths, or undefined when there are none (or they are unreadable: then the tar is read again). */
+  private async readMemo(diffId: Digest): Promise<LayerPaths | undefined> {
+    const text = await readFile(this.memoPath(diffId), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      const memo = JSON.parse(text) as LayerPaths;
+      return Array.isArray(memo.dirs) && Array.isArray(memo.others) && Array.isArray(memo.whiteouts) ? memo : undefined;
+    } catch {
+      return undefined;
     }
+  }
+
+  private remember(diffId: Digest, paths: LayerPaths): void {
+    this.batch.onCommit(async () => {
+      await mkdir(this.memoDir, { recursive: true });
+      await writeFileAtomic(this.memoPath(diffId), JSON.stringify(paths));
+    });
   }
 }

@@ -17,7 +17,7 @@ import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
-import { cacheKey, type CachedLayer, type LayerCache, type StatCache } from './cache.js';
+import { cacheDir, cacheKey, type CachedLayer, type LayerCache, type StatCache } from './cache.js';
 import { EntryCollector, type Ownership } from './collect.js';
 import { BuildContext, type ContextSource } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
@@ -26,7 +26,7 @@ import { runCommand, type SandboxOptions } from './sandbox.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
 import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
-import { Workspace } from './workspace.js';
+import { Workspace, removeTree } from './workspace.js';
 
 /** What COPY --from reads: a stage's or an image's filesystem. */
 export interface CopySource {
@@ -90,12 +90,13 @@ type Source = { src: ContextSource } | { url: string; checksum?: Digest; downloa
 /** Executes one stage for one platform: one handler per instruction kind. */
 export class StageBuilder {
   private readonly result: StageResult;
-  private readonly rootfs = new RootfsIndex();
+  private readonly rootfs: RootfsIndex;
   private readonly created: string;
   private workspace: Workspace | undefined;
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
+    this.rootfs = new RootfsIndex(join(cacheDir(input.store.root), 'rootfs-index'), input.batch);
     this.created = input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z');
     const rootKey = cacheKey({
       platform: formatPlatform(input.platform),
@@ -122,7 +123,7 @@ export class StageBuilder {
       };
     }
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
-    for (const layer of this.result.layers) this.indexLater(layer);
+    for (const [i, layer] of this.result.layers.entries()) this.indexLater(layer, this.result.diffIds[i]!);
   }
 
   async run(): Promise<StageResult> {
@@ -393,12 +394,13 @@ export class StageBuilder {
         ? await diffUpper(dirs.upper, await opaqueDirectories(tools, dirs.upper, await listDirectories(dirs.upper)), options)
         : await diffSnapshot(workspace.dir, before!, options);
       await this.rootfs.ready();
-      await this.commitLayer(entries, ins.text, key);
+      await this.commitLayer(entries, ins.text);
       // The layer normalised times and owners: unpack it over the changes, so that the next
       // RUN sees exactly the image's files whether this step ran now or came from the cache.
       await workspace.sync(this.result.layers);
     } finally {
-      await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
+      // The command may have left read-only directories in its HOME.
+      await Promise.all(temps.map((t) => removeTree(t)));
     }
   }
 
@@ -409,15 +411,15 @@ export class StageBuilder {
     const hit = await this.input.cache.lookup(key);
     if (hit === undefined) return false;
     this.pushLayer(hit, text);
-    this.indexLater(hit.descriptor);
+    this.indexLater(hit.descriptor, hit.diffId);
     this.input.reporter.info(`  CACHED ${shortDigest(hit.descriptor.digest)}`, { cached: true, digest: hit.descriptor.digest });
     return true;
   }
 
-  private async commitLayer(entries: LayerEntry[], text: string, key = this.result.key): Promise<void> {
+  private async commitLayer(entries: LayerEntry[], text: string): Promise<void> {
     const layer = await writeLayer(entries, { mtime: this.input.timestamp, compression: this.input.compression }, this.input.batch);
-    this.rootfs.apply(entries);
-    this.input.cache.record(key, layer);
+    this.rootfs.apply(layer.diffId, entries);
+    this.input.cache.record(this.result.key, layer);
     this.pushLayer(layer, text);
     this.input.reporter.info(`  layer ${shortDigest(layer.descriptor.digest)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
   }
@@ -432,10 +434,10 @@ export class StageBuilder {
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild', empty_layer: true });
   }
 
-  /** The rootfs index reads this layer's headers only if a later step asks it something. */
-  private indexLater(layer: Descriptor): void {
+  /** The rootfs index looks at this layer only if a later step asks it something. */
+  private indexLater(layer: Descriptor, diffId: Digest): void {
     const { batch } = this.input;
-    this.rootfs.applyLater(() => decompressStream(createReadStream(batch.pathOf(layer.digest)), layerCompression(layer.mediaType)));
+    this.rootfs.applyLater(diffId, () => decompressStream(createReadStream(batch.pathOf(layer.digest)), layerCompression(layer.mediaType)));
   }
 
   private async ensureWorkspace(): Promise<Workspace> {
