@@ -6,7 +6,7 @@ import { isDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
-import { withLock } from './lock.js';
+import { processAlive, withLock } from './lock.js';
 import type { Store } from './store.js';
 
 const WAIT_MS = 60_000;
@@ -22,15 +22,6 @@ const WAIT_MS = 60_000;
 
 function leaseDir(store: Store): string {
   return join(store.root, 'leases');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Live leases of `kind` other than `own`: their pids. */

@@ -4,7 +4,8 @@ import { UserError } from '../util/errors.js';
 
 const WAIT_MS = 60_000;
 
-function processAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
