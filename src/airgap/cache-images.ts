@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { expandWord } from '../kubefile/expand.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
@@ -10,11 +10,11 @@ import { pullImages, type PullRequest } from '../registry/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
+import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo, type LayerSource } from '../runtime/rootfs.js';
 import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { imagesInHelmChart, imagesInList, imagesInValues, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
 import { registryLayout, type LayoutImage } from './registry-layout.js';
-import { scanImageFiles } from './scan.js';
 
 /** What the user told the build about image caching. */
 export interface ImageCachingOptions {
@@ -36,10 +36,10 @@ export interface CacheInput {
   platform: Platform;
   /** ${ARCH}, TARGETARCH… for references written with them. */
   lookup: (name: string) => string | undefined;
-  /** The build's batch: scan records are kept only when it commits. */
   batch: BlobBatch;
-  /** The image's layers so far, in order, with where their bytes are. */
-  layers: { descriptor: Descriptor; diffId: Digest; file: string }[];
+  /** The image's layers so far, in order, with where their bytes are, and what they hold. */
+  layers: LayerSource[];
+  facts: LayerFactsMemo;
   options: ImageCachingOptions;
 }
 
@@ -61,6 +61,16 @@ export interface CachedImages {
 }
 
 const APP_DIR = /^application\/apps\/([^/]+)\//;
+
+/** What the image's document roots hold once all layers are applied (whiteouts included): path -> content. */
+async function imageDocuments(layers: LayerSource[], memo: LayerFactsMemo): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const [path, facts] of await viewFromLayers(layers, memo)) {
+    const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;
+    if (content !== undefined) files.set(path, content);
+  }
+  return files;
+}
 
 /** Charts: a Chart.yaml not inside another chart (subcharts render with their parent). */
 function chartDirs(files: Map<string, Buffer>): string[] {
@@ -109,7 +119,7 @@ async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<
 export async function cacheImages(input: CacheInput): Promise<CachedImages | undefined> {
   const { store, reporter, platform, options } = input;
   if (options.mode === 'lite') return undefined;
-  const files = await scanImageFiles(join(store.root, 'cache', 'airgap-scan'), input.layers, input.batch);
+  const files = await imageDocuments(input.layers, input.facts);
   const found = [...(await discover(files, input)), ...options.extra];
   const wanted = new Map<string, FoundImage>();
   for (const f of found) {

@@ -41,7 +41,7 @@ export function registryLayout(images: LayoutImage[], blobPath: (digest: Digest)
     const path = `${V2}/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
     if (entries.has(path)) return;
     dir(path.slice(0, path.lastIndexOf('/')));
-    entries.set(path, { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: d.size, source: blobPath(d.digest) });
+    entries.set(path, { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: d.size, source: blobPath(d.digest), digest: d.digest });
   };
   for (const image of images) {
     const repo = `${V2}/repositories/${image.repository}`;

@@ -13,11 +13,11 @@ import type { BlobBatch, Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { VERSION } from '../version.js';
-import type { LayerCompression } from '../layer/layer-writer.js';
+import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
 import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js';
-import { writeRegistryLayer } from '../airgap/registry-layer.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
-import { LayerCache, StatCache } from './cache.js';
+import { LayerFactsMemo } from '../runtime/rootfs.js';
+import { LayerCache, StatCache, cacheDir } from './cache.js';
 import type { RemoteCache } from './remote-cache.js';
 import { BuildContext } from './context.js';
 import type { SandboxOptions } from './sandbox.js';
@@ -71,7 +71,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // The lease keeps `sealbuild prune` from deleting blobs this build reuses before its tags land.
   return withBuildLease(options.store, async () => {
     const batch = await options.store.beginBatch();
-    const shared = { context, batch, options, cache: new LayerCache(options.store, batch, options.remoteCache), statCache: await StatCache.load(options.store, context.root), workspaces: [] as Workspace[] };
+    const shared = {
+      context, batch, options, cache: new LayerCache(options.store, batch, options.remoteCache), statCache: await StatCache.load(options.store, context.root),
+      facts: new LayerFactsMemo(join(cacheDir(options.store.root), 'layer-facts'), batch), workspaces: [] as Workspace[],
+    };
     shared.statCache.saveOnCommit(batch);
     try {
       const manifests: Descriptor[] = [];
@@ -94,7 +97,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omit<StagesInput, 'kubefile' | 'platform' | 'globals'>): Promise<Descriptor> {
-  const { batch, options } = shared;
+  const { batch, options, facts } = shared;
   const globals = new VariableScope(options.buildArgs, platformArgs(platform, hostPlatform()));
   for (const ins of kubefile.globalArgs) {
     for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
@@ -104,15 +107,19 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
-    layers: result.layers.map((descriptor, i) => ({ descriptor, diffId: result.diffIds[i]!, file: batch.pathOf(descriptor.digest) })),
+    layers: result.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: result.diffIds[i]!, file: batch.pathOf(descriptor.digest) })), facts,
   });
   if (cached) {
-    const layer = await writeRegistryLayer(cached.entries, options.timestamp, options.store, batch);
+    // Uncompressed: what it holds is compressed already (image layers), so gzip would burn CPU
+    // for nothing (sealer #2100). Its blobs are known by digest, so an unchanged image set
+    // finds the layer made before without reading it.
+    const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', inspect: facts.scanTar }, batch);
+    if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
     result.layers.push(layer.descriptor);
     result.diffIds.push(layer.diffId);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }
-  await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
+  await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, facts, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
   return writeImage(result, platform, base, baseName, batch, options, cached?.annotation);
 }
 

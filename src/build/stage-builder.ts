@@ -12,6 +12,7 @@ import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer
 import { extractTar } from '../layer/extract.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
+import type { LayerFactsMemo } from '../runtime/rootfs.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
@@ -56,6 +57,8 @@ export interface StageBuildInput {
   stepTotal: number;
   cache: LayerCache;
   statCache: StatCache;
+  /** What each layer holds: every layer written is scanned as it streams past. */
+  facts: LayerFactsMemo;
   /** --no-cache: build every step (and still record what was built). */
   noCache: boolean;
   sandbox: SandboxOptions;
@@ -219,7 +222,9 @@ export class StageBuilder {
           resolved.push(await this.urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), temps, ins.pos));
         }
       }
-      if (from === undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: await this.inputDigests(resolved) }), ins.text))) return;
+      const inputs = from === undefined ? await this.inputDigests(resolved) : undefined;
+      if (inputs !== undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: inputs.key }), ins.text))) return;
+      const digests = inputs?.digests ?? new Map<string, Digest>();
       await this.rootfs.ready();
       const collector = new EntryCollector({ ...owner, ignored: from === undefined ? (rel) => this.input.context.isIgnored(rel) : undefined, warn: (m) => this.input.reporter.warn(m) });
       const intoDir = dest.endsWith('/') || this.rootfs.isDirectory(destPath);
@@ -229,6 +234,7 @@ export class StageBuilder {
       for (const item of resolved) {
         if ('url' in item) {
           const download = item.download ?? (await this.download(item.url, item.checksum, temps, ins.pos));
+          digests.set(download.path, download.digest);
           const target = intoDir ? posix.join(destPath, urlFileName(item.url, ins.pos)) : destPath;
           collector.addFile(target, download.path, download.size, 0o600);
           collector.addParents(target, this.rootfs.modeOf);
@@ -248,7 +254,7 @@ export class StageBuilder {
         await collector.add(src.abs, src.stats, target, src.rel);
         collector.addParents(target, this.rootfs.modeOf);
       }
-      await this.commitLayer(collector.result(), ins.text);
+      await this.commitLayer(collector.result(), ins.text, digests);
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
@@ -276,8 +282,9 @@ export class StageBuilder {
    * hold (after the ignore files), with mode, size, link target and content digest. Contents
    * come from the stat cache, so unchanged files are not read. The destination is not here:
    * it is in the step, and how it lands on the filesystem so far is in the parent key.
+   * Also returns each file's digest by host path, so the layer need not read them to be named.
    */
-  private async inputDigests(resolved: readonly Source[]): Promise<{ sources: unknown[]; files: unknown[][] }> {
+  private async inputDigests(resolved: readonly Source[]): Promise<{ key: { sources: unknown[]; files: unknown[][] }; digests: Map<string, Digest> }> {
     const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: () => undefined });
     const sources: unknown[] = [];
     for (const [i, item] of resolved.entries()) {
@@ -296,7 +303,10 @@ export class StageBuilder {
     await mapLimit(unknown, HASH_CONCURRENCY, async (i) => {
       digests[i] = await statCache.digest(entries[i]!.source!, collector.statsOf(entries[i]!.source!));
     });
-    return { sources, files: entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]]) };
+    const bySource = new Map<string, Digest>();
+    for (const [i, e] of entries.entries()) if (digests[i] !== undefined) bySource.set(e.source!, digests[i]);
+    for (const item of resolved) if ('url' in item && item.download) bySource.set(item.download.path, item.download.digest);
+    return { key: { sources, files: entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]]) }, digests: bySource };
   }
 
   /** ADD of a local archive: unpacked safely into scratch space, then copied like a directory. */
@@ -337,7 +347,8 @@ export class StageBuilder {
       }
       this.result.sealer.addApp(ins.name, kinds.every((k) => k === kinds[0]) ? kinds[0]! : '', files, ins.pos);
       if (ins.kind !== 'APP') this.result.labels.set(`cluster.alpha.sealer.io/kube-${ins.kind.toLowerCase()}-${ins.name}`, 'true');
-      const key = cacheKey({ parent: this.result.key, step: { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) }, inputs: await this.inputDigests(resolved.map((r) => r.source)) });
+      const inputs = await this.inputDigests(resolved.map((r) => r.source));
+      const key = cacheKey({ parent: this.result.key, step: { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) }, inputs: inputs.key });
       if (await this.reuse(key, ins.text)) return;
       await this.rootfs.ready();
       const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
@@ -346,7 +357,7 @@ export class StageBuilder {
         else await collector.add(source.src.abs, source.src.stats, `${appRoot}/${name}`, source.src.rel);
       }
       collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
-      await this.commitLayer(collector.result(), ins.text);
+      await this.commitLayer(collector.result(), ins.text, inputs.digests);
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
@@ -416,8 +427,12 @@ export class StageBuilder {
     return true;
   }
 
-  private async commitLayer(entries: LayerEntry[], text: string): Promise<void> {
-    const layer = await writeLayer(entries, { mtime: this.input.timestamp, compression: this.input.compression }, this.input.batch);
+  /** Writes the step's layer; `digests` (by host path) are the file digests known already. */
+  private async commitLayer(entries: LayerEntry[], text: string, digests?: ReadonlyMap<string, Digest>): Promise<void> {
+    const { facts } = this.input;
+    const named = digests === undefined ? entries : entries.map((e) => (e.source !== undefined && digests.has(e.source) ? { ...e, digest: digests.get(e.source)! } : e));
+    const layer = await writeLayer(named, { mtime: this.input.timestamp, compression: this.input.compression, inspect: facts.scanTar }, this.input.batch);
+    if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
     this.rootfs.apply(layer.diffId, entries);
     this.input.cache.record(this.result.key, layer);
     this.pushLayer(layer, text);

@@ -7,6 +7,7 @@ import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../s
 import type { BlobBatch } from '../store/store.js';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
 import type { BuildOptions } from './build.js';
+import type { LayerFactsMemo } from '../runtime/rootfs.js';
 import type { LayerCache, StatCache } from './cache.js';
 import type { BuildContext } from './context.js';
 import { StageBuilder, type CopySource, type StageResult } from './stage-builder.js';
@@ -23,6 +24,8 @@ export interface StagesInput {
   options: BuildOptions;
   cache: LayerCache;
   statCache: StatCache;
+  /** What each layer holds, for the airgap scan and the runtime contract. */
+  facts: LayerFactsMemo;
   /** Workspaces to remove when the build ends. */
   workspaces: Workspace[];
 }
@@ -85,7 +88,7 @@ export async function buildStages(input: StagesInput): Promise<LastStage> {
     const builder = new StageBuilder({
       stage, platform, scope, base: baseStage === undefined ? base : built.get(baseStage)!.result, context: input.context, store: options.store, batch: input.batch,
       reporter: options.reporter, compression: options.compression, timestamp: options.timestamp, stepOffset, stepTotal,
-      cache: input.cache, statCache: input.statCache, noCache: options.noCache, sandbox: options.sandbox, copySource, track: (w) => input.workspaces.push(w),
+      cache: input.cache, statCache: input.statCache, facts: input.facts, noCache: options.noCache, sandbox: options.sandbox, copySource, track: (w) => input.workspaces.push(w),
     });
     const result = await builder.run();
     built.set(index, { result, builder });

@@ -5,9 +5,10 @@ import { HashingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { BlobBatch } from '../store/store.js';
-import { findCompressed, recordCompressed, type CompressedKind } from './compressed-index.js';
+import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './layer-index.js';
 import { parallelGzip } from './gzip-parallel.js';
-import { writeTar, type LayerEntry } from './tar-writer.js';
+import { tarKey, writeTar, type LayerEntry } from './tar-writer.js';
+import { teeInspect } from './tee.js';
 import { zstdCompress } from './zstd.js';
 
 export type LayerCompression = CompressedKind | 'none';
@@ -18,8 +19,15 @@ export interface WrittenLayer {
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar: what the config's rootfs.diff_ids lists. */
   diffId: Digest;
-  /** True when an earlier compression of the same tar was reused instead of compressing again. */
+  /** True when a layer made earlier of the same tar was reused instead of writing it again. */
   reused: boolean;
+}
+
+export interface LayerOptions<T> {
+  mtime: Date;
+  compression: LayerCompression;
+  /** Reads a copy of the uncompressed tar while it is written; what it returns comes back as `inspected`. */
+  inspect?: (tar: Readable) => Promise<T>;
 }
 
 const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: Readable) => Readable }> = {
@@ -29,35 +37,45 @@ const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: R
 };
 
 /**
- * Writes `entries` as a layer blob into the batch. A compressed layer is never compressed
- * twice: the tar is hashed first (cheap next to compressing, and the files are then in the
- * page cache for the second read), and if that diff_id already has a blob of this kind, its
- * descriptor is reused. Otherwise the tar is produced again and streamed through the diff_id
- * hasher and the compressor into the batch in one pass, never held in memory or on disk
- * uncompressed; the diff_id recorded is the one of that pass, so it always matches the blob.
+ * Writes `entries` as a layer blob into the batch, never making the same layer twice:
+ * - when every file's digest is known (LayerEntry.digest), the entries name the tar (tarKey)
+ *   and a layer recorded for that key is reused without reading a file;
+ * - otherwise a compressed layer's tar is hashed first (cheap next to compressing, and the
+ *   files are then in the page cache for the second read) and a blob recorded for that
+ *   diff_id is reused.
+ * A new layer is written in one pass, tar -> diff_id hasher -> compressor -> batch (and a copy
+ * to `inspect`), never held in memory or on disk uncompressed; the diff_id recorded is the one
+ * of that pass, so it always matches the blob.
  */
-export async function writeLayer(entries: readonly LayerEntry[], options: { mtime: Date; compression: LayerCompression }, batch: BlobBatch): Promise<WrittenLayer> {
+export async function writeLayer<T = never>(entries: readonly LayerEntry[], options: LayerOptions<T>, batch: BlobBatch): Promise<WrittenLayer & { inspected?: T }> {
   const kind = options.compression;
-  if (kind === 'none') {
-    const descriptor = await batch.writeStream(writeTar(entries, options.mtime), MediaType.ociLayer);
-    return { descriptor, diffId: descriptor.digest, reused: false };
+  const key = tarKey(entries, options.mtime);
+  if (key !== undefined) {
+    const known = await findByTarKey(batch, kind, key);
+    if (known !== undefined) return { ...known, reused: true };
+  } else if (kind !== 'none') {
+    const prehashed = await hashTar(entries, options.mtime);
+    const known = await findCompressed(batch, kind, prehashed);
+    if (known !== undefined) return { descriptor: known, diffId: prehashed, reused: true };
   }
-  const prehashed = await hashTar(entries, options.mtime);
-  const known = await findCompressed(batch, kind, prehashed);
-  if (known !== undefined) return { descriptor: known, diffId: prehashed, reused: true };
-  const diffHasher = new HashingStream();
-  const { mediaType, compress } = COMPRESSORS[kind];
-  const tarDone = pipeline(writeTar(entries, options.mtime), diffHasher);
-  const blobDone = batch.writeStream(compress(diffHasher), mediaType);
-  // Both settle before returning. A failure on either side reaches the other as an error too;
+  // The tar, then the copy to `inspect`, then (compressed kinds) the diff_id hasher: an
+  // uncompressed blob's own digest is its diff_id.
+  const tee = options.inspect && teeInspect(options.inspect);
+  const diffHasher = kind === 'none' ? undefined : new HashingStream();
+  const chain: Readable[] = [writeTar(entries, options.mtime), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
+  const tarOut = chain.at(-1)!;
+  const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();
+  const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : batch.writeStream(COMPRESSORS[kind].compress(tarOut), COMPRESSORS[kind].mediaType);
+  // All settle before returning. A failure on one side reaches the others as an error too;
   // the blob side's is the one that names the cause (a premature close on the tar side just
   // means the writer stopped reading), and a tar error reaches the blob side unchanged.
-  const [tar, blob] = await Promise.allSettled([tarDone, blobDone]);
-  if (blob.status === 'rejected') throw blob.reason;
-  if (tar.status === 'rejected') throw tar.reason;
-  const diffId = diffHasher.digest();
-  await recordCompressed(batch, kind, diffId, blob.value);
-  return { descriptor: blob.value, diffId, reused: false };
+  const [blob, tar, inspected] = await Promise.allSettled([blobDone, tarDone, tee?.result]);
+  for (const outcome of [blob, tar, inspected]) if (outcome.status === 'rejected') throw outcome.reason;
+  const descriptor = (blob as PromiseFulfilledResult<Descriptor>).value;
+  const diffId = diffHasher ? diffHasher.digest() : descriptor.digest;
+  if (kind !== 'none') await recordCompressed(batch, kind, diffId, descriptor);
+  if (key !== undefined) await recordByTarKey(batch, kind, key, { descriptor, diffId });
+  return { descriptor, diffId, reused: false, ...(tee ? { inspected: (inspected as PromiseFulfilledResult<T>).value } : {}) };
 }
 
 async function hashTar(entries: readonly LayerEntry[], mtime: Date): Promise<Digest> {

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
+import type { Digest } from '../oci/digest.js';
 
 /** One entry of a layer, as it will appear in the tar. */
 export interface LayerEntry {
@@ -15,10 +17,34 @@ export interface LayerEntry {
   /** Files: the byte count and the host file their content is streamed from… */
   size?: number;
   source?: string;
+  /** The content's digest, where it is known without reading the file (a store blob). */
+  digest?: Digest;
   /** …or, for small generated files (registry links, lock files), the bytes themselves. */
   content?: Buffer;
   /** Symlinks: the target as written; hardlinks: the path (inside the image) linked to. */
   linkname?: string;
+}
+
+/** Bump when writeTar makes other bytes of the same entries: keys of the old format then never match. */
+const TAR_FORMAT = 1;
+
+/**
+ * Names the tar writeTar makes of `entries` without reading a file: every field the tar
+ * holds, with each file's content named by its digest. Undefined when some file's digest is
+ * not known.
+ */
+export function tarKey(entries: readonly LayerEntry[], mtime: Date): Digest | undefined {
+  const hash = createHash('sha256').update(`sealbuild tar ${TAR_FORMAT} ${mtime.getTime()}\n`);
+  for (const e of [...entries].sort((a, b) => compareEntryPaths(a.path, b.path))) {
+    let content = '';
+    if (e.content !== undefined) content = createHash('sha256').update(e.content).digest('hex');
+    else if (e.type === 'file' && e.size !== 0) {
+      if (e.digest === undefined) return undefined;
+      content = e.digest;
+    }
+    hash.update(`${JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.size ?? 0, e.linkname ?? '', content])}\n`);
+  }
+  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Byte order on UTF-8 paths: a parent always sorts before its children. */

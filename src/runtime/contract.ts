@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { describeElf } from './elf.js';
 import { declaredRuntime, expectedMetadata, metadataDifference, mirroredLabels, parseMetadata, serializeMetadata, type Metadata } from './metadata.js';
-import { contentOf, viewFromLayers } from './rootfs.js';
+import { contentOf, viewFromLayers, type LayerFactsMemo } from './rootfs.js';
 import { Label } from './runtimes.js';
 import { elfMismatches } from './verify.js';
 
@@ -31,6 +31,8 @@ export interface ContractInput {
   labels: ReadonlyMap<string, string>;
   store: Store;
   batch: BlobBatch;
+  /** What the build's layers hold, kept by diff_id. */
+  facts: LayerFactsMemo;
   compression: LayerCompression;
   timestamp: Date;
   reporter: Reporter;
@@ -49,7 +51,7 @@ export async function applyRuntimeContract(input: ContractInput): Promise<void> 
   const baseLayers = base?.manifest.layers.length ?? 0;
   const view = await viewFromLayers(
     image.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: image.diffIds[i]!, file: batch.pathOf(descriptor.digest) })),
-    { dir: join(input.store.root, 'cache', 'runtime-scan'), batch },
+    input.facts,
   );
   const origin = (layer: number) => (layer < baseLayers ? 'from the base image' : `added by ${JSON.stringify(layerInstruction(image.history, layer))}`);
 

@@ -39,12 +39,12 @@ export type PathFacts = z.infer<typeof FactsSchema>;
 
 /** One layer: what it adds and what it deletes (whiteouts), in the order a reader applies them. */
 const LayerFactsSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   entries: z.record(z.string(), FactsSchema),
   removed: z.array(z.string()),
   opaque: z.array(z.string()),
 });
-type LayerFacts = z.infer<typeof LayerFactsSchema>;
+export type LayerFacts = z.infer<typeof LayerFactsSchema>;
 
 /** A rootfs as a runtime sees it: each path's facts and the layer (index) that last wrote it. */
 export type RootfsView = Map<string, PathFacts & { layer: number }>;
@@ -55,9 +55,22 @@ type Body = AsyncIterable<Buffer>;
 const REGISTRY_REPOSITORIES = 'registry/docker/registry/v2/repositories/';
 const MAX_LINK_BYTES = 1024;
 
-/** Files whose bytes are kept: the Metadata and distribution's link files (`sha256:<hex>`). */
+/** Where a ClusterImage keeps what is applied after install: the airgap scan looks for image references here. */
+export const DOCUMENT_ROOTS = ['manifests/', 'charts/', 'application/apps/'];
+/** Kubernetes documents and charts are small; anything larger is not one. */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
+export function isDocumentPath(path: string): boolean {
+  return DOCUMENT_ROOTS.some((root) => path.startsWith(root));
+}
+
+/**
+ * Files whose bytes are kept: the Metadata and distribution's link files (`sha256:<hex>`) for
+ * the runtime contract, and the documents under DOCUMENT_ROOTS for the airgap scan.
+ */
 function keepsContent(path: string, size: number): boolean {
   if (path === 'Metadata') return size <= MAX_METADATA_BYTES;
+  if (isDocumentPath(path)) return size <= MAX_DOCUMENT_BYTES;
   return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
 }
 
@@ -127,9 +140,9 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
   return names.has('manifest.json') ? 'docker' : 'invalid';
 }
 
-/** Scans one layer blob (compressed as its media type says) for the facts of its entries. */
-async function scanLayer(file: string, mediaType: string): Promise<LayerFacts> {
-  const facts: LayerFacts = { version: 1, entries: {}, removed: [], opaque: [] };
+/** The facts of a layer's entries, from its uncompressed tar. */
+async function scanTar(tar: Readable): Promise<LayerFacts> {
+  const facts: LayerFacts = { version: 2, entries: {}, removed: [], opaque: [] };
   const reader = extract();
   reader.on('entry', (header, body, next) => {
     const path = cleanPath(header.name);
@@ -152,7 +165,7 @@ async function scanLayer(file: string, mediaType: string): Promise<LayerFacts> {
       next();
     }, next);
   });
-  await pipeline(decompressStream(createReadStream(file), layerCompression(mediaType)), reader);
+  await pipeline(tar, reader);
   return facts;
 }
 
@@ -183,27 +196,52 @@ export interface LayerSource {
 }
 
 /**
- * The rootfs the layers make, each layer scanned once ever: with `memo`, a layer's facts are
- * kept under its diff_id once the batch commits (so a failed build leaves nothing behind),
- * and a rebuild reads those small JSON files instead of decompressing its layers.
+ * Layer facts by diff_id, each layer scanned once ever: a layer the build writes is scanned as
+ * its tar streams past (`scanTar` as writeLayer's inspector, then `remember`), any other by
+ * decompressing its blob. Facts are kept in `dir` once the batch commits (so a failed build
+ * leaves nothing behind), and a rebuild reads those small JSON files instead of its layers.
  */
-export async function viewFromLayers(layers: LayerSource[], memo?: { dir: string; batch: BlobBatch }): Promise<RootfsView> {
-  const view: RootfsView = new Map();
-  for (const [index, layer] of layers.entries()) {
-    const memoFile = memo && join(memo.dir, `${digestHex(layer.diffId)}.json`);
-    let facts = memoFile ? await readMemo(memoFile) : undefined;
-    if (!facts) {
-      const scanned = await scanLayer(layer.file, layer.mediaType);
-      facts = scanned;
-      if (memo && memoFile) {
-        memo.batch.onCommit(async () => {
-          await mkdir(memo.dir, { recursive: true });
-          await writeFileAtomic(memoFile, JSON.stringify(scanned));
-        });
-      }
-    }
-    applyLayer(view, facts, index);
+export class LayerFactsMemo {
+  private readonly fresh = new Map<Digest, LayerFacts>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly batch: BlobBatch,
+  ) {}
+
+  /** writeLayer's inspector: the facts of a tar being written. */
+  readonly scanTar = scanTar;
+
+  remember(diffId: Digest, facts: LayerFacts): void {
+    if (this.fresh.has(diffId)) return;
+    this.fresh.set(diffId, facts);
+    this.batch.onCommit(async () => {
+      await mkdir(this.dir, { recursive: true });
+      await writeFileAtomic(this.memoFile(diffId), JSON.stringify(facts));
+    });
   }
+
+  async facts(layer: LayerSource): Promise<LayerFacts> {
+    const known = this.fresh.get(layer.diffId) ?? (await readMemo(this.memoFile(layer.diffId)));
+    if (known) return known;
+    const scanned = await scanLayer(layer);
+    this.remember(layer.diffId, scanned);
+    return scanned;
+  }
+
+  private memoFile(diffId: Digest): string {
+    return join(this.dir, `${digestHex(diffId)}.json`);
+  }
+}
+
+function scanLayer(layer: LayerSource): Promise<LayerFacts> {
+  return scanTar(decompressStream(createReadStream(layer.file), layerCompression(layer.mediaType)));
+}
+
+/** The rootfs the layers make; with `memo`, facts already known are not scanned again. */
+export async function viewFromLayers(layers: LayerSource[], memo?: LayerFactsMemo): Promise<RootfsView> {
+  const view: RootfsView = new Map();
+  for (const [index, layer] of layers.entries()) applyLayer(view, memo ? await memo.facts(layer) : await scanLayer(layer), index);
   return view;
 }
 

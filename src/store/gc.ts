@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDigest, type Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js';
+import { removeDanglingRecords } from '../layer/layer-index.js';
 import { UserError } from '../util/errors.js';
 import { processAlive, withLock } from './lock.js';
 import type { Store } from './store.js';
@@ -90,7 +91,7 @@ export async function prune(store: Store): Promise<PruneResult> {
         await rm(path, { force: true });
         blobs += 1;
       }
-      await removeDanglingRecords(store);
+      await removeDanglingRecords(store.root, (digest) => store.hasBlob(digest));
       return { blobs, bytes, cacheEntries };
     });
   } finally {
@@ -126,19 +127,3 @@ async function reachableBlobs(store: Store): Promise<Set<Digest>> {
   return reachable;
 }
 
-/** ROOT/compressed/<kind>/<diff_id hex> records (layer-writer's) that point at removed blobs. */
-async function removeDanglingRecords(store: Store): Promise<void> {
-  const root = join(store.root, 'compressed');
-  for (const kind of await readdir(root).catch(() => [] as string[])) {
-    for (const name of await readdir(join(root, kind)).catch(() => [] as string[])) {
-      const path = join(root, kind, name);
-      let digest: string | undefined;
-      try {
-        digest = (JSON.parse(await readFile(path, 'utf8')) as { digest?: string }).digest;
-      } catch {
-        // Unreadable: as good as dangling.
-      }
-      if (digest === undefined || !isDigest(digest) || !(await store.hasBlob(digest))) await rm(path, { force: true });
-    }
-  }
-}

@@ -118,7 +118,7 @@ test('Metadata: written by sealbuild from the labels; a context\'s own must agre
   await sealbuildOk(root, ['export', 'test/k3s:1', '--platform', 'linux/arm64', '-o', dir]);
   const written = await readFile(join(dir, 'Metadata'), 'utf8');
   assert.deepEqual(JSON.parse(written), { version: 'v1.34.2+k3s1', arch: 'arm64', variant: '', kubeVersion: 'v1.34.2', clusterRuntime: 'k3s', containerRuntime: 'containerd', registry: { domain: 'hub.example', port: 5443 } });
-  assert.ok((await readdir(join(root, 'cache', 'runtime-scan'))).length > 0, 'layer facts are kept for rebuilds');
+  assert.ok((await readdir(join(root, 'cache', 'layer-facts'))).length > 0, 'layer facts are kept for rebuilds');
 
   // The context brings the same Metadata: accepted, and no second Metadata layer.
   const own = await context('k3s-own', k3sFiles(['KUBEVERSION v1.34.2', 'ENV REGISTRY_DOMAIN=hub.example REGISTRY_PORT=5443', 'COPY Metadata /'], { Metadata: written }));

@@ -6,6 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { GZIP_CHUNK_SIZE } from '../../src/layer/gzip-parallel.js';
 import { writeLayer, type LayerCompression } from '../../src/layer/layer-writer.js';
+import { extract } from 'tar-stream';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { LayerEntry } from '../../src/layer/tar-writer.js';
 import { digestHex } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
@@ -109,5 +112,61 @@ describe('writeLayer', () => {
     assert.deepEqual(again.descriptor, layer.descriptor, 'zstd output is deterministic');
     await rebuilt.commit();
     assert.equal(await store.hasBlob(layer.descriptor.digest), true);
+  });
+
+  test('a layer whose file digests are known is found again by its entries, without reading a file', async () => {
+    const content = Buffer.from('known content\n');
+    await writeFile(join(dir, 'known.txt'), content);
+    const known = (): LayerEntry[] => [{ ...fileEntry('known.txt', content.length), digest: sha256(content) as `sha256:${string}` }];
+    for (const compression of ['gzip', 'none'] as const) {
+      const first = await store.beginBatch();
+      const built = await writeLayer(known(), { mtime, compression }, first);
+      assert.equal(built.reused, false);
+      await first.commit();
+      const later = await store.beginBatch();
+      // The source is gone: only the index can answer.
+      await rm(join(dir, 'known.txt'));
+      const again = await writeLayer(known(), { mtime, compression }, later);
+      assert.deepEqual([again.reused, again.descriptor, again.diffId], [true, built.descriptor, built.diffId]);
+      await later.abort();
+      await writeFile(join(dir, 'known.txt'), content);
+    }
+  });
+
+  test('the inspector reads the very tar the blob holds, as it is written, and its failure fails the layer', async () => {
+    // Hashes what it is given and lists the entries by parsing the same bytes.
+    const inspect = async (tar: Readable): Promise<{ digest: string; names: string[] }> => {
+      const hash = createHash('sha256');
+      const names: string[] = [];
+      const reader = extract();
+      reader.on('entry', (header, body, next) => {
+        names.push(header.name);
+        body.on('end', () => next());
+        body.resume();
+      });
+      tar.on('data', (chunk: Buffer) => hash.update(chunk));
+      await pipeline(tar, reader);
+      return { digest: `sha256:${hash.digest('hex')}`, names };
+    };
+    const mtime = new Date(7000);
+    for (const compression of ['gzip', 'zstd', 'none'] as const) {
+      const batch = await store.beginBatch();
+      const layer = await writeLayer(LAYERS.tiny!(), { mtime, compression, inspect }, batch);
+      assert.deepEqual(layer.inspected, { digest: layer.diffId, names: ['etc/', 'tiny.txt'] }, compression);
+      if (compression !== 'none') {
+        // Found by diff_id (these entries have no digests); an uncompressed tar is just written again.
+        const again = await writeLayer(LAYERS.tiny!(), { mtime, compression, inspect }, batch);
+        assert.deepEqual([again.reused, again.inspected], [true, undefined], `${compression}: a reused layer is not read`);
+      }
+      await batch.abort();
+    }
+    const failing = await store.beginBatch();
+    await assert.rejects(
+      writeLayer(LAYERS['several chunks']!(), { mtime: new Date(8000), compression: 'gzip', inspect: async (tar) => {
+        for await (const _ of tar) throw new Error('inspector gave up');
+      } }, failing),
+      /inspector gave up/,
+    );
+    await failing.abort();
   });
 });

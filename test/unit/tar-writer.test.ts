@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { extract } from 'tar-stream';
-import { writeTar, type LayerEntry } from '../../src/layer/tar-writer.js';
+import { tarKey, writeTar, type LayerEntry } from '../../src/layer/tar-writer.js';
 import { removeDir, tempDir } from '../helpers/cli.js';
 
 let dir: string;
@@ -81,4 +81,33 @@ test('duplicate paths are refused', () => {
 test('a file that shrank after it was listed fails the tar instead of corrupting it', async () => {
   const shrunk: LayerEntry[] = [{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 20_000, source: join(dir, 'data') }];
   await assert.rejects(collectBytes(writeTar(shrunk, new Date(0))));
+});
+
+test('the tar key names every field the tar holds, and needs every non-empty file\'s digest', () => {
+  const digest = `sha256:${'a'.repeat(64)}` as const;
+  const named = (): LayerEntry[] => entries().map((e) => (e.type === 'file' && e.size !== 0 ? { ...e, digest } : e));
+  const key = tarKey(named(), new Date(0));
+  assert.match(key ?? '', /^sha256:[0-9a-f]{64}$/);
+  assert.equal(tarKey(named().reverse(), new Date(0)), key, 'order of the entries does not matter');
+  assert.equal(tarKey(entries(), new Date(0)), undefined, 'a file without a digest');
+  const variants: [string, (e: LayerEntry[]) => void][] = [
+    ['path', (e) => (e[0]!.path = 'c-file')],
+    ['mode', (e) => (e[0]!.mode = 0o700)],
+    ['uid', (e) => (e[0]!.uid = 1)],
+    ['gid', (e) => (e[0]!.gid = 1)],
+    ['size', (e) => (e[0]!.size = 10_001)],
+    ['digest', (e) => (e[0]!.digest = `sha256:${'b'.repeat(64)}`)],
+    ['symlink target', (e) => (e[2]!.linkname = '../a')],
+    ['type', (e) => (e[3]!.type = 'symlink')],
+    ['inline content', (e) => e.push({ path: 'z', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, content: Buffer.from('y') })],
+  ];
+  const seen = new Set([key]);
+  for (const [what, change] of variants) {
+    const changed = named();
+    change(changed);
+    const other = tarKey(changed, new Date(0));
+    assert.ok(other !== undefined && !seen.has(other), `a change of ${what} changes the key`);
+    seen.add(other);
+  }
+  assert.notEqual(tarKey(named(), new Date(1000)), key, 'the mtime is in the key');
 });
