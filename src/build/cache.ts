@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
@@ -66,6 +66,7 @@ export interface RemoteLayers {
  */
 export class LayerCache {
   private readonly staged = new Map<Digest, CachedLayer>();
+  private readonly stagedSteps = new Set<Digest>();
   /** Every entry this build hit or recorded: what --cache-to exports. */
   private readonly touched = new Map<Digest, CachedLayer>();
 
@@ -73,7 +74,16 @@ export class LayerCache {
     private readonly store: Store,
     private readonly batch: BlobBatch,
     private readonly remote?: RemoteLayers,
-  ) {}
+  ) {
+    batch.onCommit(async () => {
+      if (this.staged.size > 0) await mkdir(join(cacheDir(this.store.root), 'layers'), { recursive: true });
+      for (const [k, v] of this.staged) {
+        await writeFileAtomic(this.entryPath(k), JSON.stringify({ layer: { mediaType: v.descriptor.mediaType, digest: v.descriptor.digest, size: v.descriptor.size }, diffId: v.diffId }));
+      }
+      if (this.stagedSteps.size > 0) await mkdir(join(cacheDir(this.store.root), 'steps'), { recursive: true });
+      for (const step of this.stagedSteps) await writeFileAtomic(this.stepPath(step), '');
+    });
+  }
 
   async lookup(key: Digest): Promise<CachedLayer | undefined> {
     const local = await this.lookupLocal(key);
@@ -84,6 +94,22 @@ export class LayerCache {
     const remote = await this.remote?.fetch(key, this.batch);
     if (remote !== undefined) this.record(key, remote);
     return remote;
+  }
+
+  /**
+   * Whether hashing a step's files before making its layer can find anything: an entry needs
+   * the same step (instruction, sources, destination: `step` is cacheKey({ step })) built
+   * before, here or in a remote cache. A step never built is not looked up, so its files are
+   * read once, by the layer.
+   */
+  async knowsStep(step: Digest): Promise<boolean> {
+    if (this.remote !== undefined || this.stagedSteps.has(step)) return true;
+    return access(this.stepPath(step)).then(() => true, () => false);
+  }
+
+  /** Notes that `step` was built, from the commit on (see knowsStep). */
+  markStep(step: Digest): void {
+    this.stagedSteps.add(step);
   }
 
   /** The entries this build hit or recorded, in the order it met them. */
@@ -101,7 +127,6 @@ export class LayerCache {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    // A damaged entry is a miss; the rebuild's commit replaces it.
     const parsed = EntrySchema.safeParse(safeJson(text));
     if (!parsed.success) return undefined;
     const layer = { descriptor: parsed.data.layer, diffId: parsed.data.diffId as Digest };
@@ -110,20 +135,16 @@ export class LayerCache {
 
   /** Records `layer` for `key`: usable by later steps of this build now, on disk from the commit on. */
   record(key: Digest, layer: CachedLayer): void {
-    const first = this.staged.size === 0;
     this.staged.set(key, layer);
     this.touched.set(key, layer);
-    if (!first) return;
-    this.batch.onCommit(async () => {
-      await mkdir(join(cacheDir(this.store.root), 'layers'), { recursive: true });
-      for (const [k, v] of this.staged) {
-        await writeFileAtomic(this.entryPath(k), JSON.stringify({ layer: { mediaType: v.descriptor.mediaType, digest: v.descriptor.digest, size: v.descriptor.size }, diffId: v.diffId }));
-      }
-    });
   }
 
   private entryPath(key: Digest): string {
     return join(cacheDir(this.store.root), 'layers', `${digestHex(key)}.json`);
+  }
+
+  private stepPath(step: Digest): string {
+    return join(cacheDir(this.store.root), 'steps', digestHex(step));
   }
 }
 
@@ -189,16 +210,20 @@ export class StatCache {
     const s = stats ?? (await lstat(abs));
     const known = this.known(abs, s);
     if (known !== undefined) return known;
-    const rel = this.relative(abs);
     const started = Date.now();
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
     const digest: Digest = `sha256:${hash.digest('hex')}`;
-    if (rel !== undefined && started - s.ctimeMs > RACY_MS) {
-      this.files.set(rel, [identity(s), digest]);
-      this.dirty = true;
-    }
+    this.remember(abs, s, digest, started);
     return digest;
+  }
+
+  /** Remembers a context file's digest, read from `started` on, for the file as `s` describes it (unless racy). */
+  remember(abs: string, s: Stats, digest: Digest, started: number): void {
+    const rel = this.relative(abs);
+    if (rel === undefined || started - s.ctimeMs <= RACY_MS) return;
+    this.files.set(rel, [identity(s), digest]);
+    this.dirty = true;
   }
 
   private relative(abs: string): string | undefined {

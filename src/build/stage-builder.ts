@@ -16,14 +16,14 @@ import type { LayerFactsMemo } from '../runtime/rootfs.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
 import { cacheDir, cacheKey, type CachedLayer, type LayerCache, type StatCache } from './cache.js';
 import { EntryCollector, type Ownership } from './collect.js';
-import { BuildContext, type ContextSource } from './context.js';
+import { BuildContext } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
 import { opaqueDirectories, overlayTools } from './overlay.js';
 import { runCommand, type SandboxOptions } from './sandbox.js';
+import { StepInputs, type Source } from './step-inputs.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
 import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
@@ -84,11 +84,7 @@ export interface StageResult {
 const APPS_ROOT = 'application/apps';
 /** docker's PATH for RUN when neither the image nor the Kubefile sets one. */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** Concurrent lstat/hash of context files for cache keys. */
-const HASH_CONCURRENCY = 16;
 
-/** A source resolved for COPY/ADD/APP: a file or directory, or a URL (downloaded or to download). */
-type Source = { src: ContextSource } | { url: string; checksum?: Digest; download?: { path: string; size: number; digest: Digest } };
 
 /** Executes one stage for one platform: one handler per instruction kind. */
 export class StageBuilder {
@@ -222,9 +218,10 @@ export class StageBuilder {
           resolved.push(await this.urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), temps, ins.pos));
         }
       }
-      const inputs = from === undefined ? await this.inputDigests(resolved) : undefined;
-      if (inputs !== undefined && (await this.reuse(cacheKey({ parent: this.result.key, step, inputs: inputs.key }), ins.text))) return;
-      const digests = inputs?.digests ?? new Map<string, Digest>();
+      const parent = this.result.key;
+      const inputs = from === undefined ? await this.stepInputs(resolved, step) : undefined;
+      const keyOf = (i: StepInputs) => cacheKey({ parent, step, inputs: i.key() });
+      if (inputs?.complete && (await this.reuse(keyOf(inputs), ins.text))) return;
       await this.rootfs.ready();
       const collector = new EntryCollector({ ...owner, ignored: from === undefined ? (rel) => this.input.context.isIgnored(rel) : undefined, warn: (m) => this.input.reporter.warn(m) });
       const intoDir = dest.endsWith('/') || this.rootfs.isDirectory(destPath);
@@ -234,7 +231,7 @@ export class StageBuilder {
       for (const item of resolved) {
         if ('url' in item) {
           const download = item.download ?? (await this.download(item.url, item.checksum, temps, ins.pos));
-          digests.set(download.path, download.digest);
+          inputs?.addDownload(download.path, download.digest);
           const target = intoDir ? posix.join(destPath, urlFileName(item.url, ins.pos)) : destPath;
           collector.addFile(target, download.path, download.size, 0o600);
           collector.addParents(target, this.rootfs.modeOf);
@@ -254,7 +251,7 @@ export class StageBuilder {
         await collector.add(src.abs, src.stats, target, src.rel);
         collector.addParents(target, this.rootfs.modeOf);
       }
-      await this.commitLayer(collector.result(), ins.text, digests);
+      await this.commitLayer(collector.result(), ins.text, inputs && { inputs, keyOf });
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
@@ -277,36 +274,13 @@ export class StageBuilder {
     return { path, size, digest };
   }
 
-  /**
-   * What a step's sources contribute to its cache key: every file, directory and link they
-   * hold (after the ignore files), with mode, size, link target and content digest. Contents
-   * come from the stat cache, so unchanged files are not read. The destination is not here:
-   * it is in the step, and how it lands on the filesystem so far is in the parent key.
-   * Also returns each file's digest by host path, so the layer need not read them to be named.
-   */
-  private async inputDigests(resolved: readonly Source[]): Promise<{ key: { sources: unknown[]; files: unknown[][] }; digests: Map<string, Digest> }> {
-    const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: () => undefined });
-    const sources: unknown[] = [];
-    for (const [i, item] of resolved.entries()) {
-      if ('url' in item) {
-        sources.push({ i, url: item.url, digest: item.checksum ?? item.download!.digest });
-      } else {
-        // The path matters as well as the content: a glob's matches name the files they become.
-        sources.push({ i, rel: item.src.rel });
-        await collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
-      }
-    }
-    const entries = collector.result();
-    const { statCache } = this.input;
-    const digests = entries.map((e) => (e.type === 'file' ? statCache.known(e.source!, collector.statsOf(e.source!)!) : undefined));
-    const unknown = entries.flatMap((e, i) => (e.type === 'file' && digests[i] === undefined ? [i] : []));
-    await mapLimit(unknown, HASH_CONCURRENCY, async (i) => {
-      digests[i] = await statCache.digest(entries[i]!.source!, collector.statsOf(entries[i]!.source!));
-    });
-    const bySource = new Map<string, Digest>();
-    for (const [i, e] of entries.entries()) if (digests[i] !== undefined) bySource.set(e.source!, digests[i]);
-    for (const item of resolved) if ('url' in item && item.download) bySource.set(item.download.path, item.download.digest);
-    return { key: { sources, files: entries.map((e, i) => [e.path, e.type, e.mode, e.linkname, digests[i]]) }, digests: bySource };
+  /** The step's inputs; their unknown files are hashed now only if a cached layer could be found by them. */
+  private async stepInputs(resolved: readonly Source[], step: unknown): Promise<StepInputs> {
+    const { cache, statCache, context } = this.input;
+    const stepKey = cacheKey({ step });
+    const deferred = !(await cache.knowsStep(stepKey));
+    cache.markStep(stepKey);
+    return StepInputs.collect(resolved, { statCache, ignored: (rel) => context.isIgnored(rel), deferred });
   }
 
   /** ADD of a local archive: unpacked safely into scratch space, then copied like a directory. */
@@ -347,9 +321,11 @@ export class StageBuilder {
       }
       this.result.sealer.addApp(ins.name, kinds.every((k) => k === kinds[0]) ? kinds[0]! : '', files, ins.pos);
       if (ins.kind !== 'APP') this.result.labels.set(`cluster.alpha.sealer.io/kube-${ins.kind.toLowerCase()}-${ins.name}`, 'true');
-      const inputs = await this.inputDigests(resolved.map((r) => r.source));
-      const key = cacheKey({ parent: this.result.key, step: { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) }, inputs: inputs.key });
-      if (await this.reuse(key, ins.text)) return;
+      const step = { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) };
+      const parent = this.result.key;
+      const inputs = await this.stepInputs(resolved.map((r) => r.source), step);
+      const keyOf = (i: StepInputs) => cacheKey({ parent, step, inputs: i.key() });
+      if (inputs.complete && (await this.reuse(keyOf(inputs), ins.text))) return;
       await this.rootfs.ready();
       const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
       for (const { source, name } of resolved) {
@@ -357,7 +333,7 @@ export class StageBuilder {
         else await collector.add(source.src.abs, source.src.stats, `${appRoot}/${name}`, source.src.rel);
       }
       collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
-      await this.commitLayer(collector.result(), ins.text, inputs.digests);
+      await this.commitLayer(collector.result(), ins.text, { inputs, keyOf });
     } finally {
       await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
     }
@@ -427,11 +403,20 @@ export class StageBuilder {
     return true;
   }
 
-  /** Writes the step's layer; `digests` (by host path) are the file digests known already. */
-  private async commitLayer(entries: LayerEntry[], text: string, digests?: ReadonlyMap<string, Digest>): Promise<void> {
+  /**
+   * Writes the step's layer. With `named`, the step's file digests name the layer, and those
+   * not known yet (a step never built) are learnt while it is written: the step's cache key,
+   * left at its parent's until then, is complete only after.
+   */
+  private async commitLayer(entries: LayerEntry[], text: string, named?: { inputs: StepInputs; keyOf: (inputs: StepInputs) => Digest }): Promise<void> {
     const { facts } = this.input;
-    const named = digests === undefined ? entries : entries.map((e) => (e.source !== undefined && digests.has(e.source) ? { ...e, digest: digests.get(e.source)! } : e));
-    const layer = await writeLayer(named, { mtime: this.input.timestamp, compression: this.input.compression, inspect: facts.scanTar }, this.input.batch);
+    const learn = named && !named.inputs.complete ? new Map<string, Digest>() : undefined;
+    const started = Date.now();
+    const layer = await writeLayer(named ? named.inputs.name(entries) : entries, { mtime: this.input.timestamp, compression: this.input.compression, inspect: facts.scanTar, learn }, this.input.batch);
+    if (named && learn) {
+      await named.inputs.learn(learn, started);
+      this.result.key = named.keyOf(named.inputs);
+    }
     if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
     this.rootfs.apply(layer.diffId, entries);
     this.input.cache.record(this.result.key, layer);

@@ -7,7 +7,7 @@ import type { Descriptor } from '../oci/schemas.js';
 import type { BlobBatch } from '../store/store.js';
 import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './layer-index.js';
 import { parallelGzip } from './gzip-parallel.js';
-import { tarKey, writeTar, type LayerEntry } from './tar-writer.js';
+import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
 import { teeInspect } from './tee.js';
 import { zstdCompress } from './zstd.js';
 
@@ -28,6 +28,12 @@ export interface LayerOptions<T> {
   compression: LayerCompression;
   /** Reads a copy of the uncompressed tar while it is written; what it returns comes back as `inspected`. */
   inspect?: (tar: Readable) => Promise<T>;
+  /**
+   * For files whose digests the caller does not know and wants: each is hashed as it goes into
+   * the tar and its digest put here, by source. The layer is not looked up by diff_id first
+   * (that would read every file once more).
+   */
+  learn?: Map<string, Digest>;
 }
 
 const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: Readable) => Readable }> = {
@@ -40,7 +46,7 @@ const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: R
  * Writes `entries` as a layer blob into the batch, never making the same layer twice:
  * - when every file's digest is known (LayerEntry.digest), the entries name the tar (tarKey)
  *   and a layer recorded for that key is reused without reading a file;
- * - otherwise a compressed layer's tar is hashed first (cheap next to compressing, and the
+ * - otherwise (unless the digests are being learnt) a compressed layer's tar is hashed first (cheap next to compressing, and the
  *   files are then in the page cache for the second read) and a blob recorded for that
  *   diff_id is reused.
  * A new layer is written in one pass, tar -> diff_id hasher -> compressor -> batch (and a copy
@@ -53,7 +59,7 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   if (key !== undefined) {
     const known = await findByTarKey(batch, kind, key);
     if (known !== undefined) return { ...known, reused: true };
-  } else if (kind !== 'none') {
+  } else if (kind !== 'none' && options.learn === undefined) {
     const prehashed = await hashTar(entries, options.mtime);
     const known = await findCompressed(batch, kind, prehashed);
     if (known !== undefined) return { descriptor: known, diffId: prehashed, reused: true };
@@ -62,7 +68,7 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   // uncompressed blob's own digest is its diff_id.
   const tee = options.inspect && teeInspect(options.inspect);
   const diffHasher = kind === 'none' ? undefined : new HashingStream();
-  const chain: Readable[] = [writeTar(entries, options.mtime), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
+  const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
   const tarOut = chain.at(-1)!;
   const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();
   const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : batch.writeStream(COMPRESSORS[kind].compress(tarOut), COMPRESSORS[kind].mediaType);
@@ -74,7 +80,8 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   const descriptor = (blob as PromiseFulfilledResult<Descriptor>).value;
   const diffId = diffHasher ? diffHasher.digest() : descriptor.digest;
   if (kind !== 'none') await recordCompressed(batch, kind, diffId, descriptor);
-  if (key !== undefined) await recordByTarKey(batch, kind, key, { descriptor, diffId });
+  const learntKey = key ?? (options.learn && tarKey(withDigests(entries, options.learn), options.mtime));
+  if (learntKey !== undefined) await recordByTarKey(batch, kind, learntKey, { descriptor, diffId });
   return { descriptor, diffId, reused: false, ...(tee ? { inspected: (inspected as PromiseFulfilledResult<T>).value } : {}) };
 }
 

@@ -47,6 +47,11 @@ export function tarKey(entries: readonly LayerEntry[], mtime: Date): Digest | un
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** `entries` with the digest of each file whose source is in `digests`. */
+export function withDigests(entries: readonly LayerEntry[], digests: ReadonlyMap<string, Digest>): LayerEntry[] {
+  return entries.map((e) => (e.source !== undefined && digests.has(e.source) ? { ...e, digest: digests.get(e.source)! } : e));
+}
+
 /** Byte order on UTF-8 paths: a parent always sorts before its children. */
 export function compareEntryPaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -55,22 +60,23 @@ export function compareEntryPaths(a: string, b: string): number {
 /**
  * A deterministic tar of `entries`: sorted by path, uid/gid as given with empty uname and
  * gname, every mtime the same, directories with a trailing slash. Same entries and same file
- * contents give the same bytes on any machine. File contents are streamed, never buffered.
+ * contents give the same bytes on any machine. File contents are streamed, never buffered;
+ * with `learn`, each file's digest is taken from the bytes on their way into the tar.
  */
-export function writeTar(entries: readonly LayerEntry[], mtime: Date): Readable {
+export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Map<string, Digest>): Readable {
   const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new Error(`duplicate layer entry ${sorted[i]!.path}`);
   }
   const pack = createPack();
   void (async () => {
-    for (const entry of sorted) await addEntry(pack, entry, mtime);
+    for (const entry of sorted) await addEntry(pack, entry, mtime, learn);
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
   return pack as unknown as Readable;
 }
 
-async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date): Promise<void> {
+async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined): Promise<void> {
   const header: Partial<Header> & { name: string } = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.type,
@@ -90,6 +96,12 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date): Promise<voi
   await new Promise<void>((resolve, reject) => {
     // tar-stream reports a short or long body (a file changed since it was listed) here.
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    pipeline(createReadStream(entry.source!, { start: 0, end: entry.size! - 1 }), sink).catch(reject);
+    const content = createReadStream(entry.source!, { start: 0, end: entry.size! - 1 });
+    if (learn) {
+      const hash = createHash('sha256');
+      content.on('data', (chunk) => hash.update(chunk));
+      content.on('end', () => learn.set(entry.source!, `sha256:${hash.digest('hex')}`));
+    }
+    pipeline(content, sink).catch(reject);
   });
 }

@@ -169,4 +169,22 @@ describe('writeLayer', () => {
     );
     await failing.abort();
   });
+
+  test('a layer of files with unknown digests learns them as it reads, and is then known by its entries', async () => {
+    const content = Buffer.from('learnt while written\n');
+    await writeFile(join(dir, 'learnt.txt'), content);
+    const entries = (): LayerEntry[] => [fileEntry('learnt.txt', content.length), fileEntry('tiny.txt', 3)];
+    const first = await store.beginBatch();
+    const learn = new Map<string, string>();
+    const built = await writeLayer(entries(), { mtime, compression: 'gzip', learn: learn as Map<string, `sha256:${string}`> }, first);
+    assert.equal(built.reused, false);
+    assert.deepEqual(learn, new Map([[join(dir, 'learnt.txt'), sha256(content)], [join(dir, 'tiny.txt'), sha256(Buffer.from('hi\n'))]]));
+    await first.commit();
+    const later = await store.beginBatch();
+    const named = entries().map((e) => ({ ...e, digest: learn.get(e.source!) as `sha256:${string}` }));
+    await rm(join(dir, 'learnt.txt'));
+    const again = await writeLayer(named, { mtime, compression: 'gzip' }, later);
+    assert.deepEqual([again.reused, again.descriptor, again.diffId], [true, built.descriptor, built.diffId]);
+    await later.abort();
+  });
 });
