@@ -78,9 +78,38 @@ test('duplicate paths are refused', () => {
   assert.throws(() => writeTar(dup, new Date(0)), /duplicate layer entry x/);
 });
 
-test('a file that shrank after it was listed fails the tar instead of corrupting it', async () => {
-  const shrunk: LayerEntry[] = [{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 20_000, source: join(dir, 'data') }];
-  await assert.rejects(collectBytes(writeTar(shrunk, new Date(0))));
+test('a file that shrank after it was listed fails the tar instead of corrupting it, read ahead or streamed', async () => {
+  // 20 kB is read whole ahead of packing; 1 MB is streamed.
+  for (const size of [20_000, 1_000_000]) {
+    const shrunk: LayerEntry[] = [
+      { path: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10_000, source: join(dir, 'data') },
+      { path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: join(dir, 'data') },
+    ];
+    await assert.rejects(collectBytes(writeTar(shrunk, new Date(0))), size === 20_000 ? /data changed while the layer was written: 10000 bytes, 20000 expected/ : /./);
+  }
+});
+
+test('many small files come out in order, each with its own bytes', async () => {
+  const files: LayerEntry[] = [];
+  for (let i = 0; i < 100; i++) {
+    const name = `small-${String(i).padStart(3, '0')}`;
+    await writeFile(join(dir, name), name.repeat(i + 1));
+    files.push({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: name.length * (i + 1), source: join(dir, name) });
+  }
+  const bodies: string[] = [];
+  const reader = extract();
+  reader.on('entry', (header, body, next) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (c: unknown) => chunks.push(c as Buffer));
+    body.on('end', () => {
+      bodies.push(`${header.name}:${Buffer.concat(chunks).toString()}`);
+      next();
+    });
+  });
+  const done = new Promise<void>((resolve, reject) => reader.on('finish', () => resolve()).on('error', reject));
+  reader.end(await collectBytes(writeTar([...files].reverse(), new Date(0))));
+  await done;
+  assert.deepEqual(bodies, files.map((f, i) => `${f.path}:${f.path.repeat(i + 1)}`));
 });
 
 test('the tar key names every field the tar holds, and needs every non-empty file\'s digest', () => {
