@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { close, createReadStream, open, read } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
+import { promisify } from 'node:util';
 import type { Digest } from '../oci/digest.js';
 
 /** One entry of a layer, as it will appear in the tar. */
@@ -64,6 +64,9 @@ export function compareEntryPaths(a: string, b: string): number {
  * per file, one after the other. At most READ_AHEAD * SMALL_FILE_BYTES (4 MiB) is held.
  */
 const SMALL_FILE_BYTES = 256 * 1024;
+const openFile = promisify(open);
+const readAt = promisify(read);
+const closeFile = promisify(close);
 const READ_AHEAD = 16;
 
 /**
@@ -103,20 +106,24 @@ function isSmallFile(entry: LayerEntry): boolean {
   return entry.type === 'file' && entry.content === undefined && entry.size !== 0 && entry.size! <= SMALL_FILE_BYTES;
 }
 
-/** Exactly `size` bytes of a file, as the streamed path reads them; fewer means it changed since it was listed. */
+/**
+ * Exactly `size` bytes of a file, as the streamed path reads them; fewer means it changed since
+ * it was listed. Callback fs, not FileHandle: a FileHandle per file of thousands cost 15 MB of
+ * peak RSS in the benchmark.
+ */
 async function readWhole(source: string, size: number): Promise<Buffer> {
-  const handle = await open(source, 'r');
+  const fd = await openFile(source, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(size);
+    const buffer = Buffer.allocUnsafeSlow(size);
     let filled = 0;
     while (filled < size) {
-      const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+      const { bytesRead } = await readAt(fd, buffer, filled, size - filled, filled);
       if (bytesRead === 0) throw new Error(`${source} changed while the layer was written: ${filled} bytes, ${size} expected`);
       filled += bytesRead;
     }
     return buffer;
   } finally {
-    await handle.close();
+    await closeFile(fd);
   }
 }
 
