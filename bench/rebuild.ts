@@ -124,7 +124,7 @@ async function main(): Promise<void> {
       '',
       `No-op rebuild: sealbuild is **${ratio(bhNoop, sbNoop)}** faster than buildah (target: at least ${TARGET_RATIO}x, and under ${TARGET_SECONDS} s: ${meets ? 'met' : 'NOT met'}).`,
       `sealbuild took ${sb.cachedSteps} of 4 layer steps from the cache and gave the same digest every time; after the change it rebuilt`,
-      'from `COPY etc/` on (the unchanged share/ layer is then re-tarred and hashed but not compressed again). A no-op rebuild',
+      'from `COPY etc/` on (the unchanged share/ layer is then found by its entries and file digests: no file read, no tar). A no-op rebuild',
       'lstat()s the context files and compares size, mtime, ctime, inode and device with the stat cache: it reads no file content',
       'and no layer, and the manifest and config it computes are already stored, so it writes only index.json.',
       'The cold builds do not compare like for like: `buildah bud` stores uncompressed layers (vfs) and compresses on push, which',
