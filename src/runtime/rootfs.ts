@@ -56,7 +56,7 @@ const REGISTRY_REPOSITORIES = 'registry/docker/registry/v2/repositories/';
 const MAX_LINK_BYTES = 1024;
 
 /** Where a ClusterImage keeps what is applied after install: the airgap scan looks for image references here. */
-export const DOCUMENT_ROOTS = ['manifests/', 'charts/', 'application/apps/'];
+const DOCUMENT_ROOTS = ['manifests/', 'charts/', 'application/apps/'];
 /** Kubernetes documents and charts are small; anything larger is not one. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
