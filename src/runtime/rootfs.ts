@@ -203,6 +203,7 @@ export interface LayerSource {
  */
 export class LayerFactsMemo {
   private readonly fresh = new Map<Digest, LayerFacts>();
+  private readonly read = new Map<Digest, LayerFacts>();
 
   constructor(
     private readonly dir: string,
@@ -222,8 +223,14 @@ export class LayerFactsMemo {
   }
 
   async facts(layer: LayerSource): Promise<LayerFacts> {
-    const known = this.fresh.get(layer.diffId) ?? (await readMemo(this.memoFile(layer.diffId)));
+    const known = this.fresh.get(layer.diffId) ?? this.read.get(layer.diffId);
     if (known) return known;
+    const memo = await readMemo(this.memoFile(layer.diffId));
+    if (memo) {
+      // The airgap scan and the runtime contract both ask: parse each memo once per build.
+      this.read.set(layer.diffId, memo);
+      return memo;
+    }
     const scanned = await scanLayer(layer);
     this.remember(layer.diffId, scanned);
     return scanned;
