@@ -265,6 +265,20 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
   await sealbuildOk(root, ['rmi', 'test/prune:removed']);
   const blobs = async () => new Set(await readdir(join(root, 'oci', 'blobs', 'sha256')));
   const beforeCount = (await blobs()).size;
+  // What the layer indexes (ROOT/compressed, ROOT/layer-keys) point at.
+  const indexed = async (): Promise<string[]> => {
+    const digests: string[] = [];
+    for (const index of ['compressed', 'layer-keys']) {
+      for (const kind of await readdir(join(root, index)).catch(() => [] as string[])) {
+        for (const name of await readdir(join(root, index, kind))) {
+          const record = JSON.parse(await readFile(join(root, index, kind, name), 'utf8')) as { digest?: string; descriptor?: { digest: string } };
+          digests.push(record.digest ?? record.descriptor!.digest);
+        }
+      }
+    }
+    return digests;
+  };
+  assert.ok((await indexed()).includes(removed.manifest.layers[1].digest), 'the RUN layer is indexed before prune');
   const pruned = await sealbuildOk(root, ['prune']);
   assert.match(pruned.stdout, /^Removed \d+ cache entries and \d+ blobs \([\d.]+ [kMG]?B\)\n$/);
   const after = await blobs();
@@ -272,6 +286,8 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
   assert.ok(!after.has(removed.manifest.layers[1].digest.slice('sha256:'.length)), 'the removed image\'s RUN layer is gone');
   assert.ok(!after.has(removed.digest.slice('sha256:'.length)));
   assert.deepEqual(await readdir(join(root, 'cache')).catch(() => []), []);
+  const dangling = (await indexed()).filter((d) => !after.has(d.slice('sha256:'.length)));
+  assert.deepEqual(dangling, [], 'no index record points at a removed blob');
   // Every tagged image is still whole: skopeo and oci-image-tool read them all.
   const images = JSON.parse((await sealbuildOk(root, ['images', '--json'])).stdout) as { name: string }[];
   assert.ok(images.length >= 5);
