@@ -181,16 +181,9 @@ digest yet (RUN output, unpacked archives) are hashed first and looked up by dif
 
 \`\`\`sh
 bash scripts/setup.sh               # installs buildah, pigz, zstd, time (apt) and npm packages
-npm run bench                       # about 10 minutes on 2 cores; -- --runs 5 for more runs
-npm run bench -- --keep             # keep the generated workload in $TMPDIR for a look
+npm run bench                       # about 10 minutes on 2 cores, push and pull included
+BENCH_RUNS=5 npm run bench          # more runs
+node dist/bench/main.js --keep      # the build half only, keeping the workload in $TMPDIR
 \`\`\`
 `;
 }
-
-/** Where push and pull figures go until the registry benchmark has written its own section. */
-export const REGISTRY_PLACEHOLDER = `## Registry: push and pull vs skopeo
-
-_Not measured yet: \`npm run bench:registry\` (the registry issue, issue 3) writes this
-section: sealbuild push and pull against \`skopeo copy\` between the same endpoints, same run,
-with peak RSS._
-`;
