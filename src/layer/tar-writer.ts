@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { close, createReadStream, open, read } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
-import { promisify } from 'node:util';
 import type { Digest } from '../oci/digest.js';
 
 /** One entry of a layer, as it will appear in the tar. */
@@ -59,21 +58,10 @@ export function compareEntryPaths(a: string, b: string): number {
 }
 
 /**
- * Files up to this size are read whole, up to READ_AHEAD of them while earlier entries are
- * packed: a context of thousands of small files otherwise waits on an open, a read and a close
- * per file, one after the other. At most READ_AHEAD * SMALL_FILE_BYTES (4 MiB) is held.
- */
-const SMALL_FILE_BYTES = 256 * 1024;
-const openFile = promisify(open);
-const readAt = promisify(read);
-const closeFile = promisify(close);
-const READ_AHEAD = 16;
-
-/**
  * A deterministic tar of `entries`: sorted by path, uid/gid as given with empty uname and
  * gname, every mtime the same, directories with a trailing slash. Same entries and same file
- * contents give the same bytes on any machine. Large file contents are streamed, small ones
- * read ahead; with `learn`, each file's digest is taken from the bytes that go into the tar.
+ * contents give the same bytes on any machine. File contents are streamed, never buffered;
+ * with `learn`, each file's digest is taken from the bytes on their way into the tar.
  */
 export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Map<string, Digest>): Readable {
   const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
@@ -81,53 +69,14 @@ export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Ma
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new Error(`duplicate layer entry ${sorted[i]!.path}`);
   }
   const pack = createPack();
-  const ahead = new Map<number, Promise<Buffer>>();
-  let planned = 0;
   void (async () => {
-    for (const [i, entry] of sorted.entries()) {
-      for (; planned < sorted.length && planned <= i + READ_AHEAD; planned++) {
-        const next = sorted[planned]!;
-        if (!isSmallFile(next)) continue;
-        const read = readWhole(next.source!, next.size!);
-        // Awaited in order below; until then a failure must not count as an unhandled rejection.
-        read.catch(() => {});
-        ahead.set(planned, read);
-      }
-      const content = ahead.get(i);
-      ahead.delete(i);
-      await addEntry(pack, entry, mtime, learn, content && (await content));
-    }
+    for (const entry of sorted) await addEntry(pack, entry, mtime, learn);
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
   return pack as unknown as Readable;
 }
 
-function isSmallFile(entry: LayerEntry): boolean {
-  return entry.type === 'file' && entry.content === undefined && entry.size !== 0 && entry.size! <= SMALL_FILE_BYTES;
-}
-
-/**
- * Exactly `size` bytes of a file, as the streamed path reads them; fewer means it changed since
- * it was listed. Callback fs, not FileHandle: a FileHandle per file of thousands cost 15 MB of
- * peak RSS in the benchmark.
- */
-async function readWhole(source: string, size: number): Promise<Buffer> {
-  const fd = await openFile(source, 'r');
-  try {
-    const buffer = Buffer.allocUnsafeSlow(size);
-    let filled = 0;
-    while (filled < size) {
-      const { bytesRead } = await readAt(fd, buffer, filled, size - filled, filled);
-      if (bytesRead === 0) throw new Error(`${source} changed while the layer was written: ${filled} bytes, ${size} expected`);
-      filled += bytesRead;
-    }
-    return buffer;
-  } finally {
-    await closeFile(fd);
-  }
-}
-
-async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined, read: Buffer | undefined): Promise<void> {
+async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined): Promise<void> {
   const header: Partial<Header> & { name: string } = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.type,
@@ -139,11 +88,8 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<s
     mtime,
   };
   if (entry.type === 'symlink' || entry.type === 'link') header.linkname = entry.linkname!;
-  const whole = read ?? entry.content;
-  if (entry.type !== 'file' || entry.size === 0 || whole !== undefined) {
-    if (read && learn) learn.set(entry.source!, `sha256:${createHash('sha256').update(read).digest('hex')}`);
-    // Awaiting the entry's callback is the backpressure: it fires once the pack took the bytes.
-    await new Promise<void>((resolve, reject) => pack.entry(header, whole ?? '', (err) => (err ? reject(err) : resolve())));
+  if (entry.type !== 'file' || entry.size === 0 || entry.content !== undefined) {
+    await new Promise<void>((resolve, reject) => pack.entry(header, entry.content ?? '', (err) => (err ? reject(err) : resolve())));
     return;
   }
   header.size = entry.size!;
