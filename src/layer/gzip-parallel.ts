@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { GZIP_LEVEL } from './gzip-level.js';
 import { sharedGzipPool, type GzipPool } from './gzip-pool.js';
 
 /**
@@ -44,7 +45,7 @@ export async function* parallelGzip(source: AsyncIterable<Buffer>, options: Para
     if (pending.length >= maxInFlight) yield await pending.shift()!;
   }
   // An empty input is still one (empty) member: a zero-byte file is not valid gzip.
-  if (chunks === 0) yield gzipSync(Buffer.alloc(0));
+  if (chunks === 0) yield gzipSync(Buffer.alloc(0), { level: GZIP_LEVEL });
   while (pending.length > 0) yield await pending.shift()!;
 }
 

@@ -1,9 +1,10 @@
 import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
+import { GZIP_LEVEL } from './gzip-level.js';
 
 /**
  * Worker side of GzipPool: each message is one chunk, answered with its gzip member and the
- * chunk's memory handed back for reuse. zlib's default options (level 6, header mtime 0) are
+ * chunk's memory handed back for reuse. The options (GZIP_LEVEL, header mtime 0) are
  * the same on every thread, so a chunk gives the same bytes whichever worker compresses it.
  *
  * Memory: this thread allocates little JavaScript, so V8 rarely collects here and dead
@@ -13,7 +14,7 @@ import { gzipSync } from 'node:zlib';
  */
 parentPort!.on('message', (chunk: Uint8Array) => {
   const chunkSize = Math.max(chunk.byteLength + (chunk.byteLength >> 10) + 1024, 64 * 1024);
-  const member = gzipSync(chunk, { chunkSize });
+  const member = gzipSync(chunk, { chunkSize, level: GZIP_LEVEL });
   // Only hand over memory that is this member's alone: were it ever a view into the 8 KiB
   // small-buffer pool, transferring would detach the pool for the rest of this thread.
   const own = member.buffer.byteLength === chunkSize ? member : new Uint8Array(member);
