@@ -27,7 +27,8 @@ import { StepInputs, type Source } from './step-inputs.js';
 import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
 import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
-import { Workspace, removeTree } from './workspace.js';
+import { removeTree } from '../util/remove-tree.js';
+import { Workspace } from './workspace.js';
 
 /** What COPY --from reads: a stage's or an image's filesystem. */
 export interface CopySource {

@@ -3,6 +3,7 @@ import { Annotation, MediaType, isIndexMediaType } from '../oci/media-types.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
+import { withBuildLease } from '../store/gc.js';
 import { readTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
@@ -45,9 +46,14 @@ function withoutRefName(d: Descriptor): Descriptor {
  * Creates (or, with `base`, extends) an OCI index of the images `refs` name and tags it
  * `listName` in the store. A platform given twice keeps the later image, so `manifest add`
  * replaces an architecture rebuilt on its runner. Only the index enters the store: its
- * per-platform images stay where they are (here or in the registry).
+ * per-platform images stay where they are (here or in the registry). Holds a writer's lease,
+ * so prune waits (the index is untagged until its tag moves).
  */
-export async function createList(store: Store, registries: Registries, listName: string, refs: string[], base?: ImageIndex): Promise<Descriptor> {
+export function createList(store: Store, registries: Registries, listName: string, refs: string[], base?: ImageIndex): Promise<Descriptor> {
+  return withBuildLease(store, () => writeList(store, registries, listName, refs, base));
+}
+
+async function writeList(store: Store, registries: Registries, listName: string, refs: string[], base?: ImageIndex): Promise<Descriptor> {
   let manifests = base?.manifests ?? [];
   for (const ref of refs) {
     for (const entry of await entriesOf(store, registries, ref)) {

@@ -10,6 +10,7 @@ import { normalizeReference } from '../oci/reference.js';
 import { IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { CHECKSUMS_FILE } from './archive.js';
+import { withBuildLease } from './gc.js';
 import type { BlobBatch, Store } from './store.js';
 
 /** index.json, oci-layout and the checksums are small; a bound keeps a hostile file from filling memory. */
@@ -33,9 +34,14 @@ export interface LoadResult {
  * SHA256SUMS first). One streaming pass: every member is checked against its checksum as it
  * arrives, blobs stream into a batch, and only when the whole archive was read, every listed
  * member seen and every image found complete does the batch enter the store and the tags
- * move. Any failure leaves the store exactly as it was.
+ * move. Any failure leaves the store exactly as it was. Holds a writer's lease, so prune
+ * waits: the batch is in ROOT/tmp until it commits, and its blobs are untagged until the tags move.
  */
-export async function loadBundle(store: Store, file: string): Promise<LoadResult> {
+export function loadBundle(store: Store, file: string): Promise<LoadResult> {
+  return withBuildLease(store, () => load(store, file));
+}
+
+async function load(store: Store, file: string): Promise<LoadResult> {
   const batch = await store.beginBatch();
   try {
     const { index, blobs } = await readBundle(file, batch);

@@ -7,14 +7,17 @@ import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { removeDanglingRecords } from '../layer/layer-index.js';
 import { UserError } from '../util/errors.js';
+import { removeTree } from '../util/remove-tree.js';
 import { processAlive, withLock } from './lock.js';
 import type { Store } from './store.js';
 
 const WAIT_MS = 60_000;
 
 /*
- * Builds and prune exclude each other through lease files in ROOT/leases: a build holds
- * `build-<pid>-<random>` for its whole run, prune holds `prune-<pid>`. A build reuses blobs
+ * Writers (build, pull, load, manifest create/add) and prune exclude each other through lease
+ * files in ROOT/leases: a writer holds `build-<pid>-<random>` for its whole run, prune holds
+ * `prune-<pid>`. Since every writer of ROOT/tmp holds one, what prune finds there was left
+ * by a process that died. A build reuses blobs
  * that no tag may reference yet (cache hits, a base image's layers), and its own blobs are
  * untagged between the batch's commit and the tag update; prune must not run in between.
  * Each side writes its own file before looking for the other's, so of two that start at
@@ -55,7 +58,7 @@ async function takeLease(store: Store, kind: 'build' | 'prune', waitFor: 'build'
 
 /** Runs a build (or anything that writes blobs and then tags) so that no prune overlaps it. */
 export async function withBuildLease<T>(store: Store, fn: () => Promise<T>): Promise<T> {
-  const file = await takeLease(store, 'build', 'prune', (pid) => new UserError(`sealbuild prune (process ${pid}) is still running on the store at ${store.root}`, { hint: 'wait for it to finish, then build again' }));
+  const file = await takeLease(store, 'build', 'prune', (pid) => new UserError(`sealbuild prune (process ${pid}) is still running on the store at ${store.root}`, { hint: 'wait for it to finish, then run the command again' }));
   try {
     return await fn();
   } finally {
@@ -92,6 +95,7 @@ export async function prune(store: Store): Promise<PruneResult> {
         blobs += 1;
       }
       await removeDanglingRecords(store.root, (digest) => store.hasBlob(digest));
+      await removeLeftovers(store);
       return { blobs, bytes, cacheEntries };
     });
   } finally {
@@ -100,6 +104,12 @@ export async function prune(store: Store): Promise<PruneResult> {
 }
 
 /** Removes ROOT/cache (layer cache entries and stat caches); how many layer entries it held. */
+/** What killed builds, loads and pulls left in ROOT/tmp (staged blobs, scratch directories). */
+async function removeLeftovers(store: Store): Promise<void> {
+  const tmp = join(store.root, 'tmp');
+  for (const name of await readdir(tmp).catch(() => [] as string[])) await removeTree(join(tmp, name));
+}
+
 async function removeCache(store: Store): Promise<number> {
   const dir = join(store.root, 'cache');
   const entries = (await readdir(join(dir, 'layers')).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;

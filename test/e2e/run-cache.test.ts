@@ -4,7 +4,7 @@
  * umoci, skopeo and oci-image-tool check what comes out.
  */
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
@@ -279,6 +279,10 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
     return digests;
   };
   assert.ok((await indexed()).includes(removed.manifest.layers[1].digest), 'the RUN layer is indexed before prune');
+  // What a killed build leaves: a staged batch, and scratch a RUN made read-only.
+  await mkdir(join(root, 'tmp', 'batch-killed', 'ro'), { recursive: true });
+  await writeFile(join(root, 'tmp', 'batch-killed', 'ro', 'blob'), 'half written');
+  await chmod(join(root, 'tmp', 'batch-killed', 'ro'), 0o500);
   const pruned = await sealbuildOk(root, ['prune']);
   assert.match(pruned.stdout, /^Removed \d+ cache entries and \d+ blobs \([\d.]+ [kMG]?B\)\n$/);
   const after = await blobs();
@@ -286,6 +290,7 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
   assert.ok(!after.has(removed.manifest.layers[1].digest.slice('sha256:'.length)), 'the removed image\'s RUN layer is gone');
   assert.ok(!after.has(removed.digest.slice('sha256:'.length)));
   assert.deepEqual(await readdir(join(root, 'cache')).catch(() => []), []);
+  assert.deepEqual(await readdir(join(root, 'tmp')), [], 'leftovers of killed processes are gone');
   const dangling = (await indexed()).filter((d) => !after.has(d.slice('sha256:'.length)));
   assert.deepEqual(dangling, [], 'no index record points at a removed blob');
   // Every tagged image is still whole: skopeo and oci-image-tool read them all.
