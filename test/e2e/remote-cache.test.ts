@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { layerSteps, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 let work: string;
@@ -31,18 +31,6 @@ after(async () => {
   await removeDir(work);
 });
 
-/** The layer steps of a build's progress: which were CACHED and which were built (compressed). */
-function layerSteps(stderr: string): string[] {
-  const steps: string[] = [];
-  let current = '';
-  for (const line of stderr.split('\n')) {
-    const step = /^STEP \d+\/\d+ \[[^\]]+\]: (.*)$/.exec(line);
-    if (step) current = step[1]!;
-    else if (/^ {2}CACHED [0-9a-f]{12}$/.test(line)) steps.push(`CACHED ${current}`);
-    else if (/^ {2}layer [0-9a-f]{12} \d+ bytes$/.test(line)) steps.push(`built ${current}`);
-  }
-  return steps;
-}
 
 async function layersOf(root: string, digest: string): Promise<{ digest: string }[]> {
   const manifest = JSON.parse(await readFile(join(root, 'oci', 'blobs', 'sha256', digest.replace('sha256:', '')), 'utf8'));

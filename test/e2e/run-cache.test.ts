@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { layerSteps, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -33,18 +33,6 @@ async function kubefile(name: string, ...lines: string[]): Promise<string> {
   return file;
 }
 
-/** The layer steps of a build's progress: which were CACHED and which were built. */
-function layerSteps(stderr: string): string[] {
-  const steps: string[] = [];
-  let current = '';
-  for (const line of stderr.split('\n')) {
-    const step = /^STEP \d+\/\d+ \[[^\]]+\]: (.*)$/.exec(line);
-    if (step) current = step[1]!;
-    else if (/^ {2}CACHED [0-9a-f]{12}$/.test(line)) steps.push(`CACHED ${current}`);
-    else if (/^ {2}layer [0-9a-f]{12} \d+ bytes$/.test(line)) steps.push(`built ${current}`);
-  }
-  return steps;
-}
 
 /** umoci's view of an image in the store: every path with its type, mode and content or target. */
 async function unpacked(ref: string, name: string): Promise<Map<string, string>> {

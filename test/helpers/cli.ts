@@ -82,3 +82,16 @@ export async function snapshot(dir: string): Promise<string[]> {
   out.push(await readFile(join(dir, 'oci', 'index.json'), 'utf8').catch(() => '(no index)'));
   return out;
 }
+
+/** The layer steps of a build's progress (plain mode): `CACHED <instruction>` or `built <instruction>` (compressed). */
+export function layerSteps(stderr: string): string[] {
+  const steps: string[] = [];
+  let current = '';
+  for (const line of stderr.split('\n')) {
+    const step = /^STEP \d+\/\d+ \[[^\]]+\]: (.*)$/.exec(line);
+    if (step) current = step[1]!;
+    else if (/^ {2}CACHED [0-9a-f]{12}$/.test(line)) steps.push(`CACHED ${current}`);
+    else if (/^ {2}layer [0-9a-f]{12} \d+ bytes$/.test(line)) steps.push(`built ${current}`);
+  }
+  return steps;
+}
