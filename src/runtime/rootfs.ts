@@ -202,8 +202,8 @@ export interface LayerSource {
  * leaves nothing behind), and a rebuild reads those small JSON files instead of its layers.
  */
 export class LayerFactsMemo {
-  private readonly fresh = new Map<Digest, LayerFacts>();
-  private readonly read = new Map<Digest, LayerFacts>();
+  /** Facts met in this build, scanned or read from a memo: the airgap scan and the runtime contract both ask. */
+  private readonly known = new Map<Digest, LayerFacts>();
 
   constructor(
     private readonly dir: string,
@@ -213,9 +213,10 @@ export class LayerFactsMemo {
   /** writeLayer's inspector: the facts of a tar being written. */
   readonly scanTar = scanTar;
 
+  /** Facts scanned in this build: kept, and written to the memo when the batch commits. */
   remember(diffId: Digest, facts: LayerFacts): void {
-    if (this.fresh.has(diffId)) return;
-    this.fresh.set(diffId, facts);
+    if (this.known.has(diffId)) return;
+    this.known.set(diffId, facts);
     this.batch.onCommit(async () => {
       await mkdir(this.dir, { recursive: true });
       await writeFileAtomic(this.memoFile(diffId), JSON.stringify(facts));
@@ -223,12 +224,11 @@ export class LayerFactsMemo {
   }
 
   async facts(layer: LayerSource): Promise<LayerFacts> {
-    const known = this.fresh.get(layer.diffId) ?? this.read.get(layer.diffId);
+    const known = this.known.get(layer.diffId);
     if (known) return known;
     const memo = await readMemo(this.memoFile(layer.diffId));
     if (memo) {
-      // The airgap scan and the runtime contract both ask: parse each memo once per build.
-      this.read.set(layer.diffId, memo);
+      this.known.set(layer.diffId, memo);
       return memo;
     }
     const scanned = await scanLayer(layer);
