@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
 import type { FoundImage } from '../airgap/discover.js';
 import type { ImageCachingOptions } from '../airgap/cache-images.js';
-import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../build/sandbox.js';
+import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../builder/sandbox.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -109,7 +109,7 @@ export function buildCommand(): Command {
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
       // The build machinery loads only when building: other commands start faster.
-      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }] = await Promise.all([import('../build/build.js'), import('../layer/layer-writer.js'), import('../build/remote-cache.js')]);
+      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }] = await Promise.all([import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js')]);
       if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
       const options = {
         contextDir,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { expandedChecksum } from '../../src/build/url-source.js';
+import { expandedChecksum } from '../../src/builder/url-source.js';
 import { expandWord } from '../../src/kubefile/expand.js';
 import { parseKubefile } from '../../src/kubefile/parse.js';
 import { KubefileError, type SourcePosition } from '../../src/util/errors.js';

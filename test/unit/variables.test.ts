@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { VariableScope, platformArgs } from '../../src/build/variables.js';
+import { VariableScope, platformArgs } from '../../src/builder/variables.js';
 
 const builtins = platformArgs({ os: 'linux', architecture: 'arm', variant: 'v7' }, { os: 'linux', architecture: 'amd64' });
 
