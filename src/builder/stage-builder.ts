@@ -351,7 +351,11 @@ export class StageBuilder {
     const env = this.input.scope.runEnvironment();
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
     const argv = ins.form === 'shell' ? ['/bin/sh', '-c', ins.args[0]!] : ins.args;
-    const key = cacheKey({ parent: this.result.key, step: { kind: 'RUN', argv, env: [...env].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) } });
+    // The sandbox is an input too: a command that downloads succeeds with the host network and
+    // fails without it, and one that writes outside the rootfs does so only unsandboxed.
+    const { isolation, network } = this.input.sandbox;
+    const sortedEnv = [...env].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const key = cacheKey({ parent: this.result.key, step: { kind: 'RUN', argv, env: sortedEnv, isolation, network } });
     if (await this.reuse(key, ins.text)) return;
     const workspace = await this.ensureWorkspace();
     await workspace.sync(this.result.layers);

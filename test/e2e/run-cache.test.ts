@@ -114,8 +114,8 @@ test('RUN sees declared ARGs and ENV only, runs in the rootfs, and cannot write 
   assert.ok(!tree.has('tmp'), 'the sandbox /tmp is not the rootfs');
   await assert.rejects(stat(outside));
   // --isolation none: no sandbox, but still the rootfs as working directory and a clean environment.
-  // (--no-cache: the isolation is not part of the cache key, so the first RUN would be a hit.)
-  const none = await sealbuildOk(root, ['-t', 'test/env:none', '-f', file, '--isolation', 'none', '--no-cache', '--build-arg', 'DECLARED=d', ctx]);
+  // The isolation is part of a RUN's key: the same RUNs, built sandboxed above, run again.
+  const none = await sealbuildOk(root, ['-t', 'test/env:none', '-f', file, '--isolation', 'none', '--build-arg', 'DECLARED=d', ctx]);
   assert.deepEqual(layerSteps(none.stderr).map((s) => s.split(' ')[0]), ['built', 'built']);
   assert.equal((await unpacked('docker.io/test/env:none', 'env-none')).get('host.txt'), '644 wrote\n');
   await stat(outside);
@@ -124,8 +124,16 @@ test('RUN sees declared ARGs and ENV only, runs in the rootfs, and cannot write 
 
 test('--network none leaves RUN only a loopback device', async () => {
   const file = await kubefile('net', 'FROM scratch', 'RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort > ifaces.txt');
-  await sealbuildOk(root, ['-t', 'test/net:v1', '-f', file, '--network', 'none', ctx]);
+  const host = await sealbuildOk(root, ['-t', 'test/net:host', '-f', file, ctx]);
+  assert.deepEqual(layerSteps(host.stderr).map((s) => s.split(' ')[0]), ['built']);
+  assert.notEqual((await unpacked('docker.io/test/net:host', 'net-host')).get('ifaces.txt'), '644 lo\n');
+  // The network is part of a RUN's key: the RUN built with the host's network is not CACHED
+  // under --network none, and the second build with it is.
+  const none = await sealbuildOk(root, ['-t', 'test/net:v1', '-f', file, '--network', 'none', ctx]);
+  assert.deepEqual(layerSteps(none.stderr).map((s) => s.split(' ')[0]), ['built']);
   assert.equal((await unpacked('docker.io/test/net:v1', 'net')).get('ifaces.txt'), '644 lo\n');
+  const again = await sealbuildOk(root, ['-t', 'test/net:v1', '-f', file, '--network', 'none', ctx]);
+  assert.deepEqual(layerSteps(again.stderr).map((s) => s.split(' ')[0]), ['CACHED']);
 });
 
 test('a failing RUN names its line and exit code, shows its last output and stores nothing', async () => {
