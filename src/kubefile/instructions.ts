@@ -150,3 +150,28 @@ export interface Stage {
   /** Every instruction after FROM up to the next FROM. */
   instructions: Exclude<Instruction, FromInstruction>[];
 }
+
+/** How each instruction is written, for the hint of a syntax error. */
+export const USAGE: Record<InstructionKind, string> = {
+  FROM: 'FROM [--platform=<platform>] <image> [AS <name>]',
+  ARG: 'ARG <name>[=<default>] ...',
+  ENV: 'ENV <key>=<value> ...',
+  LABEL: 'LABEL <key>=<value> ...',
+  MAINTAINER: 'MAINTAINER <name>',
+  COPY: 'COPY [--chmod=<mode>] [--chown=<user>] [--from=<stage>] <src>... <dest>',
+  ADD: 'ADD [--chmod=<mode>] [--chown=<user>] [--checksum=sha256:<hex>] <src>... <dest>',
+  RUN: 'RUN <command>, or RUN ["executable", "arg", ...]',
+  CMD: 'CMD <command>',
+  CMDS: 'CMDS ["command", ...]',
+  LAUNCH: 'LAUNCH ["app", ...]',
+  APP: 'APP <name> local://<path>|https://<url> ...',
+  CNI: 'CNI <name> local://<path>|https://<url> ...',
+  CSI: 'CSI <name> local://<path>|https://<url> ...',
+  APPCMDS: 'APPCMDS <name> ["command", ...]',
+  APPENV: 'APPENV <name> <key>=<value> ...',
+  KUBEVERSION: 'KUBEVERSION <version>',
+};
+
+export function usage(kind: InstructionKind): string {
+  return `usage: ${USAGE[kind]}`;
+}

@@ -10,14 +10,12 @@ import {
   type Kubefile,
   type Stage,
   type Word,
+  usage,
+  USAGE,
 } from './instructions.js';
+import { readFlags } from './flags.js';
+import { jsonArrayAt, logicalLine, readWord, restWord as restWordAt, skipBlanks, words as wordsAt, type LogicalLine, type SourceText, type Token } from './lexer.js';
 import { closest } from './suggest.js';
-
-/*
- * dockerfile-ast finds the instructions (keyword, where each starts and ends, the escape
- * directive). Their arguments are read here instead: its argument splitting ignores quotes and
- * drops escape characters, and a Word must keep both for expandWord to give docker's result.
- */
 
 /**
  * Parses a Kubefile (sealer's instruction set, Dockerfile syntax) and checks its structure.
@@ -41,25 +39,9 @@ export function parseKubefile(text: string, file: string): Kubefile {
   return kubefile;
 }
 
-interface FileContext {
-  file: string;
-  lines: string[];
-  escape: string;
+interface FileContext extends SourceText {
   /** FROM ... AS names seen so far, to reject duplicates. */
   stageNames: Set<string>;
-}
-
-/** One instruction with its continuation lines joined, and where each character came from. */
-interface LogicalLine {
-  text: string;
-  at: SourcePosition[];
-}
-
-/** A shell word of a logical line, up to (not including) offset `end`. */
-interface Token {
-  word: Word;
-  pos: SourcePosition;
-  end: number;
 }
 
 /** A string of a JSON array (exec form), decoded. */
@@ -81,37 +63,7 @@ interface Ctx {
 
 const DOCKER_ONLY: readonly string[] = ['WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'ENTRYPOINT', 'HEALTHCHECK', 'SHELL', 'ONBUILD', 'STOPSIGNAL'];
 
-const ALLOWED_FLAGS: Partial<Record<InstructionKind, readonly string[]>> = {
-  FROM: ['platform'],
-  COPY: ['chmod', 'chown', 'from'],
-  ADD: ['chmod', 'chown', 'checksum'],
-};
-
-const USAGE: Record<InstructionKind, string> = {
-  FROM: 'FROM [--platform=<platform>] <image> [AS <name>]',
-  ARG: 'ARG <name>[=<default>] ...',
-  ENV: 'ENV <key>=<value> ...',
-  LABEL: 'LABEL <key>=<value> ...',
-  MAINTAINER: 'MAINTAINER <name>',
-  COPY: 'COPY [--chmod=<mode>] [--chown=<user>] [--from=<stage>] <src>... <dest>',
-  ADD: 'ADD [--chmod=<mode>] [--chown=<user>] [--checksum=sha256:<hex>] <src>... <dest>',
-  RUN: 'RUN <command>, or RUN ["executable", "arg", ...]',
-  CMD: 'CMD <command>',
-  CMDS: 'CMDS ["command", ...]',
-  LAUNCH: 'LAUNCH ["app", ...]',
-  APP: 'APP <name> local://<path>|https://<url> ...',
-  CNI: 'CNI <name> local://<path>|https://<url> ...',
-  CSI: 'CSI <name> local://<path>|https://<url> ...',
-  APPCMDS: 'APPCMDS <name> ["command", ...]',
-  APPENV: 'APPENV <name> <key>=<value> ...',
-  KUBEVERSION: 'KUBEVERSION <version>',
-};
-
 const INSTRUCTION_SET_HINT = `a Kubefile supports: ${SUPPORTED_INSTRUCTIONS.join(', ')}`;
-
-function usage(kind: InstructionKind): string {
-  return `usage: ${USAGE[kind]}`;
-}
 
 function position(file: string, at: { line: number; character: number }): SourcePosition {
   return { file, line: at.line + 1, col: at.character + 1 };
@@ -150,133 +102,19 @@ function kindOf(written: string, pos: SourcePosition): InstructionKind {
   throw new KubefileError(pos, `unknown instruction "${written}"`, suggestion === undefined ? INSTRUCTION_SET_HINT : `did you mean ${suggestion}?`);
 }
 
-/**
- * Joins the instruction's lines as docker does: a line ending in the escape character (then
- * blanks) continues on the next one, and blank or comment lines inside are dropped.
- */
-function logicalLine(node: AstInstruction, file: FileContext, pos: SourcePosition): LogicalLine {
-  const first = node.getInstructionRange().start;
-  const last = node.getRange().end.line;
-  const continuation = file.escape === '`' ? /`[ \t]*$/ : /\\[ \t]*$/;
-  const joined: LogicalLine = { text: '', at: [] };
-  let index = first.line;
-  for (let col = first.character; index <= last; index++, col = 0) {
-    const text = file.lines[index] ?? '';
-    if (index > first.line && /^\s*(#|$)/.test(text)) continue;
-    const more = continuation.exec(text);
-    for (let c = col; c < (more?.index ?? text.length); c++) {
-      joined.text += text[c];
-      joined.at.push({ file: file.file, line: index + 1, col: c + 1 });
-    }
-    if (more === null) break;
-  }
-  // dockerfile-ast counts a heredoc body as part of the instruction; sealer has no heredocs.
-  if (index < last) {
-    throw new KubefileError(pos, 'heredocs (<<EOF) are not supported in a Kubefile', `put the script in a file and COPY it, or continue the lines with ${file.escape}`);
-  }
-  return joined;
-}
-
-function skipBlanks(text: string, from: number): number {
-  let at = from;
-  while (at < text.length && /\s/.test(text[at]!)) at++;
-  return at;
-}
-
-/**
- * Reads the word at `start`, up to an unquoted blank if `stopAtBlank`, else up to `end`.
- * Quotes and escapes stay in the word, rewritten to backslash-escape syntax when the file uses
- * `# escape=\``, so that expandWord never needs to know the file's escape character.
- */
-function readWord(line: LogicalLine, start: number, end: number, escape: string, stopAtBlank: boolean): Token {
-  let word = '';
-  let quote: string | undefined;
-  let quoteAt = start;
-  let at = start;
-  while (at < end) {
-    const c = line.text[at]!;
-    if (quote === undefined && stopAtBlank && /\s/.test(c)) break;
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      word += c;
-      at++;
-    } else if (c === escape) {
-      const [text, length] = escapeSequence(line.text.slice(at + 1, Math.min(at + 2, end)), quote, escape);
-      word += text;
-      at += length;
-    } else if (c === '\\') {
-      // Only reached under `# escape=\``, where a backslash is an ordinary character.
-      word += '\\\\';
-      at++;
-    } else {
-      if (quote === undefined && (c === '"' || c === "'")) [quote, quoteAt] = [c, at];
-      else if (c === quote) quote = undefined;
-      word += c;
-      at++;
-    }
-  }
-  if (quote !== undefined) {
-    throw new KubefileError(line.at[quoteAt]!, `unterminated quote ${quote}`, `close it with ${quote}, or escape it with ${escape}${quote}`);
-  }
-  return { word, pos: line.at[start]!, end: at };
-}
-
-/**
- * The escape character followed by `next`, in backslash syntax, and how many characters it
- * used. Inside double quotes docker's escape only escapes `"`, `$` and itself.
- */
-function escapeSequence(next: string, quote: string | undefined, escape: string): [string, number] {
-  // Only at the very end of a line, which the continuation rule already took: drop it, as docker does.
-  if (next === '') return ['', 1];
-  if (escape === '\\') return [`\\${next}`, 2];
-  if (quote === undefined || next === '"' || next === '$') return [`\\${next}`, 2];
-  // A backtick inside double quotes: escaped itself it is one backtick, else it is literal.
-  return ['`', next === '`' ? 2 : 1];
-}
-
-/** Leading `--name=value` words (docker reads flags before any instruction's arguments). */
-function readFlags(kind: InstructionKind, line: LogicalLine, from: number, escape: string): { flags: Map<string, Token>; next: number } {
-  const flags = new Map<string, Token>();
-  let at = skipBlanks(line.text, from);
-  while (line.text.startsWith('--', at)) {
-    const token = readWord(line, at, line.text.length, escape, true);
-    at = skipBlanks(line.text, token.end);
-    // A bare `--` ends the flags, as in docker.
-    if (token.word === '--') break;
-    const [name, value] = flag(kind, token);
-    if (flags.has(name)) throw new KubefileError(token.pos, `flag --${name} is given twice`, usage(kind));
-    flags.set(name, { ...token, word: value });
-  }
-  return { flags, next: at };
-}
-
-function flag(kind: InstructionKind, token: Token): [string, Word] {
-  const eq = token.word.indexOf('=');
-  const name = token.word.slice(2, eq < 0 ? undefined : eq);
-  const allowed = ALLOWED_FLAGS[kind] ?? [];
-  if (!allowed.includes(name)) {
-    const accepted = allowed.length === 0 ? 'no flags' : allowed.map((a) => `--${a}`).join(', ');
-    throw new KubefileError(token.pos, `unknown flag --${name} for ${kind}`, `${kind} accepts ${accepted}`);
-  }
-  const value = eq < 0 ? '' : token.word.slice(eq + 1);
-  if (value === '') throw new KubefileError(token.pos, `flag --${name} needs a value`, `write --${name}=<value>`);
-  checkFlagValue(name, value, token.pos);
-  return [name, value];
-}
-
-function checkFlagValue(name: string, value: string, pos: SourcePosition): void {
-  if (name === 'chmod' && !/^[0-7]{3,4}$/.test(value)) {
-    throw new KubefileError(pos, `invalid --chmod value "${value}"`, 'use an octal mode of 3 or 4 digits, such as 755 or 0644');
-  }
-  // A value with `$` is checked once expanded, at build time (as BuildKit does).
-  if (name === 'checksum' && !value.includes('$') && !/^sha256:[0-9a-f]{64}$/.test(value)) {
-    throw new KubefileError(pos, `invalid --checksum value "${value}"`, 'use sha256:<64 lowercase hex digits>');
-  }
-}
-
-/** The flags that were given, as properties named like them (ALLOWED_FLAGS uses the type's names). */
+/** The flags that were given, as properties named like them (flags.ts names them as the types do). */
 function flagProperties(ctx: Ctx): Record<string, Word> {
   return Object.fromEntries([...ctx.flags].map(([name, token]) => [name, token.word]));
+}
+
+/** The blank-separated words from `from` (the arguments by default) to the end of the line. */
+function words(ctx: Ctx, from = ctx.args): Token[] {
+  return wordsAt(ctx.line, from, ctx.file.escape);
+}
+
+/** The rest of the line from `from` as one Word (blanks inside kept), if there is any. */
+function restWord(ctx: Ctx, from: number): Token | undefined {
+  return restWordAt(ctx.line, from, ctx.file.escape);
 }
 
 /** Where `offset` of the line is, or the keyword if the line has ended there. */
@@ -286,25 +124,6 @@ function positionAt(ctx: Ctx, offset: number): SourcePosition {
 
 function fail(pos: SourcePosition, message: string, ctx: Ctx): KubefileError {
   return new KubefileError(pos, message, usage(ctx.kind));
-}
-
-/** The blank-separated words from `from` (the arguments by default) to the end of the line. */
-function words(ctx: Ctx, from = ctx.args): Token[] {
-  const { text } = ctx.line;
-  const tokens: Token[] = [];
-  for (let offset = skipBlanks(text, from); offset < text.length; offset = skipBlanks(text, offset)) {
-    const token = readWord(ctx.line, offset, text.length, ctx.file.escape, true);
-    tokens.push(token);
-    offset = token.end;
-  }
-  return tokens;
-}
-
-/** The rest of the line from `from` as one Word (blanks inside kept), if there is any. */
-function restWord(ctx: Ctx, from: number): Token | undefined {
-  const start = skipBlanks(ctx.line.text, from);
-  const end = ctx.line.text.trimEnd().length;
-  return start < end ? readWord(ctx.line, start, end, ctx.file.escape, false) : undefined;
 }
 
 /** The arguments as raw text for a shell (RUN, CMD, CMDS), or throws if there are none. */
@@ -319,34 +138,10 @@ function command(ctx: Ctx): string {
  * which case docker reads the shell form instead. JSON that is not all strings is an error.
  */
 function execForm(ctx: Ctx, from = ctx.args): Element[] | undefined {
-  const start = skipBlanks(ctx.line.text, from);
-  const source = ctx.line.text.slice(start).trimEnd();
-  const parsed = source.startsWith('[') ? parseJson(source) : undefined;
-  if (parsed === undefined) return undefined;
-  if (!Array.isArray(parsed) || !parsed.every((e): e is string => typeof e === 'string')) {
-    throw fail(positionAt(ctx, start), `${ctx.kind} JSON array must hold only strings`, ctx);
-  }
-  return elementOffsets(source).map((offset, i) => ({ value: parsed[i]!, pos: positionAt(ctx, start + offset) }));
-}
-
-/** The JSON value, or undefined if `source` is not JSON. */
-function parseJson(source: string): unknown {
-  try {
-    return JSON.parse(source) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Offsets of each string's opening quote in a valid JSON array of strings. */
-function elementOffsets(json: string): number[] {
-  const offsets: number[] = [];
-  for (let i = 1; i < json.length; i++) {
-    if (json[i] !== '"') continue;
-    offsets.push(i);
-    for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
-  }
-  return offsets;
+  const json = jsonArrayAt(ctx.line, from);
+  if (json === undefined) return undefined;
+  if (json.elements === undefined) throw fail(positionAt(ctx, json.start), `${ctx.kind} JSON array must hold only strings`, ctx);
+  return json.elements.map((e) => ({ value: e.value, pos: positionAt(ctx, e.offset) }));
 }
 
 /** The exec form where sealer accepts nothing else, with at least one `what`. */
