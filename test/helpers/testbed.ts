@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from './cli.js';
+
+/** scripts/testbed.sh: test hosts as namespaces with a real sshd (docs/testbed.md). */
+export const TESTBED_SCRIPT = join(REPO, 'scripts', 'testbed.sh');
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One test bed: its name prefixes every namespace, bridge and veth it makes, its network is
+ * the first three octets of a /24 in 198.18.0.0/15. Two test files running at once must use
+ * different names and networks.
+ */
+export class TestBed {
+  readonly stateDir: string;
+
+  constructor(
+    readonly name: string,
+    readonly net: string,
+  ) {
+    this.stateDir = `/run/sealbuild-testbed/${name}`;
+  }
+
+  /** The root key pair every host accepts. */
+  get privateKey(): string {
+    return join(this.stateDir, 'id_ed25519');
+  }
+
+  /** known_hosts lines for every host (written by up). */
+  get knownHosts(): string {
+    return join(this.stateDir, 'known_hosts');
+  }
+
+  /** root's password on every host. */
+  readonly password = 'sealbuild-testbed';
+
+  /** Creates hosts 1..n (those already up are kept) and returns their addresses. */
+  async up(n: number): Promise<string[]> {
+    if (process.getuid?.() !== 0) throw new Error('the test bed needs root (network and mount namespaces): run the tests as root');
+    const result = await this.script(['up', String(n)]);
+    if (result.code !== 0) throw new Error(`testbed.sh up ${n} exited ${result.code}: ${result.stderr}`);
+    return result.stdout.trim().split('\n');
+  }
+
+  /** Removes every host, the bridge and the state of this test bed. */
+  async down(): Promise<void> {
+    const result = await this.script(['down']);
+    if (result.code !== 0) throw new Error(`testbed.sh down exited ${result.code}: ${result.stderr}`);
+  }
+
+  /** Runs a command as root inside host i; never throws on a non-zero exit. */
+  exec(i: number, command: string[], input?: string | Buffer): Promise<ExecResult> {
+    return this.script(['exec', String(i), ...command], input);
+  }
+
+  /** Runs `sh -c SCRIPT` inside host i and returns its stdout; throws with the output on failure. */
+  async sh(i: number, script: string): Promise<string> {
+    const result = await this.exec(i, ['sh', '-c', script]);
+    if (result.code !== 0) throw new Error(`host ${i}: \`${script}\` exited ${result.code}: ${result.stderr}${result.stdout}`);
+    return result.stdout;
+  }
+
+  /** Host i's address. */
+  ip(i: number): string {
+    return `${this.net}.${i}`;
+  }
+
+  private script(args: string[], input?: string | Buffer): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('bash', [TESTBED_SCRIPT, ...args], {
+        env: { ...process.env, TESTBED: this.name, TESTBED_NET: this.net },
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  }
+}
