@@ -47,7 +47,23 @@ function fail(message: string, hint: string | undefined, code: number): never {
   process.exit(code);
 }
 
+/**
+ * A reader that stops early (`sealbuild inspect REF | head -3`) closes the pipe: stdout has
+ * nobody left to tell, so the command ends quietly with 0, as git does. A closed stderr only
+ * loses progress lines, so the command goes on (a build stopped halfway would be a lie).
+ */
+function endQuietlyOnClosedPipes(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipes();
   const debug = argv.includes('--debug');
   try {
     const cli = program();
