@@ -6,50 +6,22 @@ import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, ImageConfig, ImageIndex, Manifest } from '../oci/schemas.js';
-import type { Registries } from '../registry/registries.js';
 import type { ResolvedImage } from '../store/image.js';
 import { withBuildLease } from '../store/gc.js';
-import type { BlobBatch, Store } from '../store/store.js';
+import type { BlobBatch } from '../store/store.js';
 import { UserError } from '../util/errors.js';
-import type { Reporter } from '../util/reporter.js';
 import { VERSION } from '../version.js';
-import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
-import { cacheImages, type ImageCachingOptions } from '../airgap/cache-images.js';
+import { writeLayer } from '../layer/layer-writer.js';
+import { cacheImages } from '../airgap/cache-images.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerFactsMemo } from '../runtime/rootfs.js';
 import { LayerCache, StatCache, cacheDir } from './cache.js';
-import type { RemoteCache } from './remote-cache.js';
 import { BuildContext } from './context.js';
-import type { SandboxOptions } from './sandbox.js';
 import type { StageResult } from './stage-builder.js';
 import { buildStages, type StagesInput } from './stages.js';
 import type { Workspace } from './workspace.js';
+import type { BuildOptions } from './options.js';
 import { VariableScope, platformArgs } from './variables.js';
-
-export interface BuildOptions {
-  contextDir: string;
-  /** -f: the Kubefile path; defaults to CONTEXT/Kubefile. */
-  kubefile?: string;
-  /** Normalised references to tag the result with. */
-  tags: string[];
-  platforms: Platform[];
-  buildArgs: Map<string, string>;
-  labels: Map<string, string>;
-  compression: LayerCompression;
-  timestamp: Date;
-  store: Store;
-  /** Where FROM images missing from the store are pulled from. */
-  registries: Registries;
-  reporter: Reporter;
-  /** Which container images go into registry/ (airgap caching). */
-  images: ImageCachingOptions;
-  /** --no-cache: run every step; what is built is still recorded for the next build. */
-  noCache: boolean;
-  /** How RUN commands are isolated and what network they get. */
-  sandbox: SandboxOptions;
-  /** --cache-from / --cache-to: a layer cache shared through a registry. */
-  remoteCache?: RemoteCache;
-}
 
 export interface BuildResult {
   descriptor: Descriptor;

@@ -6,7 +6,7 @@ import { pullImage } from '../registry/pull.js';
 import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../store/image.js';
 import type { BlobBatch } from '../store/store.js';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
-import type { BuildOptions } from './build.js';
+import type { BuildOptions } from './options.js';
 import type { LayerFactsMemo } from '../runtime/rootfs.js';
 import type { LayerCache, StatCache } from './cache.js';
 import type { BuildContext } from './context.js';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { DescriptorSchema, type Descriptor } from '../oci/schemas.js';
-import type { BlobBatch } from '../store/store.js';
+import type { LayerSink } from './sink.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 
 export type CompressedKind = 'gzip' | 'zstd';
@@ -26,22 +26,22 @@ const IndexedLayerSchema = z.object({ descriptor: DescriptorSchema, diffId: z.st
  * blobs did, so a record never points at a blob a failed build left out, and a failed build
  * changes nothing. A record counts only while its blob is still there.
  */
-export async function findCompressed(batch: BlobBatch, kind: CompressedKind, diffId: Digest): Promise<Descriptor | undefined> {
+export async function findCompressed(batch: LayerSink, kind: CompressedKind, diffId: Digest): Promise<Descriptor | undefined> {
   const record = await find(batch, join('compressed', kind, digestHex(diffId)), DescriptorSchema, (r) => r.digest);
   return record === undefined ? undefined : { mediaType: record.mediaType, digest: record.digest, size: record.size };
 }
 
 /** Records that `descriptor` is the `kind` compression of the tar with `diffId`, from the batch's commit on. */
-export async function recordCompressed(batch: BlobBatch, kind: CompressedKind, diffId: Digest, descriptor: Descriptor): Promise<void> {
+export async function recordCompressed(batch: LayerSink, kind: CompressedKind, diffId: Digest, descriptor: Descriptor): Promise<void> {
   await record(batch, join('compressed', kind, digestHex(diffId)), bareDescriptor(descriptor));
 }
 
-export async function findByTarKey(batch: BlobBatch, compression: string, key: Digest): Promise<IndexedLayer | undefined> {
+export async function findByTarKey(batch: LayerSink, compression: string, key: Digest): Promise<IndexedLayer | undefined> {
   const record = await find(batch, join('layer-keys', compression, digestHex(key)), IndexedLayerSchema, (r) => r.descriptor.digest);
   return record === undefined ? undefined : { descriptor: bareDescriptor(record.descriptor), diffId: record.diffId as Digest };
 }
 
-export async function recordByTarKey(batch: BlobBatch, compression: string, key: Digest, layer: IndexedLayer): Promise<void> {
+export async function recordByTarKey(batch: LayerSink, compression: string, key: Digest, layer: IndexedLayer): Promise<void> {
   await record(batch, join('layer-keys', compression, digestHex(key)), { descriptor: bareDescriptor(layer.descriptor), diffId: layer.diffId });
 }
 
@@ -67,7 +67,7 @@ function bareDescriptor(d: Descriptor): Descriptor {
 }
 
 /** A record staged by an earlier layer of this build (another platform with the same files) first, then the store's. */
-async function find<T extends z.ZodType>(batch: BlobBatch, name: string, schema: T, blobOf: (record: z.infer<T>) => string): Promise<z.infer<T> | undefined> {
+async function find<T extends z.ZodType>(batch: LayerSink, name: string, schema: T, blobOf: (record: z.infer<T>) => string): Promise<z.infer<T> | undefined> {
   for (const path of [join(batch.dir, name), join(batch.store.root, name)]) {
     const found = await readRecord(path, schema);
     if (found !== undefined && (await exists(batch.pathOf(blobOf(found) as Digest)))) return found;
@@ -75,7 +75,7 @@ async function find<T extends z.ZodType>(batch: BlobBatch, name: string, schema:
   return undefined;
 }
 
-async function record(batch: BlobBatch, name: string, value: unknown): Promise<void> {
+async function record(batch: LayerSink, name: string, value: unknown): Promise<void> {
   const json = JSON.stringify(value);
   const staged = join(batch.dir, name);
   await mkdir(dirname(staged), { recursive: true });

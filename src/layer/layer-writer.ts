@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { HashingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
-import type { BlobBatch } from '../store/store.js';
+import type { LayerSink } from './sink.js';
 import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './layer-index.js';
 import { parallelGzip } from './gzip-parallel.js';
 import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
@@ -53,7 +53,7 @@ const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: R
  * to `inspect`), never held in memory or on disk uncompressed; the diff_id recorded is the one
  * of that pass, so it always matches the blob.
  */
-export async function writeLayer<T = never>(entries: readonly LayerEntry[], options: LayerOptions<T>, batch: BlobBatch): Promise<WrittenLayer & { inspected?: T }> {
+export async function writeLayer<T = never>(entries: readonly LayerEntry[], options: LayerOptions<T>, batch: LayerSink): Promise<WrittenLayer & { inspected?: T }> {
   const kind = options.compression;
   const key = tarKey(entries, options.mtime);
   if (key !== undefined) {

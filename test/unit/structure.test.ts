@@ -14,8 +14,8 @@ const MAX_LINES = 400;
 // What issue #15 has not removed yet. Each list must equal what is found: a new cycle or long
 // file fails, and so does a removed one still listed (shrink the list as the work lands).
 const LEFT = {
-  folderCycles: [['layer', 'store']],
-  fileCycles: [['builder/build.ts', 'builder/stages.ts']],
+  folderCycles: [] as string[][],
+  fileCycles: [] as string[][],
   registryFilesImportingStore: ['registry/manifest-list.ts', 'registry/pull.ts', 'registry/push.ts'],
   longFiles: ['builder/stage-builder.ts'],
 };
