@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { posix } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { expandWord } from '../kubefile/expand.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
@@ -11,8 +12,9 @@ import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo, type LayerSource } from '../runtime/rootfs.js';
-import { UserError } from '../util/errors.js';
+import { UserError, type SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
+import { formatImageFileSpec, openImageFile, parseImageFileSpec, type ImageFileSpec } from './image-files.js';
 import { imagesInHelmChart, imagesInList, imagesInValues, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
 import { registryLayout, type LayoutImage } from './registry-layout.js';
 
@@ -20,7 +22,7 @@ import { registryLayout, type LayoutImage } from './registry-layout.js';
 export interface ImageCachingOptions {
   /** `lite` (sealer's name) caches nothing. */
   mode: 'full' | 'lite';
-  /** From --image-list files. */
+  /** From --image-list files; image files named there have absolute paths. */
   extra: FoundImage[];
   /** Normalised references from --ignored-image-list files. */
   ignored: Set<string>;
@@ -41,6 +43,8 @@ export interface CacheInput {
   layers: LayerSource[];
   facts: LayerFactsMemo;
   options: ImageCachingOptions;
+  /** Image files an image list in the image names are paths in the build context: the host path of one (never outside it). */
+  contextFile: (written: string, pos: SourcePosition) => Promise<string>;
 }
 
 /** One line of `images.lock`. */
@@ -120,14 +124,22 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   const { store, reporter, platform, options } = input;
   if (options.mode === 'lite') return undefined;
   const files = await imageDocuments(input.layers, input.facts);
-  const found = [...(await discover(files, input)), ...options.extra];
+  const found = [...(await discover(files, input)).map((f) => ({ ...f, inContext: true })), ...options.extra.map((f) => ({ ...f, inContext: false }))];
   const wanted = new Map<string, FoundImage>();
+  const imageFiles = new Map<string, { spec: ImageFileSpec; path: string }>();
   for (const f of found) {
     if (f.image.includes('{{')) {
       reporter.warn(`${f.source}: "${f.image}" is still a template; not cached`);
       continue;
     }
     const expanded = expandWord(f.image, input.lookup, { file: f.source, line: 1, col: 1 });
+    const spec = parseImageFileSpec(expanded);
+    if (spec) {
+      if (!f.listed) throw new UserError(`${f.source}: "${expanded}" is an image file, which only an imageList file or --image-list can name`, { hint: 'name the image by its registry reference here and list the file in manifests/imageList' });
+      const path = f.inContext ? await input.contextFile(spec.path, listPosition(f.source)) : spec.path;
+      imageFiles.set(formatImageFileSpec(spec), { spec, path });
+      continue;
+    }
     let name: string;
     try {
       name = formatReference(parseReference(expanded));
@@ -136,16 +148,28 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
     }
     if (!options.ignored.has(name) && !wanted.has(name)) wanted.set(name, { ...f, image: name });
   }
-  if (wanted.size === 0) return undefined;
-  checkPathCollisions([...wanted.keys()]);
-
   const platforms: Platform[] | 'all' = options.allPlatforms ? 'all' : [platform];
-  const missing: PullRequest[] = [];
-  for (const name of wanted.keys()) if (!(await storeHas(store, name, platforms))) missing.push({ ref: name, platforms });
+  const scratch = imageFiles.size > 0 ? await store.makeTempDir('image-files') : undefined;
   let downloadedBytes = 0;
-  if (missing.length > 0) {
-    reporter.info(`caching ${wanted.size} images into registry/ (${missing.length} to pull)`);
-    downloadedBytes = (await pullImages(store, missing, { registries: input.registries, reporter })).downloadedBytes;
+  try {
+    // An image file is read on every build (only blobs the store lacks are copied): it may have changed.
+    const missing: PullRequest[] = [];
+    for (const [from, { spec, path }] of imageFiles) {
+      const opened = await openImageFile(spec, path, await mkdtemp(join(scratch!, 'file-')));
+      if (options.ignored.has(opened.name)) continue;
+      if (!wanted.has(opened.name)) wanted.set(opened.name, { image: opened.name, source: from });
+      missing.push({ ref: opened.name, platforms, file: { source: opened.source, from } });
+    }
+    if (wanted.size === 0) return undefined;
+    checkPathCollisions([...wanted.keys()]);
+    const fromFiles = new Set(missing.map((m) => m.ref));
+    for (const name of wanted.keys()) if (!fromFiles.has(name) && !(await storeHas(store, name, platforms))) missing.push({ ref: name, platforms });
+    if (missing.length > 0) {
+      reporter.info(`caching ${wanted.size} images into registry/ (${missing.length} to pull or read from files)`);
+      downloadedBytes = (await pullImages(store, missing, { registries: input.registries, reporter })).downloadedBytes;
+    }
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 
   const layout: LayoutImage[] = [];
@@ -167,8 +191,14 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   const annotation = JSON.stringify(
     [...wanted.values()].map((f) => ({ image: f.image, ...(f.appName ? { appName: f.appName } : {}), platform: platforms === 'all' ? 'all' : formatPlatform(platform) })),
   );
-  reporter.info(`cached ${wanted.size} images (${downloadedBytes} bytes downloaded)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
+  reporter.info(`cached ${wanted.size} images (${downloadedBytes} bytes new to the store)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
   return { entries, lock, annotation, downloadedBytes };
+}
+
+/** `manifests/imageList:3` as a position for messages about that line. */
+function listPosition(source: string): SourcePosition {
+  const match = /^(.*):(\d+)$/.exec(source);
+  return match ? { file: match[1]!, line: Number(match[2]), col: 1 } : { file: source, line: 1, col: 1 };
 }
 
 /** registry/ drops the host, so two hosts with one path would be merged: refuse instead. */

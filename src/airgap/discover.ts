@@ -13,6 +13,8 @@ export interface FoundImage {
   source: string;
   /** The app it belongs to, when found under application/apps/<name>/. */
   appName?: string;
+  /** Found in an image list, where image files (oci-archive:PATH…) may be named too. */
+  listed?: true;
 }
 
 /** A user-given place where a custom resource keeps images: `Kind=spec.path[].image`. */
@@ -94,7 +96,7 @@ export function imagesInYaml(path: string, text: string, fields: ImageField[]): 
 export function imagesInList(path: string, text: string): FoundImage[] {
   return text.split(/\r?\n/).flatMap((line, i) => {
     const image = line.replace(/#.*/, '').trim();
-    return image === '' ? [] : [{ image, source: `${path}:${i + 1}` }];
+    return image === '' ? [] : [{ image, source: `${path}:${i + 1}`, listed: true as const }];
   });
 }
 

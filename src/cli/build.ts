@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { closest } from '../kubefile/suggest.js';
 import type { FoundImage } from '../airgap/discover.js';
@@ -38,8 +39,12 @@ async function readList(file: string, flag: string): Promise<FoundImage[]> {
   const text = await readFile(file, 'utf8').catch(() => {
     throw new UsageError(`${flag}: cannot read ${file}`, 'give a file with one image reference per line');
   });
-  const { imagesInList } = await import('../airgap/discover.js');
-  return imagesInList(file, text);
+  const [{ imagesInList }, { parseImageFileSpec, formatImageFileSpec }] = await Promise.all([import('../airgap/discover.js'), import('../airgap/image-files.js')]);
+  // Image files named in a list given on the command line are paths from the current directory.
+  return imagesInList(file, text).map((found) => {
+    const spec = parseImageFileSpec(found.image);
+    return spec ? { ...found, image: formatImageFileSpec({ ...spec, path: resolve(spec.path) }) } : found;
+  });
 }
 
 /** The image caching flags, files read and references checked up front. */

@@ -63,7 +63,7 @@ export class RepositoryClient {
     if ((isDigest(ref) && digest !== ref) || (claimed !== undefined && isDigest(claimed) && claimed !== digest)) {
       throw new UserError(`${what}: the manifest received does not match its digest (got ${digest})`, { hint: 'the registry or a proxy altered it; nothing was stored' });
     }
-    const mediaType = (header(res.headers['content-type']) ?? '').split(';')[0]!.trim() || mediaTypeOf(bytes);
+    const mediaType = (header(res.headers['content-type']) ?? '').split(';')[0]!.trim() || manifestMediaType(bytes);
     return { bytes, mediaType, digest };
   }
 
@@ -221,7 +221,7 @@ function counted(stream: Readable, onBytes?: (n: number) => void): Readable {
 }
 
 /** A manifest's media type from its own `mediaType` field, when the server did not say. */
-function mediaTypeOf(bytes: Buffer): string {
+export function manifestMediaType(bytes: Buffer): string {
   try {
     const doc = JSON.parse(bytes.toString()) as { mediaType?: string; manifests?: unknown };
     return doc.mediaType ?? (doc.manifests ? MediaType.ociIndex : MediaType.ociManifest);

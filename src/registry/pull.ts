@@ -22,10 +22,15 @@ export interface PullOptions {
 
 export const DEFAULT_PULL_CONCURRENCY = 6;
 
+/** Where an image's manifests and blobs are read: a registry repository, or an image file. */
+export type ImageSource = Pick<RepositoryClient, 'getManifest' | 'openBlob'>;
+
 /** One image to pull and the platforms wanted from it. */
 export interface PullRequest {
   ref: string;
   platforms: Platform[] | 'all';
+  /** An image file to read instead of the registry `ref` names (`from` says which, for messages). */
+  file?: { source: ImageSource; from: string };
 }
 
 export interface PullResult {
@@ -52,12 +57,12 @@ export async function pullImage(store: Store, text: string, options: PullOptions
 export async function pullImages(store: Store, requests: PullRequest[], options: Omit<PullOptions, 'platforms'>): Promise<{ images: PullResult[]; downloadedBytes: number }> {
   const batch = await store.beginBatch();
   try {
-    const blobs = new Map<Digest, { blob: Descriptor; repo: RepositoryClient }>();
+    const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource }>();
     const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
       const ref = parseReference(request.ref);
       const name = formatReference(ref);
-      const repo = options.registries.repository(ref);
-      options.reporter.info(`Pulling ${name}`);
+      const repo = request.file?.source ?? options.registries.repository(ref);
+      options.reporter.info(request.file ? `Reading ${name} from ${request.file.from}` : `Pulling ${name}`);
       const { descriptor, manifests } = await fetchManifests(repo, ref.digest ?? ref.tag!, name, request.platforms, batch).catch((err: unknown) => {
         // Name the image when the failure does not (a host that cannot be reached, say).
         if (err instanceof UserError && !err.message.includes(ref.path)) throw new UserError(`pulling ${name}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
@@ -76,9 +81,9 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       transfer.end('done');
     });
     await batch.commit();
-    for (const { name, descriptor } of images) {
+    for (const [i, { name, descriptor }] of images.entries()) {
       await store.setTag(name, descriptor);
-      options.reporter.info(`Pulled ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
+      options.reporter.info(`${requests[i]!.file ? 'Read' : 'Pulled'} ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
     }
     return { images, downloadedBytes };
   } catch (err) {
@@ -88,7 +93,7 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
 }
 
 /** The top manifest or index and the manifests of the wanted platforms, staged in `batch`. */
-async function fetchManifests(repo: RepositoryClient, ref: string, name: string, platforms: Platform[] | 'all', batch: BlobBatch): Promise<{ descriptor: Descriptor; manifests: Manifest[] }> {
+async function fetchManifests(repo: ImageSource, ref: string, name: string, platforms: Platform[] | 'all', batch: BlobBatch): Promise<{ descriptor: Descriptor; manifests: Manifest[] }> {
   const top = await repo.getManifest(ref);
   const descriptor = await batch.writeBytes(top.bytes, top.mediaType);
   if (!isIndexMediaType(top.mediaType)) {
@@ -120,7 +125,7 @@ function selectChildren(children: Descriptor[], wanted: Platform[] | 'all', name
 }
 
 /** A single-platform image must be the platform asked for: no x86 binaries in an arm64 build. */
-async function checkSinglePlatform(repo: RepositoryClient, manifest: Manifest, wanted: Platform[] | 'all', batch: BlobBatch, name: string): Promise<void> {
+async function checkSinglePlatform(repo: ImageSource, manifest: Manifest, wanted: Platform[] | 'all', batch: BlobBatch, name: string): Promise<void> {
   if (wanted === 'all') return;
   await batch.writeStream(repo.openBlob(manifest.config.digest, manifest.config.size), manifest.config.mediaType, { digest: manifest.config.digest, size: manifest.config.size });
   const config = parseJson(ImageConfigSchema, await readFile(batch.pathOf(manifest.config.digest)), `config of ${name}`);

@@ -15,10 +15,15 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `sealbuild ARGS` with `--root root`; never throws on a non-zero exit. */
-export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+/**
+ * Runs `sealbuild ARGS` with `--root root`; never throws on a non-zero exit. `offline` runs it
+ * in a network namespace of its own (`unshare -n`: loopback only), so nothing can reach a registry.
+ */
+export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; offline?: boolean } = {}): Promise<RunResult> {
+  const command = [process.execPath, CLI, '--root', root, '--progress', 'plain', ...args];
+  if (options.offline) command.unshift('unshare', '-n');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--root', root, '--progress', 'plain', ...args], {
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
