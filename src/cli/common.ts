@@ -11,6 +11,7 @@ export interface GlobalOptions {
   debug?: boolean;
   tlsVerify: boolean;
   certDir?: string;
+  timeout?: number;
 }
 
 /** The options given to the program itself (`--root`, `--progress`), from any subcommand. */
@@ -24,10 +25,19 @@ export async function openStore(command: Command): Promise<Store> {
 
 /** Registry connections with the user's TLS settings; the caller closes them. */
 export async function registriesFor(command: Command): Promise<Registries> {
-  const { tlsVerify, certDir } = globalOptions(command);
+  const { tlsVerify, certDir, timeout } = globalOptions(command);
   // Loaded on demand: the HTTP stack is the largest import and most commands need none.
   const { Registries } = await import('../registry/registries.js');
-  return new Registries(certDir === undefined ? { tlsVerify } : { tlsVerify, certDir });
+  return new Registries({ tlsVerify, ...(certDir === undefined ? {} : { certDir }), ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }) });
+}
+
+/** `--timeout SECONDS`: a positive number. */
+export function parseSeconds(flag: string): (value: string) => number {
+  return (value) => {
+    const seconds = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) throw new UsageError(`${flag}: "${value}" is not a number of seconds`, `write ${flag} 30`);
+    return seconds;
+  };
 }
 
 /** `--tls-verify`, `--tls-verify=true|false`, as podman and buildah spell it. */

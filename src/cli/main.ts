@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
 import { VERSION } from '../version.js';
 import { buildCommand } from './build.js';
-import { parseBool } from './common.js';
+import { parseBool, parseSeconds } from './common.js';
 import { loginCommand, logoutCommand } from './login.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
@@ -28,6 +28,7 @@ function program(): Command {
     .option('--debug', 'show stack traces for unexpected errors')
     .option('--tls-verify [bool]', 'verify registry TLS certificates (--tls-verify=false to skip)', parseBool('--tls-verify'), true)
     .option('--cert-dir <dir>', 'extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries')
+    .option('--timeout <seconds>', 'registry requests: how long a connection or an answer may take, and a download may go without data (default: 30)', parseSeconds('--timeout'))
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);

@@ -10,6 +10,14 @@ import { isDigest, type Digest } from './digest.js';
 const digest = z.string().refine(isDigest, 'must be sha256: followed by 64 lowercase hex').transform((d) => d as Digest);
 const annotations = z.record(z.string(), z.string());
 
+/**
+ * Count caps on untrusted documents (README "Limits"): far above real images (overlayfs
+ * stacks at most 128 layers; the largest indexes list a few dozen platforms with their
+ * attestations), low enough that a hostile document cannot make sealbuild fetch for hours.
+ */
+export const MAX_LAYERS = 1000;
+export const MAX_INDEX_CHILDREN = 1000;
+
 export const PlatformSchema = z.looseObject({
   architecture: z.string(),
   os: z.string(),
@@ -34,7 +42,7 @@ export const ManifestSchema = z.looseObject({
   mediaType: z.string().optional(),
   artifactType: z.string().optional(),
   config: DescriptorSchema,
-  layers: z.array(DescriptorSchema),
+  layers: z.array(DescriptorSchema).max(MAX_LAYERS, `more than ${MAX_LAYERS} layers, sealbuild's limit`),
   subject: DescriptorSchema.optional(),
   annotations: annotations.optional(),
 });
@@ -44,7 +52,7 @@ export const IndexSchema = z.looseObject({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),
   artifactType: z.string().optional(),
-  manifests: z.array(DescriptorSchema),
+  manifests: z.array(DescriptorSchema).max(MAX_INDEX_CHILDREN, `more than ${MAX_INDEX_CHILDREN} entries, sealbuild's limit`),
   subject: DescriptorSchema.optional(),
   annotations: annotations.optional(),
 });
@@ -74,7 +82,7 @@ export const ImageConfigSchema = z.looseObject({
       Labels: z.record(z.string(), z.string()).optional(),
     })
     .optional(),
-  rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digest) }),
+  rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digest).max(MAX_LAYERS, `more than ${MAX_LAYERS} layers, sealbuild's limit`) }),
   history: z.array(HistorySchema).optional(),
 });
 export type ImageConfig = z.infer<typeof ImageConfigSchema>;

@@ -3,7 +3,21 @@ import { undici } from './undici.js';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import { BODY_CAPS, readCapped } from './body.js';
 import type { Credential } from './credentials.js';
+import { isLoopback } from './transport.js';
+
+/** What the authenticator needs of the registry connection it serves (RegistryHttp). */
+export interface AuthTransport {
+  /** The registry's API host, e.g. `registry-1.docker.io` or `127.0.0.1:5000`. */
+  readonly host: string;
+  readonly timeoutMs: number;
+  agentFor(host: string): Promise<Agent>;
+  /** The URL if the plain-HTTP rule allows it; throws otherwise. */
+  checkedHop(url: URL, what: string, how: string): URL;
+  /** A network failure as a one-line error (timeouts say so). */
+  networkError(err: unknown, url: URL, what: string): Error;
+}
 
 export interface Challenge {
   scheme: 'basic' | 'bearer';
@@ -49,7 +63,7 @@ export class Authenticator {
   constructor(
     private readonly domain: string,
     private readonly credential: Credential | undefined,
-    private readonly agentFor: (host: string) => Promise<Agent>,
+    private readonly transport: AuthTransport,
   ) {}
 
   get hasCredential(): boolean {
@@ -91,25 +105,40 @@ export class Authenticator {
     } catch {
       throw new UserError(`registry ${this.domain} gave an invalid token realm "${realm}"`, { hint: 'the registry is misconfigured' });
     }
+    const what = `token service of ${this.domain}`;
+    this.transport.checkedHop(url, what, 'sent the client for tokens to');
+    // A credential over plain HTTP stays on the registry's own host (or on this machine): a
+    // realm elsewhere would read it off the wire.
+    const registryHost = new URL(`http://${this.transport.host}/`).hostname;
+    if (this.credential && url.protocol === 'http:' && url.hostname !== registryHost && !(isLoopback(url.host) && isLoopback(this.transport.host))) {
+      throw new UserError(`${what}: the token realm ${url.protocol}//${url.host}${url.pathname} is plain HTTP on another host than the registry; the credentials are not sent there`, { hint: 'the registry is misconfigured, or something rewrote its answer' });
+    }
     const allScopes = scopes.length > 0 ? scopes : params.scope ? [params.scope] : [];
-    const agent = await this.agentFor(url.host);
+    const agent = await this.transport.agentFor(url.host);
+    const timeouts = { headersTimeout: this.transport.timeoutMs, bodyTimeout: this.transport.timeoutMs };
     const headers: Record<string, string> = { 'user-agent': `sealbuild/${VERSION}` };
     let response;
     try {
       if (this.credential && 'identityToken' in this.credential) {
         // OAuth2 refresh-token grant, as docker does for identity tokens.
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.credential.identityToken, client_id: 'sealbuild', service: params.service ?? '', scope: allScopes.join(' ') });
-        response = await (await undici()).request(url, { method: 'POST', dispatcher: agent, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+        response = await (await undici()).request(url, { method: 'POST', dispatcher: agent, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), ...timeouts });
       } else {
         if (params.service) url.searchParams.set('service', params.service);
         for (const scope of allScopes) url.searchParams.append('scope', scope);
         const basic = this.basic();
-        response = await (await undici()).request(url, { method: 'GET', dispatcher: agent, headers: basic ? { ...headers, authorization: basic } : headers });
+        response = await (await undici()).request(url, { method: 'GET', dispatcher: agent, headers: basic ? { ...headers, authorization: basic } : headers, ...timeouts });
       }
     } catch (err) {
-      throw new UserError(`cannot reach the token service of ${this.domain} (${url.host}): ${(err as Error).message}`, { hint: 'check the network and the registry address' });
+      throw this.transport.networkError(err, url, what);
     }
-    const text = await response.body.text();
+    let text: string;
+    try {
+      text = (await readCapped(response.body, { max: BODY_CAPS.token, deadlineMs: this.transport.timeoutMs, what, contentLength: response.headers['content-length'] })).toString('utf8');
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw this.transport.networkError(err, url, what);
+    }
     if (response.statusCode === 401 || response.statusCode === 403) {
       throw new UserError(`registry ${this.domain} rejected ${this.credential ? 'the credentials' : 'anonymous access'}`, { hint: `run sealbuild login ${this.domain}` });
     }

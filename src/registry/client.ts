@@ -5,12 +5,16 @@ import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { UserError } from '../util/errors.js';
 import { repositoryScope } from './auth.js';
-import { RETRY, RegistryError, backoffMs, header, isRetryableError, type RegistryHttp } from './http.js';
+import { BODY_CAPS, readCapped } from './body.js';
+import { RETRY, RegistryError, TIMEOUT_HINT, backoffMs, describeNetworkError, header, isTimeout, mayRetry, type RegistryHttp } from './http.js';
 
 /** Every manifest type we read: registries pick the best the image has. */
 const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
-/** Far above the spec's 4 MB minimum; a bound so a hostile registry cannot exhaust memory. */
-const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/**
+ * A blob download must move at least this much per --timeout window (or finish): a body that
+ * trickles a byte now and then never trips the no-data timeout.
+ */
+const MIN_PROGRESS_BYTES = 64 * 1024;
 /** Blobs above this go up in chunks, each resumable after a broken connection. */
 export const CHUNKED_UPLOAD_THRESHOLD = 64 * 1024 * 1024;
 export const UPLOAD_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -38,32 +42,34 @@ export class RepositoryClient {
     return `${kind} ${this.http.domain}/${this.path}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`;
   }
 
-  /** GET a manifest by tag or digest; the bytes are verified against a digest reference. */
+  /**
+   * GET a manifest by tag or digest; the bytes are verified against a digest reference. A body
+   * cut short or too slow is fetched again, like a blob.
+   */
   async getManifest(ref: string): Promise<FetchedManifest> {
     const what = this.what('manifest', ref);
-    const res = await this.http.send({ method: 'GET', url: `/v2/${this.path}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT }, scopes: this.scopes, ok: [200], what });
-    const length = Number(header(res.headers['content-length']) ?? 0);
-    if (length > MAX_MANIFEST_BYTES) {
-      await res.body.dump();
-      throw new UserError(`${what}: manifest of ${length} bytes is larger than ${MAX_MANIFEST_BYTES}`, { hint: 'this is not a container image manifest' });
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += (chunk as Buffer).length;
-      if (total > MAX_MANIFEST_BYTES) {
-        res.body.destroy();
-        throw new UserError(`${what}: manifest larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'this is not a container image manifest' });
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.http.send({ method: 'GET', url: `/v2/${this.path}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT }, scopes: this.scopes, ok: [200], what });
+      let bytes: Buffer;
+      try {
+        bytes = await readCapped(res.body, { max: BODY_CAPS.manifest, deadlineMs: this.http.timeoutMs, what, contentLength: res.headers['content-length'] });
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        if (!mayRetry(err, attempt)) throw this.http.networkError(err, res.url, what);
+        await sleep(backoffMs(attempt));
+        continue;
       }
-      chunks.push(chunk as Buffer);
+      return this.checkManifest(ref, what, bytes, res.headers);
     }
-    const bytes = Buffer.concat(chunks);
+  }
+
+  private checkManifest(ref: string, what: string, bytes: Buffer, headers: Record<string, string | string[] | undefined>): FetchedManifest {
     const digest = sha256Digest(bytes);
-    const claimed = header(res.headers['docker-content-digest']);
+    const claimed = header(headers['docker-content-digest']);
     if ((isDigest(ref) && digest !== ref) || (claimed !== undefined && isDigest(claimed) && claimed !== digest)) {
       throw new UserError(`${what}: the manifest received does not match its digest (got ${digest})`, { hint: 'the registry or a proxy altered it; nothing was stored' });
     }
-    const mediaType = (header(res.headers['content-type']) ?? '').split(';')[0]!.trim() || manifestMediaType(bytes);
+    const mediaType = (header(headers['content-type']) ?? '').split(';')[0]!.trim() || manifestMediaType(bytes);
     return { bytes, mediaType, digest };
   }
 
@@ -92,16 +98,21 @@ export class RepositoryClient {
   /**
    * A blob's bytes as a stream that survives broken connections: it resumes with a Range
    * request from where it stopped (or skips what it had, when the server ignores Range).
-   * The caller verifies the digest of what comes out.
+   * Reading stops at the declared `size`: a byte more is a lie, refused at once rather than
+   * read on (a registry could stream forever). A download that stalls or trickles fails after
+   * --timeout. The caller verifies the digest of what comes out.
    */
   openBlob(digest: Digest, size: number, onBytes?: (n: number) => void): Readable {
     const self = this;
+    const what = this.what('blob', digest);
+    const timeoutMs = this.http.timeoutMs;
     return Readable.from((async function* () {
       let offset = 0;
       for (let attempt = 0; ; ) {
         const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-        const res = await self.http.send({ method: 'GET', url: `/v2/${self.path}/blobs/${digest}`, headers, scopes: self.scopes, ok: [200, 206], what: self.what('blob', digest) });
+        const res = await self.http.send({ method: 'GET', url: `/v2/${self.path}/blobs/${digest}`, headers, scopes: self.scopes, ok: [200, 206], what, streamed: true });
         let skip = res.status === 200 ? offset : 0;
+        const watchdog = watchProgress(res.body, timeoutMs, () => Math.min(MIN_PROGRESS_BYTES, size - offset));
         try {
           for await (const raw of res.body) {
             let chunk = raw as Buffer;
@@ -111,17 +122,25 @@ export class RepositoryClient {
               chunk = chunk.subarray(dropped);
               if (chunk.length === 0) continue;
             }
+            if (offset + chunk.length > size) {
+              res.body.destroy();
+              throw new UserError(`${what}: the registry sent more than the ${size} bytes the image declares`, { hint: 'the registry is misbehaving or hostile; nothing was stored' });
+            }
             offset += chunk.length;
+            watchdog.moved(chunk.length);
             onBytes?.(chunk.length);
             yield chunk;
           }
           if (offset >= size) return;
-          throw Object.assign(new Error('connection closed early'), { code: 'ECONNRESET' });
+          throw Object.assign(new Error(`the connection closed after ${offset} of ${size} bytes`), { code: 'ECONNRESET' });
         } catch (err) {
-          if (!isRetryableError(err) || attempt + 1 >= RETRY.attempts) {
-            throw new UserError(`blob ${digest}: download failed after ${offset} of ${size} bytes: ${(err as Error).message}`, { hint: 'try again; completed blobs are kept' });
+          if (err instanceof UserError) throw err;
+          if (!mayRetry(err, attempt)) {
+            throw new RegistryError(`${what}: download failed after ${offset} of ${size} bytes: ${describeNetworkError(err, timeoutMs)}`, isTimeout(err) ? TIMEOUT_HINT : 'try again', true);
           }
           await sleep(backoffMs(attempt++));
+        } finally {
+          watchdog.stop();
         }
       }
     })(), { objectMode: false });
@@ -205,6 +224,22 @@ export class RepositoryClient {
     const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers.range) ?? '');
     return range ? Number(range[1]) + 1 : 0;
   }
+}
+
+/**
+ * Destroys `body` with a stall error when, over a window of `windowMs`, it moved less than
+ * `needed()` bytes (what is left of the blob, at most MIN_PROGRESS_BYTES).
+ */
+function watchProgress(body: Readable, windowMs: number, needed: () => number): { moved(n: number): void; stop(): void } {
+  let moved = 0;
+  const timer = setInterval(() => {
+    if (moved < needed()) {
+      body.destroy(Object.assign(new Error(`less than ${Math.min(needed(), MIN_PROGRESS_BYTES)} bytes in ${windowMs / 1000} s`), { code: 'SEALBUILD_STALLED' }));
+    }
+    moved = 0;
+  }, windowMs);
+  timer.unref();
+  return { moved: (n) => void (moved += n), stop: () => clearInterval(timer) };
 }
 
 function withDigest(location: string, digest: Digest): string {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
@@ -8,6 +7,7 @@ import type { BlobBatch, Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
+import { BODY_CAPS, readSmallBlob } from './body.js';
 import type { RepositoryClient } from './client.js';
 import type { Registries } from './registries.js';
 
@@ -63,12 +63,16 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       const name = formatReference(ref);
       const repo = request.file?.source ?? options.registries.repository(ref);
       options.reporter.info(request.file ? `Reading ${name} from ${request.file.from}` : `Pulling ${name}`);
-      const { descriptor, manifests } = await fetchManifests(repo, ref.digest ?? ref.tag!, name, request.platforms, batch).catch((err: unknown) => {
+      const { descriptor, manifests } = await fetchManifests(repo, ref.digest ?? ref.tag!, name, request.platforms, batch, options.concurrency ?? DEFAULT_PULL_CONCURRENCY).catch((err: unknown) => {
         // Name the image when the failure does not (a host that cannot be reached, say).
         if (err instanceof UserError && !err.message.includes(ref.path)) throw new UserError(`pulling ${name}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
         throw err;
       });
-      for (const m of manifests) for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, repo });
+      for (const m of manifests) {
+        // Configs are read whole later (build, inspect): refused here, before any byte is fetched.
+        if (m.config.size > BODY_CAPS.config) throw new UserError(`pulling ${name}: its config is declared as ${m.config.size} bytes, more than the ${BODY_CAPS.config} sealbuild reads`, { hint: 'the image is malformed or hostile; nothing was stored' });
+        for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, repo });
+      }
       return { name, descriptor };
     });
     let downloadedBytes = 0;
@@ -92,8 +96,11 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
   }
 }
 
-/** The top manifest or index and the manifests of the wanted platforms, staged in `batch`. */
-async function fetchManifests(repo: ImageSource, ref: string, name: string, platforms: Platform[] | 'all', batch: BlobBatch): Promise<{ descriptor: Descriptor; manifests: Manifest[] }> {
+/**
+ * The top manifest or index and the manifests of the wanted platforms, staged in `batch`;
+ * an index's children are fetched `concurrency` at a time, like blobs.
+ */
+async function fetchManifests(repo: ImageSource, ref: string, name: string, platforms: Platform[] | 'all', batch: BlobBatch, concurrency: number): Promise<{ descriptor: Descriptor; manifests: Manifest[] }> {
   const top = await repo.getManifest(ref);
   const descriptor = await batch.writeBytes(top.bytes, top.mediaType);
   if (!isIndexMediaType(top.mediaType)) {
@@ -102,12 +109,11 @@ async function fetchManifests(repo: ImageSource, ref: string, name: string, plat
     return { descriptor, manifests: [manifest] };
   }
   const index = parseJson(IndexSchema, top.bytes, `index ${name}`);
-  const manifests: Manifest[] = [];
-  for (const child of selectChildren(index.manifests, platforms, name)) {
+  const manifests = await mapLimit(selectChildren(index.manifests, platforms, name), concurrency, async (child) => {
     const fetched = await repo.getManifest(child.digest);
     await batch.writeBytes(fetched.bytes, child.mediaType);
-    manifests.push(parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`));
-  }
+    return parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`);
+  });
   return { descriptor, manifests };
 }
 
@@ -127,8 +133,9 @@ function selectChildren(children: Descriptor[], wanted: Platform[] | 'all', name
 /** A single-platform image must be the platform asked for: no x86 binaries in an arm64 build. */
 async function checkSinglePlatform(repo: ImageSource, manifest: Manifest, wanted: Platform[] | 'all', batch: BlobBatch, name: string): Promise<void> {
   if (wanted === 'all') return;
-  await batch.writeStream(repo.openBlob(manifest.config.digest, manifest.config.size), manifest.config.mediaType, { digest: manifest.config.digest, size: manifest.config.size });
-  const config = parseJson(ImageConfigSchema, await readFile(batch.pathOf(manifest.config.digest)), `config of ${name}`);
+  const bytes = await readSmallBlob(repo, manifest.config, BODY_CAPS.config, `config of ${name}`);
+  await batch.writeBytes(bytes, manifest.config.mediaType);
+  const config = parseJson(ImageConfigSchema, bytes, `config of ${name}`);
   const actual = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
   const mismatch = wanted.find((p) => !samePlatform(p, actual));
   if (mismatch) {

@@ -9,7 +9,12 @@ export interface TransportOptions {
   tlsVerify: boolean;
   /** Extra CA certificates (*.crt) and client certificates (*.cert + *.key) for every host. */
   certDir?: string;
+  /** --timeout: how long a connection or an answer may take, and a download may go without data. */
+  timeoutMs?: number;
 }
+
+/** --timeout's default: long enough for a slow registry, short enough that a silent one fails soon. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Where docker and podman keep per-registry certificates (`<dir>/<host[:port]>/`). */
 const SYSTEM_CERT_DIRS = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
@@ -57,6 +62,10 @@ export class Transport {
 
   constructor(readonly options: TransportOptions) {}
 
+  get timeoutMs(): number {
+    return this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
   agentFor(host: string): Promise<Agent> {
     let agent = this.agents.get(host);
     if (!agent) {
@@ -80,6 +89,7 @@ export class Transport {
     const { Agent: UndiciAgent } = await undici();
     return new UndiciAgent({
       connect: {
+        timeout: this.timeoutMs,
         rejectUnauthorized: this.options.tlsVerify,
         ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
         ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),

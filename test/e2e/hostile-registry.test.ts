@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { removeDir, sealbuildOk, snapshot, tempDir } from '../helpers/cli.js';
+import { imageRoutes, makeImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
+
+/*
+ * Issue #19: a registry that lies, floods and stalls. Every attack goes through the CLI and must
+ * end with one error line, exit 1, no stack trace, the store as it was (ROOT/tmp empty), within
+ * a time bound, and with a peak RSS under 300 MB. The tests pass --timeout 2 so the suite stays
+ * fast; with the default (30 s) a timeout is tried twice: about 61 s per attack.
+ */
+const TIMEOUT = ['--timeout', '2'];
+const MAX_RSS_MB = 300;
+
+let work: string;
+let image: TestImage;
+/** A store holding another image, copied for each test so "the store as it was" is not trivially empty. */
+let template: string;
+
+before(async () => {
+  work = await tempDir('sealbuild-hostile-');
+  image = makeImage({ tars: [await tarOf({ 'etc/hello': 'hello from a hostile registry\n' })] });
+  const honest = makeImage({ repo: 'honest/base', tars: [await tarOf({ 'etc/honest': 'an honest image\n' })] });
+  template = await mkdtemp(join(work, 'template-'));
+  const registry = await startHostileRegistry(imageRoutes(honest));
+  try {
+    await sealbuildOk(template, ['pull', '--platform', 'linux/amd64', `${registry.host}/${honest.repo}:1`]);
+  } finally {
+    await registry.stop();
+  }
+});
+after(async () => {
+  await removeDir(work);
+});
+
+async function freshStore(): Promise<string> {
+  const root = await mkdtemp(join(work, 'root-'));
+  await cp(template, root, { recursive: true });
+  return root;
+}
+
+/** Runs `args` against a store and checks every property a refused attack must have. */
+async function refused(args: string[], message: RegExp, maxMs: number, root?: string): Promise<MeasuredRun> {
+  root ??= await freshStore();
+  const before = await snapshot(root);
+  const run = await runMeasured(root, [...TIMEOUT, ...args]);
+  const detail = `exit ${run.code} after ${run.ms} ms, ${run.peakRssMb.toFixed(0)} MB\n${run.stderr.slice(-2000)}`;
+  assert.equal(run.code, 1, detail);
+  const errors = run.stderr.split('\n').filter((line) => line.startsWith('Error: '));
+  assert.equal(errors.length, 1, detail);
+  assert.ok(run.stderr.trimEnd().endsWith(errors[0]!), `the error is the last line\n${detail}`);
+  assert.match(errors[0]!, message, detail);
+  assert.doesNotMatch(run.stderr, /^\s+at /m, `no stack trace\n${detail}`);
+  assert.doesNotMatch(run.stderr, /looks like a bug/, detail);
+  assert.ok(run.ms < maxMs, `took ${run.ms} ms, more than ${maxMs}`);
+  assert.ok(run.peakRssMb < MAX_RSS_MB, `peak RSS ${run.peakRssMb} MB`);
+  assert.deepEqual(await snapshot(root), before, 'the store is as it was');
+  assert.deepEqual(await readdir(join(root, 'tmp')), [], 'ROOT/tmp is empty');
+  return run;
+}
+
+async function withRegistry<T>(routes: Routes, fn: (host: string, registry: Awaited<ReturnType<typeof startHostileRegistry>>) => Promise<T>): Promise<T> {
+  const registry = await startHostileRegistry(routes);
+  try {
+    return await fn(registry.host, registry);
+  } finally {
+    await registry.stop();
+  }
+}
+
+const layerPath = (): string => `/v2/${image.repo}/blobs/${image.layers[0]!.digest}`;
+const manifestPath = `/v2/hostile/app/manifests/1`;
+const pull = (host: string): string[] => ['pull', '--platform', 'linux/amd64', `${host}/${image.repo}:1`];
+
+test('1: a blob streamed past its declared size is cut off at that size', async () => {
+  await withRegistry({ ...imageRoutes(image), [layerPath()]: { endless: true } }, async (host, registry) => {
+    await refused(pull(host), /blob .*sha256:[0-9a-f]{64}: the registry sent more than the \d+ bytes the image declares/, 20_000);
+    // Socket buffers hold some MiB; the unbounded reader took hundreds.
+    assert.ok(registry.sent.get(layerPath())! < 16 * 1024 * 1024, `the server sent ${registry.sent.get(layerPath())} bytes`);
+  });
+});
+
+test('2: an endless error body is not read into memory', async () => {
+  await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { endless: true, status: 404 } }, async (host, registry) => {
+    await refused(pull(host), /manifest .*hostile\/app:1: not found on/, 20_000);
+    assert.ok(registry.sent.get(manifestPath)! < 16 * 1024 * 1024, `the server sent ${registry.sent.get(manifestPath)} bytes`);
+  });
+});
+
+test('2: an endless token answer is refused past its cap', async () => {
+  await withRegistry({}, async (host, registry) => {
+    registry.routes['/v2/'] = { serve: '{}', status: 401, headers: { 'www-authenticate': `Bearer realm="${registry.url}/token",service="hostile"` } };
+    registry.routes['/token'] = { endless: true, headers: { 'content-type': 'application/json' } };
+    await refused(pull(host), /token service of 127\.0\.0\.1:\d+: the registry sent more than 1048576 bytes/, 20_000);
+  });
+});
+
+test('2: a config declared larger than the config cap is not fetched', async () => {
+  const huge = { ...image, manifest: Buffer.from(image.manifest.toString().replace(`"size":${image.config.length}`, '"size":600000000')) };
+  huge.manifestDigest = sha256(huge.manifest);
+  await withRegistry({ ...imageRoutes(huge), [`/v2/${image.repo}/blobs/${image.configDigest}`]: { endless: true } }, async (host, registry) => {
+    await refused(pull(host), /declared as 600000000 bytes, more than the 8388608/, 20_000);
+    assert.equal(registry.sent.get(`/v2/${image.repo}/blobs/${image.configDigest}`), undefined, 'the config was not requested');
+  });
+});
+
+test('3: a registry that never answers the manifest request times out', async () => {
+  await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { silent: true } }, async (host, registry) => {
+    await refused(pull(host), /manifest .*: 127\.0\.0\.1:\d+ timed out: no answer within 2 s \(hint: .*--timeout/, 15_000);
+    assert.equal(registry.requests.get(`GET ${manifestPath}`), 2, 'a timeout is tried twice');
+  });
+});
+
+test('3: a manifest trickling one byte at a time times out', async () => {
+  await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { trickle: image.manifest, everyMs: 300 } }, async (host) => {
+    await refused(pull(host), /manifest .*: 127\.0\.0\.1:\d+ timed out: the answer took longer than 2 s/, 15_000);
+  });
+});
+
+test('3: a blob whose body stops moving stalls', async () => {
+  const layer = image.layers[0]!;
+  await withRegistry({ ...imageRoutes(image), [layerPath()]: { stallAfter: 10, body: layer.blob } }, async (host) => {
+    await refused(pull(host), /download failed after 10 of \d+ bytes: stalled: (no data for 2 s|less than \d+ bytes in 2 s)/, 15_000);
+  });
+});
+
+test('3: a blob trickling below the minimum rate stalls', async () => {
+  const layer = image.layers[0]!;
+  await withRegistry({ ...imageRoutes(image), [layerPath()]: { trickle: layer.blob, everyMs: 200 } }, async (host) => {
+    await refused(pull(host), /download failed after \d+ of \d+ bytes: stalled: less than \d+ bytes in 2 s/, 15_000);
+  });
+});
+
+test('3: a silent /v2/ probe times out', async () => {
+  await withRegistry({ '/v2/': { silent: true } }, async (host) => {
+    await refused(pull(host), /127\.0\.0\.1:\d+ timed out: no answer within 2 s/, 15_000);
+  });
+});
+
+test('8: a manifest body cut short is fetched again', async () => {
+  await withRegistry({ ...imageRoutes(image), [manifestPath]: [{ truncateAfter: 10, body: image.manifest }, { serve: image.manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } }] }, async (host, registry) => {
+    const root = await mkdtemp(join(work, 'root-'));
+    const run = await runMeasured(root, [...TIMEOUT, ...pull(host)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(registry.requests.get(`GET ${manifestPath}`), 2);
+  });
+  await withRegistry({ ...imageRoutes(image), [manifestPath]: { truncateAfter: 10, body: image.manifest } }, async (host) => {
+    await refused(pull(host), /manifest .*: 127\.0\.0\.1:\d+ connection closed early/, 20_000);
+  });
+});
+
+test('9: a blob that keeps failing does not claim completed blobs are kept', async () => {
+  const layer = image.layers[0]!;
+  await withRegistry({ ...imageRoutes(image), [layerPath()]: { truncateAfter: 10, body: layer.blob } }, async (host) => {
+    const run = await refused(pull(host), /download failed after 10 of/, 30_000);
+    assert.doesNotMatch(run.stderr, /kept/);
+  });
+});
+
+test('9: a redirect loop is named as one', async () => {
+  await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { redirect: manifestPath } }, async (host) => {
+    await refused(pull(host), /redirected more than 5 times \(a redirect loop\?\), last to http:\/\/127\.0\.0\.1:\d+\/v2\/hostile\/app\/manifests\/1/, 15_000);
+  });
+});
+
+test('9: a redirect to plain HTTP on a host that is not loopback is refused', async () => {
+  await withRegistry({ ...imageRoutes(image) }, async (host, registry) => {
+    // 0.0.0.0 reaches this machine but is not a loopback name: the rule must stop it unfollowed.
+    registry.routes[layerPath()] = { redirect: `http://0.0.0.0:${host.split(':')[1]}/elsewhere` };
+    registry.routes['/elsewhere'] = { serve: image.layers[0]!.blob };
+    await refused(pull(host), /redirected to http:\/\/0\.0\.0\.0:\d+\/elsewhere, which is not HTTPS/, 15_000);
+    assert.equal(registry.requests.get('GET /elsewhere'), undefined);
+  });
+});
+
+test('9: a token realm on plain HTTP elsewhere gets no request, and credentials never go there', async () => {
+  await withRegistry({ ...imageRoutes(image) }, async (host, registry) => {
+    const port = host.split(':')[1];
+    registry.routes['/v2/'] = { serve: '{}', status: 401, headers: { 'www-authenticate': `Bearer realm="http://0.0.0.0:${port}/token",service="hostile"` } };
+    registry.routes['/token'] = { serve: JSON.stringify({ token: 'stolen' }) };
+    await refused(pull(host), /token service of 127\.0\.0\.1:\d+: registry .* sent the client for tokens to http:\/\/0\.0\.0\.0:\d+\/token, which is not HTTPS/, 15_000);
+    assert.equal(registry.requests.get('GET /token'), undefined);
+  });
+});

@@ -1,0 +1,262 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack } from 'tar-stream';
+import { CLI, type RunResult } from './cli.js';
+
+/**
+ * A registry that lies, stalls and floods, on loopback, for the tests of issue #19. It serves
+ * what a test puts in `routes` (exact paths) and answers 404 to anything else. Every attack is
+ * bounded here too, so a test of code that does not defend itself still ends: a stream stops
+ * after MAX_STREAM_BYTES, a stall or trickle after MAX_ATTACK_MS, and the server stops itself
+ * after LIFETIME_MS even if the test forgets stop().
+ */
+export const MAX_STREAM_BYTES = 256 * 1024 * 1024;
+export const MAX_ATTACK_MS = 150_000;
+const LIFETIME_MS = 10 * 60_000;
+const CHUNK = Buffer.alloc(64 * 1024);
+
+/** What the server does with one request. */
+export type Responder =
+  /** Answers `body` (Content-Length set), with `status` (200) and `headers`. */
+  | { serve: Buffer | string; status?: number; headers?: Record<string, string> }
+  /** Headers, then zeros without end (chunked, or a Content-Length that is a lie). */
+  | { endless: true; status?: number; headers?: Record<string, string> }
+  /** Accepts the request and never answers. */
+  | { silent: true }
+  /** Headers (Content-Length of `body`), then one byte of `body` every `everyMs`. */
+  | { trickle: Buffer | string; everyMs: number; headers?: Record<string, string> }
+  /** Headers with `body`'s Content-Length, the first `sendBytes` bytes, then silence. */
+  | { stallAfter: number; body: Buffer | string; headers?: Record<string, string> }
+  /** Headers with `body`'s Content-Length, the first `sendBytes` bytes, then the connection closes. */
+  | { truncateAfter: number; body: Buffer | string; headers?: Record<string, string> }
+  /** A redirect to `location` (resolved against this server's URL when relative). */
+  | { redirect: string; status?: number };
+
+/** Responders per path; a list is used in turn (the last one repeats). */
+export type Routes = Record<string, Responder | Responder[]>;
+
+export interface HostileRegistry {
+  /** `127.0.0.1:PORT`. */
+  host: string;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  routes: Routes;
+  /** Requests per path (with the method, e.g. `GET /v2/`), and body bytes sent per path. */
+  requests: Map<string, number>;
+  sent: Map<string, number>;
+  /** Authorization headers received, with the path they came on. */
+  authorizations: { path: string; authorization: string }[];
+  stop(): Promise<void>;
+}
+
+export async function startHostileRegistry(routes: Routes = {}): Promise<HostileRegistry> {
+  const requests = new Map<string, number>();
+  const sent = new Map<string, number>();
+  const authorizations: { path: string; authorization: string }[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let url = '';
+
+  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref();
+    timers.add(timer);
+    return timer;
+  };
+
+  const respond = (req: IncomingMessage, res: ServerResponse, path: string, r: Responder): void => {
+    const count = (n: number): void => void sent.set(path, (sent.get(path) ?? 0) + n);
+    if ('serve' in r) {
+      const body = Buffer.from(r.serve);
+      res.writeHead(r.status ?? 200, { 'content-length': String(body.length), ...r.headers });
+      count(body.length);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } else if ('endless' in r) {
+      res.writeHead(r.status ?? 200, { 'content-type': 'application/octet-stream', ...r.headers });
+      const started = Date.now();
+      let total = 0;
+      const pump = (): void => {
+        while (!res.destroyed) {
+          if (total >= MAX_STREAM_BYTES || Date.now() - started > MAX_ATTACK_MS) return void res.destroy();
+          total += CHUNK.length;
+          count(CHUNK.length);
+          if (!res.write(CHUNK)) return void res.once('drain', pump);
+        }
+      };
+      pump();
+    } else if ('silent' in r) {
+      later(MAX_ATTACK_MS, () => res.destroy());
+    } else if ('trickle' in r) {
+      const body = Buffer.from(r.trickle);
+      res.writeHead(200, { 'content-length': String(body.length), ...r.headers });
+      const started = Date.now();
+      let i = 0;
+      const tick = (): void => {
+        if (res.destroyed) return;
+        if (i >= body.length) return void res.end();
+        if (Date.now() - started > MAX_ATTACK_MS) return void res.destroy();
+        count(1);
+        res.write(body.subarray(i, ++i));
+        later(r.everyMs, tick);
+      };
+      tick();
+    } else if ('stallAfter' in r || 'truncateAfter' in r) {
+      const body = Buffer.from(r.body);
+      const n = 'stallAfter' in r ? r.stallAfter : r.truncateAfter;
+      res.writeHead(200, { 'content-length': String(body.length), ...r.headers });
+      count(n);
+      res.write(body.subarray(0, n), () => {
+        if ('truncateAfter' in r) res.socket?.destroy();
+        else later(MAX_ATTACK_MS, () => res.destroy());
+      });
+    } else {
+      res.writeHead(r.status ?? 302, { location: new URL(r.redirect, url).toString(), 'content-length': '0' });
+      res.end();
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const key = `${req.method} ${path}`;
+    const n = requests.get(key) ?? 0;
+    requests.set(key, n + 1);
+    if (req.headers.authorization) authorizations.push({ path, authorization: req.headers.authorization });
+    req.resume();
+    const route = routes[path];
+    const responder = Array.isArray(route) ? route[Math.min(n, route.length - 1)] : route;
+    if (!responder) {
+      const body = JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: `no ${path} here` }] });
+      res.writeHead(404, { 'content-type': 'application/json', 'content-length': String(body.length) });
+      return void res.end(body);
+    }
+    respond(req, res, path, responder);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  const { port } = server.address() as AddressInfo;
+  url = `http://127.0.0.1:${port}`;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      for (const timer of timers) clearTimeout(timer);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    })());
+  later(LIFETIME_MS, () => void stop());
+  return { host: `127.0.0.1:${port}`, url, routes, requests, sent, authorizations, stop };
+}
+
+export function sha256(bytes: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** An uncompressed tar of `files` (name -> content), with fixed metadata. */
+export async function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const archive = pack();
+  for (const [name, content] of Object.entries(files)) archive.entry({ name, mode: 0o644, mtime: new Date(0) }, Buffer.from(content));
+  archive.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export interface TestImage {
+  /** Path in the registry, e.g. `hostile/app`. */
+  repo: string;
+  manifest: Buffer;
+  manifestDigest: string;
+  config: Buffer;
+  configDigest: string;
+  /** Compressed layer blobs as served, with their digests. */
+  layers: { blob: Buffer; digest: string; diffId: string }[];
+}
+
+/**
+ * A single-platform image (linux/amd64 unless told): each layer is `tars[i]` gzipped (or
+ * `blobs[i]` as is, with diff_id `diffIds[i]`), and the config lists `diffIds` (default: the
+ * true ones).
+ */
+export function makeImage(options: { repo?: string; tars?: Buffer[]; blobs?: Buffer[]; diffIds?: string[]; architecture?: string; configExtra?: Record<string, unknown>; layerCount?: number }): TestImage {
+  const repo = options.repo ?? 'hostile/app';
+  const blobs = options.blobs ?? (options.tars ?? []).map((t) => gzipSync(t));
+  const layers = blobs.map((blob, i) => ({ blob, digest: sha256(blob), diffId: options.diffIds?.[i] ?? sha256(options.tars?.[i] ?? blob) }));
+  const config = Buffer.from(JSON.stringify({
+    architecture: options.architecture ?? 'amd64', os: 'linux', config: {},
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    ...options.configExtra,
+  }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.blob.length })),
+  }));
+  return { repo, manifest, manifestDigest: sha256(manifest), config, configDigest: sha256(config), layers };
+}
+
+const MANIFEST_HEADERS = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+
+/** Routes that serve `image` honestly under tag `tag`; a test then replaces the one it attacks. */
+export function imageRoutes(image: TestImage, tag = '1'): Routes {
+  const routes: Routes = {
+    '/v2/': { serve: '{}' },
+    [`/v2/${image.repo}/manifests/${tag}`]: { serve: image.manifest, headers: MANIFEST_HEADERS },
+    [`/v2/${image.repo}/manifests/${image.manifestDigest}`]: { serve: image.manifest, headers: MANIFEST_HEADERS },
+    [`/v2/${image.repo}/blobs/${image.configDigest}`]: { serve: image.config },
+  };
+  for (const layer of image.layers) routes[`/v2/${image.repo}/blobs/${layer.digest}`] = { serve: layer.blob };
+  return routes;
+}
+
+export interface MeasuredRun extends RunResult {
+  /** Wall time of the command. */
+  ms: number;
+  /** Peak resident set size of the sealbuild process, from /usr/bin/time. */
+  peakRssMb: number;
+}
+
+/** The most a test lets a command run before it kills it (a defended attack ends far sooner). */
+const KILL_AFTER_MS = 180_000;
+
+/**
+ * Runs `sealbuild ARGS` under /usr/bin/time (peak RSS of the child) with a wall clock; kills it
+ * after KILL_AFTER_MS so a test of an undefended attack still ends (and fails).
+ */
+export async function runMeasured(root: string, args: string[], options: { cwd?: string } = {}): Promise<MeasuredRun> {
+  const rssFile = join(root, '..', `rss-${process.pid}-${Date.now()}`);
+  const started = Date.now();
+  const result = await new Promise<RunResult>((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, '--root', root, '--progress', 'plain', ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, SOURCE_DATE_EPOCH: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+  const ms = Date.now() - started;
+  const text = await readFile(rssFile, 'utf8').catch(() => '');
+  await rm(rssFile, { force: true });
+  // /usr/bin/time writes "Command exited with non-zero status N" before the figure.
+  const kb = Number(text.trim().split('\n').pop());
+  return { ...result, ms, peakRssMb: Number.isFinite(kb) ? kb / 1024 : Number.NaN };
+}
