@@ -3,7 +3,7 @@ import { cp, mkdtemp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, sealbuildOk, snapshot, tempDir } from '../helpers/cli.js';
-import { imageRoutes, makeImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
+import { INDEX_HEADERS, MANIFEST_HEADERS, imageRoutes, indexOf, makeImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
 
 /*
  * Issue #19: a registry that lies, floods and stalls. Every attack goes through the CLI and must
@@ -182,5 +182,34 @@ test('9: a token realm on plain HTTP elsewhere gets no request, and credentials 
     registry.routes['/token'] = { serve: JSON.stringify({ token: 'stolen' }) };
     await refused(pull(host), /token service of 127\.0\.0\.1:\d+: registry .* sent the client for tokens to http:\/\/0\.0\.0\.0:\d+\/token, which is not HTTPS/, 15_000);
     assert.equal(registry.requests.get('GET /token'), undefined);
+  });
+});
+
+test('7: an index with more children than the cap is refused before any child is fetched', async () => {
+  const childPath = `/v2/${image.repo}/manifests/${image.manifestDigest}`;
+  await withRegistry({ ...imageRoutes(image), [manifestPath]: { serve: indexOf(image, 5000), headers: INDEX_HEADERS } }, async (host, registry) => {
+    await refused(['pull', '--all-platforms', `${host}/${image.repo}:1`], /index .*: invalid document at "manifests": more than 1000 entries, sealbuild's limit/, 15_000);
+    assert.equal(registry.requests.get(`GET ${childPath}`), undefined);
+  });
+});
+
+test('7: a manifest with more layers than the cap is refused before any layer is fetched', async () => {
+  const many = makeImage({ blobs: Array.from({ length: 5000 }, (_, i) => Buffer.from(`layer ${i}`)) });
+  await withRegistry({ ...imageRoutes(many) }, async (host, registry) => {
+    await refused(pull(host), /manifest .*: invalid document at "layers": more than 1000 layers, sealbuild's limit/, 15_000);
+    assert.equal([...registry.requests.keys()].filter((k) => k.includes('/blobs/')).length, 0);
+  });
+});
+
+test('7: index children are fetched in parallel, like blobs', async () => {
+  const childPath = `/v2/${image.repo}/manifests/${image.manifestDigest}`;
+  const routes = { ...imageRoutes(image), [manifestPath]: { serve: indexOf(image, 12), headers: INDEX_HEADERS }, [childPath]: { delayMs: 2000, then: { serve: image.manifest, headers: MANIFEST_HEADERS } } };
+  await withRegistry(routes, async (host, registry) => {
+    const root = await freshStore();
+    const run = await runMeasured(root, [...TIMEOUT, 'pull', '--all-platforms', `${host}/${image.repo}:1`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(registry.requests.get(`GET ${childPath}`), 12);
+    // One at a time, 12 children of 2 s each take 24 s; six at a time, 4 s.
+    assert.ok(run.ms < 15_000, `took ${run.ms} ms`);
   });
 });

@@ -35,7 +35,9 @@ export type Responder =
   /** Headers with `body`'s Content-Length, the first `sendBytes` bytes, then the connection closes. */
   | { truncateAfter: number; body: Buffer | string; headers?: Record<string, string> }
   /** A redirect to `location` (resolved against this server's URL when relative). */
-  | { redirect: string; status?: number };
+  | { redirect: string; status?: number }
+  /** `then`, after a pause of `delayMs` (at most MAX_ATTACK_MS). */
+  | { delayMs: number; then: Responder };
 
 /** Responders per path; a list is used in turn (the last one repeats). */
 export type Routes = Record<string, Responder | Responder[]>;
@@ -117,6 +119,8 @@ export async function startHostileRegistry(routes: Routes = {}): Promise<Hostile
         if ('truncateAfter' in r) res.socket?.destroy();
         else later(MAX_ATTACK_MS, () => res.destroy());
       });
+    } else if ('delayMs' in r) {
+      later(Math.min(r.delayMs, MAX_ATTACK_MS), () => respond(req, res, path, r.then));
     } else {
       res.writeHead(r.status ?? 302, { location: new URL(r.redirect, url).toString(), 'content-length': '0' });
       res.end();
@@ -205,7 +209,19 @@ export function makeImage(options: { repo?: string; tars?: Buffer[]; blobs?: Buf
   return { repo, manifest, manifestDigest: sha256(manifest), config, configDigest: sha256(config), layers };
 }
 
-const MANIFEST_HEADERS = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+export const MANIFEST_HEADERS = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+export const INDEX_HEADERS = { 'content-type': 'application/vnd.oci.image.index.v1+json' };
+
+/** An index whose `count` children all name `child` (so one route serves them all), each with another platform. */
+export function indexOf(child: TestImage, count: number): Buffer {
+  return Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: Array.from({ length: count }, (_, i) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.manifestDigest, size: child.manifest.length,
+      platform: { os: 'linux', architecture: 'amd64', variant: `v${i}` },
+    })),
+  }));
+}
 
 /** Routes that serve `image` honestly under tag `tag`; a test then replaces the one it attacks. */
 export function imageRoutes(image: TestImage, tag = '1'): Routes {
