@@ -41,3 +41,23 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# Peers built from source with Go (they are not in Debian): helm renders charts in the
+# airgap tests, crane is the speed bar in the registry benchmarks, oras is one more
+# independent reader of what we push. Pinned; installed into one fixed directory that the
+# tests put on PATH (test/helpers/tools.ts), so a machine's own helm never changes results.
+# A binary is rebuilt only when its module version differs from the pin (`go version -m`).
+GO_TOOLS_BIN=/opt/sealbuild-tools/bin
+go_tools=(
+  "helm helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 v3.22.0"
+  "crane github.com/google/go-containerregistry/cmd/crane github.com/google/go-containerregistry v0.22.1"
+  "oras oras.land/oras/cmd/oras oras.land/oras v1.3.6"
+)
+go=$(command -v go || echo /usr/local/go/bin/go)
+for entry in "${go_tools[@]}"; do
+  read -r name pkg module version <<<"$entry"
+  have=$("$go" version -m "$GO_TOOLS_BIN/$name" 2>/dev/null | awk -v m="$module" '$1 == "mod" && $2 == m { print $3 }' || true)
+  [ "$have" = "$version" ] && continue
+  echo "setup: go install $pkg@$version" >&2
+  GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install "$pkg@$version"
+done

@@ -15,7 +15,8 @@ import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo, type La
 import { UserError, type SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { formatImageFileSpec, openImageFile, parseImageFileSpec, type ImageFileSpec } from './image-files.js';
-import { imagesInHelmChart, imagesInList, imagesInValues, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
+import { findCharts, imagesInHelmChart, scanChartValues } from './charts.js';
+import { imagesInList, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
 import { registryLayout, type LayoutImage } from './registry-layout.js';
 
 /** What the user told the build about image caching. */
@@ -76,12 +77,6 @@ async function imageDocuments(layers: LayerSource[], memo: LayerFactsMemo): Prom
   return files;
 }
 
-/** Charts: a Chart.yaml not inside another chart (subcharts render with their parent). */
-function chartDirs(files: Map<string, Buffer>): string[] {
-  const dirs = [...files.keys()].filter((p) => p.endsWith('/Chart.yaml')).map((p) => posix.dirname(p)).sort();
-  return dirs.filter((d) => !dirs.some((other) => other !== d && d.startsWith(`${other}/`)));
-}
-
 function which(command: string): string | undefined {
   const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
   return found.status === 0 ? found.stdout.trim() : undefined;
@@ -89,8 +84,8 @@ function which(command: string): string | undefined {
 
 /** Every image reference the image's manifests, charts and image lists name. */
 async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<FoundImage[]> {
-  const charts = chartDirs(files);
-  const inChart = (path: string) => charts.some((c) => path.startsWith(`${c}/`));
+  const charts = await findCharts(files);
+  const inChart = (path: string) => charts.some((c) => path.startsWith(`${c.path}/`));
   const found: FoundImage[] = [];
   for (const [path, content] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (inChart(path)) continue;
@@ -98,16 +93,18 @@ async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<
     if (posix.basename(path) === 'imageList') found.push(...imagesInList(path, text));
     else if (/\.ya?ml$/.test(path) && !/\.values\.ya?ml$/.test(path)) found.push(...imagesInYaml(path, text, input.options.fields));
   }
-  const helm = charts.length > 0 ? which('helm') : undefined;
-  if (charts.length > 0 && !helm) input.reporter.warn('helm is not installed: chart images are read from values files only (install helm to render charts fully)');
-  for (const chart of charts) {
-    const override = [`${chart}.values.yaml`, `${chart}.values.yml`].find((p) => files.has(p));
-    if (helm) found.push(...(await imagesInHelmChart(helm, chart, files, override, input.options.fields)));
-    else {
-      for (const [path, content] of files) {
-        if ((path.startsWith(`${chart}/`) && /(^|\/)values\.ya?ml$/.test(path)) || path === override) found.push(...imagesInValues(path, content.toString('utf8')));
-      }
+  // A library chart renders nothing itself; the charts that depend on it render its templates.
+  const rendered = charts.filter((c) => c.type !== 'library');
+  const helm = rendered.length > 0 ? which('helm') : undefined;
+  for (const chart of rendered) {
+    if (helm) {
+      found.push(...(await imagesInHelmChart(helm, chart, files, input.options.fields)));
+      continue;
     }
+    const scan = scanChartValues(chart, files);
+    found.push(...scan.found);
+    const missed = scan.missed.length > 0 ? `; images built by templates were not read: ${scan.missed.join(', ')}` : '';
+    input.reporter.warn(`helm is not installed: images of ${chart.path} are read from its values files only${missed} (install helm to render charts)`);
   }
   return found.map((f) => {
     const app = APP_DIR.exec(f.source)?.[1];

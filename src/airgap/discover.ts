@@ -1,8 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
-import { parseAllDocuments, isMap, isSeq, isScalar, type Document } from 'yaml';
+import { parseAllDocuments, type Document } from 'yaml';
 import { UserError } from '../util/errors.js';
 
 /** Where an image reference was found, for messages and the lock file. */
@@ -78,7 +74,7 @@ function lineOf(text: string, offset: number): number {
   return text.slice(0, offset).split('\n').length;
 }
 
-function parseYamlFile(path: string, text: string): Document[] {
+export function parseYamlFile(path: string, text: string): Document[] {
   const docs = parseAllDocuments(text);
   for (const doc of docs) {
     const error = doc.errors[0];
@@ -98,63 +94,4 @@ export function imagesInList(path: string, text: string): FoundImage[] {
     const image = line.replace(/#.*/, '').trim();
     return image === '' ? [] : [{ image, source: `${path}:${i + 1}`, listed: true as const }];
   });
-}
-
-/**
- * Without helm, a chart's values still name most of its images: `image: ref` strings and
- * `image: {repository, tag|digest, registry}` maps.
- */
-export function imagesInValues(path: string, text: string): FoundImage[] {
-  const found: FoundImage[] = [];
-  const visit = (node: unknown): void => {
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : '';
-        const value = pair.value;
-        if (key === 'image' && isScalar(value) && typeof value.value === 'string' && value.value.trim() !== '') found.push({ image: value.value.trim(), source: path });
-        else if (key === 'image' && isMap(value)) {
-          const field = (name: string) => {
-            const v = value.get(name);
-            return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
-          };
-          const repository = field('repository');
-          if (repository) {
-            const registry = field('registry');
-            const name = registry ? `${registry}/${repository}` : repository;
-            const digest = field('digest');
-            found.push({ image: digest ? `${name}@${digest}` : `${name}:${field('tag') ?? 'latest'}`, source: path });
-          }
-        }
-        visit(value);
-      }
-    } else if (isSeq(node)) node.items.forEach(visit);
-  };
-  for (const doc of parseYamlFile(path, text)) visit(doc.contents);
-  return found;
-}
-
-/**
- * Renders a chart with `helm template` (all subcharts, the values file applied) and reads
- * the images of what it renders. The chart is written from the image's files to a scratch
- * directory first.
- */
-export async function imagesInHelmChart(helm: string, chartDir: string, files: Map<string, Buffer>, valuesPath: string | undefined, fields: ImageField[]): Promise<FoundImage[]> {
-  const scratch = await mkdtemp(join(tmpdir(), 'sealbuild-chart-'));
-  try {
-    const chart = join(scratch, posix.basename(chartDir));
-    for (const [path, content] of files) {
-      if (!path.startsWith(`${chartDir}/`) && path !== valuesPath) continue;
-      const target = path === valuesPath ? join(scratch, 'values.override.yaml') : join(chart, path.slice(chartDir.length + 1));
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, content);
-    }
-    const args = ['template', posix.basename(chartDir), chart, ...(valuesPath ? ['--values', join(scratch, 'values.override.yaml')] : [])];
-    const result = spawnSync(helm, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    if (result.status !== 0) {
-      throw new UserError(`helm template ${chartDir} failed: ${(result.stderr || result.error?.message || '').trim().split('\n').at(-1)}`, { hint: 'fix the chart or its values file' });
-    }
-    return imagesInYaml(`${chartDir} (helm template)`, result.stdout, fields);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { pathWithout } from '../helpers/go-tools.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 let work: string;
@@ -33,7 +34,8 @@ before(async () => {
   work = await tempDir();
   seedRoot = join(work, 'seed-root');
   root = join(work, 'root');
-  env = { DOCKER_CONFIG: join(work, 'docker') };
+  // Charts here go through the values fallback (helm-charts.test.ts renders them with helm).
+  env = { DOCKER_CONFIG: join(work, 'docker'), PATH: pathWithout('helm') };
   source = await startRegistry();
   stops.push(source.stop);
   // Ten small images sharing a base layer, one of them for two platforms, seeded with skopeo.
@@ -124,34 +126,6 @@ test('images named by imageList, workloads, CRD fields and chart values are cach
   assert.equal(again.stdout.trim(), first.stdout.trim());
   const cachedEvent = again.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((e) => e.event === 'images-cached');
   assert.equal(cachedEvent.downloadedBytes, 0);
-});
-
-test('helm renders charts when it is installed: the values file is applied', async () => {
-  const bin = join(work, 'bin');
-  await mkdir(bin, { recursive: true });
-  // A stand-in helm that records its arguments and renders one Deployment naming the image
-  // from the override values file it was given.
-  await writeFile(join(bin, 'helm'), [
-    '#!/bin/sh',
-    `echo "$@" > ${join(work, 'helm-args')}`,
-    'values=""; while [ $# -gt 0 ]; do [ "$1" = --values ] && values=$2; shift; done',
-    'image=$(sed -n "s/^image: //p" "$values")',
-    'printf "kind: Deployment\\nspec:\\n  template:\\n    spec:\\n      containers:\\n      - image: %s\\n" "$image"',
-    '',
-  ].join('\n'));
-  await chmod(join(bin, 'helm'), 0o755);
-  const ctx = await context(join(work, 'helm-ctx'), {
-    Kubefile: 'FROM scratch\nCOPY charts charts\n',
-    'charts/web/Chart.yaml': 'name: web\n',
-    'charts/web/values.yaml': 'image: ignored/by-override:1\n',
-    'charts/web/charts/sub/Chart.yaml': 'name: sub\n',
-    'charts/web.values.yaml': 'image: not-cached/helm-rendered:1\n',
-  });
-  const result = await sealbuild(root, ['--progress', 'quiet', '-t', 'helm/img:1', '--platform', 'linux/amd64', ctx], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
-  // The rendered image does not exist anywhere: the failure names it, which proves helm's output was used.
-  assert.equal(result.code, 1);
-  assert.match(result.stderr, /docker\.io\/not-cached\/helm-rendered:1|not-cached\/helm-rendered/);
-  assert.match(await readFile(join(work, 'helm-args'), 'utf8'), /^template web \S+\/web --values \S+/);
 });
 
 test('bad input: a missing image, an unreachable registry, broken YAML, colliding paths; store unchanged', async () => {
