@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { basename } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../src/util/fs-atomic.js';
@@ -22,10 +23,31 @@ export async function writeSection(name: string, markdown: string): Promise<void
   await writeFileAtomic(BENCHMARKS_MD, next);
 }
 
-/** One line about the machine and tool versions, for each section. */
+/** A tool's version line: `--version`, or the `version` subcommand (crane, oras). */
+function versionOf(tool: string): string {
+  for (const args of [['--version'], ['version']]) {
+    const result = spawnSync(tool, args, { encoding: 'utf8' });
+    const line = result.status === 0 ? result.stdout.trim().split('\n')[0] : undefined;
+    if (line) return line.replace(/^.*?version:?\s*/i, '');
+  }
+  return '?';
+}
+
+/**
+ * One line about the machine and tool versions, for each section. A machine that was busy
+ * when the run began (load average above half its cores) is said to be: such figures are
+ * not comparable with others.
+ */
 export function machineLine(tools: string[]): string {
-  const versions = tools.map((t) => `${t} ${(spawnSync(t, ['--version'], { encoding: 'utf8' }).stdout ?? '').trim().split('\n')[0]?.replace(/^.*?version\s*/i, '') ?? '?'}`);
-  return `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, Node ${process.version}; ${versions.join(', ')}; ${new Date().toISOString().slice(0, 10)}.`;
+  const versions = tools.map((t) => `${basename(t)} ${versionOf(t)}`);
+  const load = loadavg()[0]!;
+  const busy = load > cpus().length / 2 ? ` **Measured under load** (load average ${load.toFixed(1)} on ${cpus().length} cores when the run began): not comparable.` : '';
+  return `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, Node ${process.version}; ${versions.join(', ')}; ${new Date().toISOString().slice(0, 10)}.${busy}`;
+}
+
+/** The faster of the peers measured for one operation: sealbuild's bar. */
+export function fasterPeer<T extends { seconds: number }>(peers: T[]): T {
+  return peers.reduce((best, m) => (m.seconds < best.seconds ? m : best));
 }
 
 export function ratio(a: number, b: number): string {
