@@ -44,8 +44,9 @@ fi
 
 # Peers built from source with Go (they are not in Debian): helm renders charts in the
 # airgap tests, crane is the speed bar in the registry benchmarks, oras is one more
-# independent reader of what we push. Pinned; installed into one fixed directory that the
-# tests put on PATH (test/helpers/tools.ts), so a machine's own helm never changes results.
+# independent reader of what we push. Pinned; installed into one fixed directory, not on
+# PATH: tests find them there (test/helpers/go-tools.ts) and choose whether sealbuild sees
+# helm, so a machine's own helm never changes results.
 # A binary is rebuilt only when its module version differs from the pin (`go version -m`).
 GO_TOOLS_BIN=/opt/sealbuild-tools/bin
 go_tools=(
