@@ -53,8 +53,14 @@ rm -f /etc/ssh/ssh_host_*
 ssh-keygen -q -t ed25519 -N "" -C "$name" -f /etc/ssh/ssh_host_ed25519_key
 echo "root:$password" | chpasswd
 
+# One directory every host of the test bed shares (fakes keep their "cluster" there): bound
+# on /mnt (in this mount namespace only) while /run is replaced, then moved under it.
+mkdir -p "$tb_state/shared"
+mount --bind "$tb_state/shared" /mnt
 mount -t tmpfs -o mode=0755 testbed-run /run
 mount -t tmpfs -o mode=1777 testbed-tmp /tmp
+mkdir -p /run/testbed-shared
+mount --move /mnt /run/testbed-shared
 mkdir -p /run/sshd /run/lock
 chmod 0755 /run/sshd
 

@@ -80,7 +80,7 @@ test('hosts answer real SSH with the key and with the password, under their own 
   assert.match(await ssh(ips[0]!, { privateKey }, `exec 3<>/dev/tcp/${ips[1]}/22 && head -c 7 <&3`), /^SSH-2.0/);
 });
 
-test('writes to /etc, /var, /usr/local, /opt stay on their host', async () => {
+test('writes to /etc, /var, /usr/local, /opt stay on their host; /run/testbed-shared is shared', async () => {
   for (const dir of ['/etc', '/var/lib', '/usr/local', '/opt']) {
     const file = `${dir}/sbtbt-probe`;
     await bed.sh(1, `echo one > ${file}`);
@@ -88,6 +88,8 @@ test('writes to /etc, /var, /usr/local, /opt stay on their host', async () => {
     assert.equal((await bed.exec(2, ['test', '-e', file])).code, 1, `${file} is not on host 2`);
     assert.equal(existsSync(file), false, `${file} is not on this machine`);
   }
+  await bed.sh(1, 'echo shared > /run/testbed-shared/probe');
+  assert.equal(await bed.sh(2, 'cat /run/testbed-shared/probe'), 'shared\n', '/run/testbed-shared is the same on every host');
 });
 
 test('the systemctl shim starts and stops a unit by its ExecStart', async () => {
