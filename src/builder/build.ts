@@ -17,6 +17,7 @@ import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerFactsMemo } from '../runtime/rootfs.js';
 import { LayerCache, StatCache, cacheDir } from './cache.js';
 import { BuildContext } from './context.js';
+import { configObject } from './container-config.js';
 import type { StageResult } from './stage-builder.js';
 import { buildStages, type StagesInput } from './stages.js';
 import type { Workspace } from './workspace.js';
@@ -105,10 +106,7 @@ async function writeImage(result: StageResult, platform: Platform, base: Resolve
     architecture: platform.architecture,
     os: platform.os,
     ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
-    config: {
-      Env: [...result.env].map(([k, v]) => `${k}=${v}`),
-      Labels: Object.fromEntries([...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-    },
+    config: configObject(result.config, result.env, Object.fromEntries([...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),
     rootfs: { type: 'layers', diff_ids: result.diffIds },
     history: result.history,
   };

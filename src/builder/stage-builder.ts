@@ -6,7 +6,9 @@ import { Annotation, layerCompression } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, History } from '../oci/schemas.js';
 import { expandWord } from '../kubefile/expand.js';
-import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage } from '../kubefile/instructions.js';
+import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage, WorkdirInstruction } from '../kubefile/instructions.js';
+import { parseKubefile } from '../kubefile/parse.js';
+import { ConfigWriter, inheritedConfig, runShell, type ContainerConfig } from './container-config.js';
 import { decompressStream, sniffArchive } from '../layer/decompress.js';
 import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer/diff.js';
 import { extractTar } from '../layer/extract.js';
@@ -77,6 +79,8 @@ export interface StageResult {
   env: Map<string, string>;
   labels: Map<string, string>;
   author: string | undefined;
+  /** User, Cmd, Entrypoint, WorkingDir, ... (container-config.ts). */
+  config: ContainerConfig;
   sealer: SealerMetadata;
   /** The cache key of the stage's filesystem: its last layer step's, or its base's. */
   key: Digest;
@@ -93,6 +97,9 @@ export class StageBuilder {
   private readonly rootfs: RootfsIndex;
   private readonly created: string;
   private workspace: Workspace | undefined;
+  private readonly config: ConfigWriter;
+  /** The base's ONBUILD triggers, run before the stage's own instructions. */
+  private readonly triggers: string[];
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
@@ -107,8 +114,9 @@ export class StageBuilder {
     if (base !== undefined && 'key' in base) {
       this.result = {
         layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
-        author: base.author, sealer: new SealerMetadata(base.sealer.toExtension('')), key: rootKey,
+        author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension('')), key: rootKey,
       };
+      this.triggers = base.config.OnBuild ?? [];
     } else {
       const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
       this.result = {
@@ -118,10 +126,13 @@ export class StageBuilder {
         env: new Map((base?.config.config?.Env ?? []).map((kv) => splitEnv(kv))),
         labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
         author: base?.config.author,
+        config: inheritedConfig(base?.config.config),
         sealer: new SealerMetadata(baseExtension ? (SealerExtensionSchema.parse(JSON.parse(baseExtension)) as SealerExtension) : undefined),
         key: rootKey,
       };
+      this.triggers = base?.config.config?.OnBuild ?? [];
     }
+    this.config = new ConfigWriter(this.result.config, (word, pos) => this.expand(word, pos));
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
     for (const [i, layer] of this.result.layers.entries()) this.indexLater(layer, this.result.diffIds[i]!);
   }
@@ -129,6 +140,10 @@ export class StageBuilder {
   async run(): Promise<StageResult> {
     const { stage, platform, reporter, stepOffset, stepTotal } = this.input;
     reporter.step(stepOffset, stepTotal, stage.from.text, formatPlatform(platform));
+    for (const instruction of onbuildTriggers(this.triggers, stage.from.image)) {
+      reporter.info(`  ONBUILD ${instruction.text}`, { onbuild: instruction.text });
+      await this.execute(instruction);
+    }
     let step = stepOffset;
     for (const instruction of stage.instructions) {
       step += 1;
@@ -172,6 +187,19 @@ export class StageBuilder {
         return this.emptyLayer(ins.text);
       case 'CMD':
         this.result.sealer.addCmds([ins.command]);
+        this.config.apply(ins);
+        return this.emptyLayer(ins.text);
+      case 'WORKDIR':
+        return this.workdir(ins);
+      case 'ENTRYPOINT':
+      case 'USER':
+      case 'EXPOSE':
+      case 'VOLUME':
+      case 'STOPSIGNAL':
+      case 'SHELL':
+      case 'HEALTHCHECK':
+      case 'ONBUILD':
+        this.config.apply(ins);
         return this.emptyLayer(ins.text);
       case 'CMDS':
         this.result.sealer.addCmds(ins.commands);
@@ -200,7 +228,7 @@ export class StageBuilder {
   private async copy(ins: CopyInstruction | AddInstruction): Promise<void> {
     const sources = ins.sources.map((s) => this.expand(s, ins.pos));
     const dest = this.expand(ins.dest, ins.pos);
-    const destPath = imagePath(dest);
+    const destPath = imagePath(dest, this.result.config.WorkingDir);
     const owner = ownership(ins, this.input.scope, ins.pos);
     const from = ins.kind === 'COPY' && ins.from !== undefined ? await this.input.copySource(this.expand(ins.from, ins.pos), ins.pos) : undefined;
     const temps: string[] = [];
@@ -350,7 +378,7 @@ export class StageBuilder {
   private async runStep(ins: RunInstruction): Promise<void> {
     const env = this.input.scope.runEnvironment();
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
-    const argv = ins.form === 'shell' ? ['/bin/sh', '-c', ins.args[0]!] : ins.args;
+    const argv = ins.form === 'shell' ? [...runShell(this.result.config), ins.args[0]!] : ins.args;
     // The sandbox is an input too: a command that downloads succeeds with the host network and
     // fails without it, and one that writes outside the rootfs does so only unsandboxed.
     const { isolation, network } = this.input.sandbox;
@@ -394,6 +422,21 @@ export class StageBuilder {
       // The command may have left read-only directories in its HOME.
       await Promise.all(temps.map((t) => removeTree(t)));
     }
+  }
+
+  /**
+   * WORKDIR sets the config's WorkingDir and creates the directory when the rootfs lacks it
+   * (as docker does), in a layer of its own. RUN still runs at the rootfs root (sealer's model).
+   */
+  private async workdir(ins: WorkdirInstruction): Promise<void> {
+    const path = this.config.workdir(ins);
+    if (path === '') return this.emptyLayer(ins.text);
+    if (await this.reuse(cacheKey({ parent: this.result.key, step: { kind: 'WORKDIR', path } }), ins.text)) return;
+    await this.rootfs.ready();
+    if (this.rootfs.isDirectory(path)) return this.emptyLayer(ins.text);
+    const collector = new EntryCollector({ uid: 0, gid: 0, warn: (m) => this.input.reporter.warn(m) });
+    collector.addParents(`${path}/.`, this.rootfs.modeOf);
+    await this.commitLayer(collector.result(), ins.text);
   }
 
   /** Moves the stage's key to `key`; on a cache hit (unless --no-cache) takes the stored layer. */
@@ -473,9 +516,14 @@ function splitEnv(kv: string): [string, string] {
   return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
 }
 
-/** An image path from a destination as written: absolute or not, always under `/`. */
-function imagePath(dest: string): string {
-  return posix.normalize(`/${dest}`).replace(/^\/+/, '').replace(/\/+$/, '');
+/** An image path from a destination as written: a relative one is under WORKDIR, as in docker. */
+function imagePath(dest: string, workdir = '/'): string {
+  return posix.normalize(dest.startsWith('/') ? dest : `${workdir}/${dest}`).replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+/** A base image's ONBUILD triggers as instructions, each parsed as if it were a Kubefile line. */
+function onbuildTriggers(triggers: readonly string[], base: string): Exclude<Instruction, { kind: 'FROM' }>[] {
+  return triggers.map((trigger) => parseKubefile(`FROM scratch\n${trigger}\n`, `ONBUILD of ${base}`).stages[0]!.instructions[0]!);
 }
 
 function ownership(ins: CopyInstruction | AddInstruction, scope: VariableScope, pos: SourcePosition): Ownership {

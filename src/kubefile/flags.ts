@@ -7,7 +7,22 @@ const ALLOWED_FLAGS: Partial<Record<InstructionKind, readonly string[]>> = {
   FROM: ['platform'],
   COPY: ['chmod', 'chown', 'from'],
   ADD: ['chmod', 'chown', 'checksum'],
+  HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
 };
+
+export const HEALTHCHECK_DURATIONS = ['interval', 'timeout', 'start-period', 'start-interval'];
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration (`1m30s`, `500ms`, `0`) in nanoseconds; docker refuses non-zero values under 1ms. */
+export function goDuration(value: string, pos: SourcePosition, what: string): number {
+  const bad = (why: string) => new KubefileError(pos, `invalid ${what} value "${value}": ${why}`, 'use a duration such as 30s, 1m30s or 500ms');
+  if (value === '0') return 0;
+  if (!/^(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$/.test(value)) throw bad('not a duration');
+  let total = 0;
+  for (const [, number, , unit] of value.matchAll(/(\d+(\.\d*)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(number) * GO_DURATION_UNITS[unit!]!;
+  if (total !== 0 && total < 1e6) throw bad('less than 1ms');
+  return Math.round(total);
+}
 
 /** Leading `--name=value` words (docker reads flags before any instruction's arguments). */
 export function readFlags(kind: InstructionKind, line: LogicalLine, from: number, escape: string): { flags: Map<string, Token>; next: number } {
@@ -43,6 +58,8 @@ function checkFlagValue(name: string, value: string, pos: SourcePosition): void 
   if (name === 'chmod' && !/^[0-7]{3,4}$/.test(value)) {
     throw new KubefileError(pos, `invalid --chmod value "${value}"`, 'use an octal mode of 3 or 4 digits, such as 755 or 0644');
   }
+  if (HEALTHCHECK_DURATIONS.includes(name)) goDuration(value, pos, `--${name}`);
+  if (name === 'retries' && !/^\d+$/.test(value)) throw new KubefileError(pos, `invalid --retries value "${value}"`, 'use a whole number, such as 3');
   // A value with `$` is checked once expanded, at build time (as BuildKit does).
   if (name === 'checksum' && !value.includes('$') && !/^sha256:[0-9a-f]{64}$/.test(value)) {
     throw new KubefileError(pos, `invalid --checksum value "${value}"`, 'use sha256:<64 lowercase hex digits>');

@@ -74,10 +74,62 @@ export interface RunInstruction extends Base {
   form: 'exec' | 'shell';
   args: string[];
 }
-export interface CmdInstruction extends Base {
-  /** sealer's deprecated CMD: one raw shell command run at install time. */
+/** Exec form (a JSON array) or shell form (one string run through `/bin/sh -c`). */
+export interface CommandLine {
+  form: 'exec' | 'shell';
+  args: string[];
+}
+export interface CmdInstruction extends Base, CommandLine {
+  /**
+   * docker's CMD (the image config's Cmd, which sealos runs at install) and sealer's
+   * deprecated CMD, whose raw text (`command`) sealer runs at install.
+   */
   kind: 'CMD';
   command: string;
+}
+export interface EntrypointInstruction extends Base, CommandLine {
+  kind: 'ENTRYPOINT';
+}
+export interface UserInstruction extends Base {
+  kind: 'USER';
+  user: Word;
+}
+export interface WorkdirInstruction extends Base {
+  kind: 'WORKDIR';
+  path: Word;
+}
+export interface ExposeInstruction extends Base {
+  kind: 'EXPOSE';
+  /** `port[-port][/protocol]` each, checked once expanded. */
+  ports: Word[];
+}
+export interface VolumeInstruction extends Base {
+  kind: 'VOLUME';
+  paths: Word[];
+}
+export interface StopSignalInstruction extends Base {
+  kind: 'STOPSIGNAL';
+  signal: Word;
+}
+export interface ShellInstruction extends Base {
+  kind: 'SHELL';
+  shell: string[];
+}
+/** docker's HealthConfig: durations in nanoseconds, as the image config stores them. */
+export interface HealthcheckInstruction extends Base {
+  kind: 'HEALTHCHECK';
+  /** `["NONE"]`, `["CMD", exe, args...]` or `["CMD-SHELL", command]`. */
+  test: string[];
+  interval?: number;
+  timeout?: number;
+  startPeriod?: number;
+  startInterval?: number;
+  retries?: number;
+}
+export interface OnbuildInstruction extends Base {
+  kind: 'ONBUILD';
+  /** The instruction to run when an image is built FROM this one, as written. */
+  trigger: string;
 }
 export interface CmdsInstruction extends Base {
   /** Raw commands run at install time, after the cluster is up. */
@@ -126,14 +178,28 @@ export type Instruction =
   | AppInstruction
   | AppCmdsInstruction
   | AppEnvInstruction
-  | KubeVersionInstruction;
+  | KubeVersionInstruction
+  | EntrypointInstruction
+  | UserInstruction
+  | WorkdirInstruction
+  | ExposeInstruction
+  | VolumeInstruction
+  | StopSignalInstruction
+  | ShellInstruction
+  | HealthcheckInstruction
+  | OnbuildInstruction;
 
 export type InstructionKind = Instruction['kind'];
 
-/** Every keyword a Kubefile may use (sealer's build/kubefile/command set). */
+/**
+ * Every keyword a Kubefile may use: sealer's set (build/kubefile/command/command.go) and the
+ * rest of the Dockerfile set that buildah, and so sealos, accepts and that sets a field of the
+ * image config.
+ */
 export const SUPPORTED_INSTRUCTIONS = [
   'FROM', 'ARG', 'ENV', 'LABEL', 'MAINTAINER', 'COPY', 'ADD', 'RUN', 'CMD', 'CMDS', 'LAUNCH',
   'APP', 'APPCMDS', 'APPENV', 'CNI', 'CSI', 'KUBEVERSION',
+  'ENTRYPOINT', 'USER', 'WORKDIR', 'EXPOSE', 'VOLUME', 'STOPSIGNAL', 'SHELL', 'HEALTHCHECK', 'ONBUILD',
 ] as const satisfies readonly InstructionKind[];
 
 /** A parsed Kubefile: the global ARGs before the first FROM, then the stages. */
@@ -161,7 +227,7 @@ export const USAGE: Record<InstructionKind, string> = {
   COPY: 'COPY [--chmod=<mode>] [--chown=<user>] [--from=<stage>] <src>... <dest>',
   ADD: 'ADD [--chmod=<mode>] [--chown=<user>] [--checksum=sha256:<hex>] <src>... <dest>',
   RUN: 'RUN <command>, or RUN ["executable", "arg", ...]',
-  CMD: 'CMD <command>',
+  CMD: 'CMD ["executable", "arg", ...], or CMD <command>',
   CMDS: 'CMDS ["command", ...]',
   LAUNCH: 'LAUNCH ["app", ...]',
   APP: 'APP <name> local://<path>|https://<url> ...',
@@ -170,6 +236,15 @@ export const USAGE: Record<InstructionKind, string> = {
   APPCMDS: 'APPCMDS <name> ["command", ...]',
   APPENV: 'APPENV <name> <key>=<value> ...',
   KUBEVERSION: 'KUBEVERSION <version>',
+  ENTRYPOINT: 'ENTRYPOINT ["executable", "arg", ...], or ENTRYPOINT <command>',
+  USER: 'USER <user>[:<group>]',
+  WORKDIR: 'WORKDIR <path>',
+  EXPOSE: 'EXPOSE <port>[/<protocol>] ...',
+  VOLUME: 'VOLUME <path> ..., or VOLUME ["<path>", ...]',
+  STOPSIGNAL: 'STOPSIGNAL <signal>',
+  SHELL: 'SHELL ["executable", "arg", ...]',
+  HEALTHCHECK: 'HEALTHCHECK [--interval=<duration>] [--timeout=<duration>] [--start-period=<duration>] [--start-interval=<duration>] [--retries=<n>] CMD <command>, or HEALTHCHECK NONE',
+  ONBUILD: 'ONBUILD <instruction>',
 };
 
 export function usage(kind: InstructionKind): string {

@@ -1,7 +1,6 @@
 import { DockerfileParser, type Dockerfile, type Instruction as AstInstruction } from 'dockerfile-ast';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 import {
-  SUPPORTED_INSTRUCTIONS,
   type AppInstruction,
   type ArgInstruction,
   type Instruction,
@@ -10,12 +9,12 @@ import {
   type Kubefile,
   type Stage,
   type Word,
-  usage,
   USAGE,
 } from './instructions.js';
+import { command, execForm, fail, kindOf, requiredExecForm, requote, restWord, words, type Ctx, type FileContext } from './arguments.js';
+import { CONFIG_PARSERS } from './parse-config.js';
 import { readFlags } from './flags.js';
-import { jsonArrayAt, logicalLine, readWord, restWord as restWordAt, skipBlanks, words as wordsAt, type LogicalLine, type SourceText, type Token } from './lexer.js';
-import { closest } from './suggest.js';
+import { logicalLine, readWord, skipBlanks, type Token } from './lexer.js';
 
 /**
  * Parses a Kubefile (sealer's instruction set, Dockerfile syntax) and checks its structure.
@@ -39,31 +38,6 @@ export function parseKubefile(text: string, file: string): Kubefile {
   return kubefile;
 }
 
-interface FileContext extends SourceText {
-  /** FROM ... AS names seen so far, to reject duplicates. */
-  stageNames: Set<string>;
-}
-
-/** A string of a JSON array (exec form), decoded. */
-interface Element {
-  value: string;
-  pos: SourcePosition;
-}
-
-interface Ctx {
-  kind: InstructionKind;
-  file: FileContext;
-  base: { pos: SourcePosition; text: string };
-  line: LogicalLine;
-  /** Flag values by name (without `--`), positioned at their flag. */
-  flags: Map<string, Token>;
-  /** Offset in line.text where the arguments after the flags start. */
-  args: number;
-}
-
-const DOCKER_ONLY: readonly string[] = ['WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'ENTRYPOINT', 'HEALTHCHECK', 'SHELL', 'ONBUILD', 'STOPSIGNAL'];
-
-const INSTRUCTION_SET_HINT = `a Kubefile supports: ${SUPPORTED_INSTRUCTIONS.join(', ')}`;
 
 function position(file: string, at: { line: number; character: number }): SourcePosition {
   return { file, line: at.line + 1, col: at.character + 1 };
@@ -88,74 +62,9 @@ function parseInstruction(node: AstInstruction, file: FileContext): Instruction 
   return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: line.text.trimEnd() } });
 }
 
-function isSupported(keyword: string): keyword is InstructionKind {
-  return (SUPPORTED_INSTRUCTIONS as readonly string[]).includes(keyword);
-}
-
-function kindOf(written: string, pos: SourcePosition): InstructionKind {
-  const keyword = written.toUpperCase();
-  if (isSupported(keyword)) return keyword;
-  if (DOCKER_ONLY.includes(keyword)) {
-    throw new KubefileError(pos, `${keyword} is a Dockerfile instruction that Kubefiles do not support`, INSTRUCTION_SET_HINT);
-  }
-  const suggestion = closest(keyword, SUPPORTED_INSTRUCTIONS, 2);
-  throw new KubefileError(pos, `unknown instruction "${written}"`, suggestion === undefined ? INSTRUCTION_SET_HINT : `did you mean ${suggestion}?`);
-}
-
 /** The flags that were given, as properties named like them (flags.ts names them as the types do). */
 function flagProperties(ctx: Ctx): Record<string, Word> {
   return Object.fromEntries([...ctx.flags].map(([name, token]) => [name, token.word]));
-}
-
-/** The blank-separated words from `from` (the arguments by default) to the end of the line. */
-function words(ctx: Ctx, from = ctx.args): Token[] {
-  return wordsAt(ctx.line, from, ctx.file.escape);
-}
-
-/** The rest of the line from `from` as one Word (blanks inside kept), if there is any. */
-function restWord(ctx: Ctx, from: number): Token | undefined {
-  return restWordAt(ctx.line, from, ctx.file.escape);
-}
-
-/** Where `offset` of the line is, or the keyword if the line has ended there. */
-function positionAt(ctx: Ctx, offset: number): SourcePosition {
-  return ctx.line.at[offset] ?? ctx.base.pos;
-}
-
-function fail(pos: SourcePosition, message: string, ctx: Ctx): KubefileError {
-  return new KubefileError(pos, message, usage(ctx.kind));
-}
-
-/** The arguments as raw text for a shell (RUN, CMD, CMDS), or throws if there are none. */
-function command(ctx: Ctx): string {
-  const text = ctx.line.text.slice(ctx.args).trim();
-  if (text === '') throw fail(ctx.base.pos, `${ctx.kind} needs a command`, ctx);
-  return text;
-}
-
-/**
- * The exec (JSON array) form at `from`, or undefined when the text there is not JSON, in
- * which case docker reads the shell form instead. JSON that is not all strings is an error.
- */
-function execForm(ctx: Ctx, from = ctx.args): Element[] | undefined {
-  const json = jsonArrayAt(ctx.line, from);
-  if (json === undefined) return undefined;
-  if (json.elements === undefined) throw fail(positionAt(ctx, json.start), `${ctx.kind} JSON array must hold only strings`, ctx);
-  return json.elements.map((e) => ({ value: e.value, pos: positionAt(ctx, e.offset) }));
-}
-
-/** The exec form where sealer accepts nothing else, with at least one `what`. */
-function requiredExecForm(ctx: Ctx, from: number, what: string): Element[] {
-  const pos = positionAt(ctx, skipBlanks(ctx.line.text, from));
-  const elements = execForm(ctx, from);
-  if (elements === undefined) throw fail(pos, `${ctx.kind} needs a JSON array of ${what}s`, ctx);
-  if (elements.length === 0) throw fail(pos, `${ctx.kind} needs at least one ${what}`, ctx);
-  return elements;
-}
-
-/** A JSON element as a Word: double-quoted so expansion gives it back with only `$` expanded. */
-function requote(value: string): Word {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
 function keyValue(ctx: Ctx, token: Token): KeyValue {
@@ -266,10 +175,6 @@ function parseRun(ctx: Ctx): Instruction {
   return { kind: 'RUN', ...ctx.base, form: 'exec', args: exec.map((e) => e.value) };
 }
 
-function parseCmd(ctx: Ctx): Instruction {
-  return { kind: 'CMD', ...ctx.base, command: command(ctx) };
-}
-
 function parseCmds(ctx: Ctx): Instruction {
   // A leading "[" means the JSON form, even if malformed: better an error than one odd command.
   const json = ctx.line.text.startsWith('[', ctx.args);
@@ -325,7 +230,6 @@ const PARSERS: Record<InstructionKind, (ctx: Ctx) => Instruction> = {
   COPY: parseCopy,
   ADD: parseAdd,
   RUN: parseRun,
-  CMD: parseCmd,
   CMDS: parseCmds,
   LAUNCH: parseLaunch,
   APP: parseApp,
@@ -334,6 +238,7 @@ const PARSERS: Record<InstructionKind, (ctx: Ctx) => Instruction> = {
   APPCMDS: parseAppCmds,
   APPENV: parseAppEnv,
   KUBEVERSION: parseKubeVersion,
+  ...CONFIG_PARSERS,
 };
 
 /** Splits the instructions into global ARGs and stages; only ARG may come before the first FROM. */

@@ -75,11 +75,19 @@ export const ImageConfigSchema = z.looseObject({
   variant: z.string().optional(),
   config: z
     .looseObject({
+      // docker writes null for unset lists and maps.
+      User: z.string().nullish(),
+      ExposedPorts: z.record(z.string(), z.object({})).nullish(),
       Env: z.array(z.string()).optional(),
-      Cmd: z.array(z.string()).optional(),
-      Entrypoint: z.array(z.string()).optional(),
-      WorkingDir: z.string().optional(),
+      Cmd: z.array(z.string()).nullish(),
+      Entrypoint: z.array(z.string()).nullish(),
+      Volumes: z.record(z.string(), z.object({})).nullish(),
+      WorkingDir: z.string().nullish(),
       Labels: z.record(z.string(), z.string()).optional(),
+      StopSignal: z.string().nullish(),
+      Healthcheck: z.looseObject({ Test: z.array(z.string()) }).nullish(),
+      OnBuild: z.array(z.string()).nullish(),
+      Shell: z.array(z.string()).nullish(),
     })
     .optional(),
   rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digest).max(MAX_LAYERS, `more than ${MAX_LAYERS} layers, sealbuild's limit`) }),

@@ -126,7 +126,7 @@ test('keywords are case-insensitive; AS too', () => {
 
 test('CMDS and a deprecated CMD', () => {
   assert.deepEqual(body('FROM k8s\nCMD kubectl apply -f "a b.yaml"  \nCMDS ["kubectl get nodes", "echo \\"done\\""]'), [
-    { kind: 'CMD', command: 'kubectl apply -f "a b.yaml"' },
+    { kind: 'CMD', command: 'kubectl apply -f "a b.yaml"', form: 'shell', args: ['kubectl apply -f "a b.yaml"'] },
     { kind: 'CMDS', commands: ['kubectl get nodes', 'echo "done"'] },
   ]);
   assert.deepEqual(body('FROM k8s\nCMDS kubectl apply -f x.yaml && echo ok'), [
@@ -235,14 +235,61 @@ test('unknown instructions: did-you-mean for near misses, the instruction set ot
   throwsAt('FROM k8s\n  COPPY a b', '2:3', 'unknown instruction "COPPY"', 'did you mean COPY?');
   throwsAt('FROM k8s\nlauch ["x"]', '2:1', 'unknown instruction "lauch"', 'did you mean LAUNCH?');
   throwsAt('FROM k8s\nAPPCMD x ["y"]', '2:1', 'unknown instruction "APPCMD"', 'did you mean APPCMDS?');
-  throwsAt('FROM k8s\nDEPLOYMENT x', '2:1', 'unknown instruction "DEPLOYMENT"', /^a Kubefile supports: FROM, ARG, ENV, .*KUBEVERSION$/);
+  throwsAt('FROM k8s\nDEPLOYMENT x', '2:1', 'unknown instruction "DEPLOYMENT"', /^a Kubefile supports: FROM, ARG, ENV, .*KUBEVERSION, ENTRYPOINT, .*ONBUILD$/);
 });
 
-test('Dockerfile-only instructions are rejected with the Kubefile instruction set', () => {
-  for (const keyword of ['WORKDIR /x', 'USER root', 'EXPOSE 80', 'VOLUME /v', 'ENTRYPOINT ["x"]', 'HEALTHCHECK NONE', 'SHELL ["sh"]', 'ONBUILD RUN x', 'STOPSIGNAL 9']) {
-    const name = keyword.split(' ')[0]!;
-    throwsAt(`FROM k8s\n${keyword}`, '2:1', `${name} is a Dockerfile instruction that Kubefiles do not support`, /^a Kubefile supports: FROM, ARG/);
-  }
+test('the rest of the Dockerfile set parses into what the image config needs (#14 point 2)', () => {
+  assert.deepEqual(
+    body(`FROM k8s
+CMD ["kubectl", "apply"]
+CMD kubectl apply -f "a b.yaml"
+ENTRYPOINT ["/init", "$HOME"]
+ENTRYPOINT exec  /init
+USER 65532:65532
+WORKDIR /opt/$APP dir
+EXPOSE 6443 8472/udp $PORT
+VOLUME /data $LOGS
+VOLUME ["/v 1", "$V"]
+STOPSIGNAL SIGINT
+SHELL ["/bin/bash", "-ec"]
+HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=0 --retries=3 CMD curl -f http://localhost/ || exit 1
+HEALTHCHECK CMD ["/check", "a b"]
+healthcheck none
+ONBUILD copy  a b
+`),
+    [
+      { kind: 'CMD', command: '["kubectl", "apply"]', form: 'exec', args: ['kubectl', 'apply'] },
+      { kind: 'CMD', command: 'kubectl apply -f "a b.yaml"', form: 'shell', args: ['kubectl apply -f "a b.yaml"'] },
+      { kind: 'ENTRYPOINT', form: 'exec', args: ['/init', '$HOME'] },
+      { kind: 'ENTRYPOINT', form: 'shell', args: ['exec  /init'] },
+      { kind: 'USER', user: '65532:65532' },
+      { kind: 'WORKDIR', path: '/opt/$APP dir' },
+      { kind: 'EXPOSE', ports: ['6443', '8472/udp', '$PORT'] },
+      { kind: 'VOLUME', paths: ['/data', '$LOGS'] },
+      { kind: 'VOLUME', paths: ['"/v 1"', '"$V"'] },
+      { kind: 'STOPSIGNAL', signal: 'SIGINT' },
+      { kind: 'SHELL', shell: ['/bin/bash', '-ec'] },
+      { kind: 'HEALTHCHECK', test: ['CMD-SHELL', 'curl -f http://localhost/ || exit 1'], interval: 90e9, timeout: 500e6, retries: 3 },
+      { kind: 'HEALTHCHECK', test: ['CMD', '/check', 'a b'] },
+      { kind: 'HEALTHCHECK', test: ['NONE'] },
+      { kind: 'ONBUILD', trigger: 'copy  a b' },
+    ],
+  );
+});
+
+test('Dockerfile instructions: errors docker gives too', () => {
+  throwsAt('FROM k8s\nSHELL /bin/bash', '2:7', 'SHELL needs a JSON array of arguments');
+  throwsAt('FROM k8s\nUSER', '2:1', 'USER needs a user');
+  throwsAt('FROM k8s\nEXPOSE', '2:1', 'EXPOSE needs at least one port');
+  throwsAt('FROM k8s\nHEALTHCHECK --interval=5 CMD x', '2:13', 'invalid --interval value "5": not a duration', /30s/);
+  throwsAt('FROM k8s\nHEALTHCHECK --timeout=10us CMD x', '2:13', 'invalid --timeout value "10us": less than 1ms');
+  throwsAt('FROM k8s\nHEALTHCHECK --retries=-1 CMD x', '2:13', 'invalid --retries value "-1"');
+  throwsAt('FROM k8s\nHEALTHCHECK NONE x', '2:18', 'HEALTHCHECK NONE takes no arguments');
+  throwsAt('FROM k8s\nHEALTHCHECK RUN x', '2:13', 'expected CMD or NONE after HEALTHCHECK, found "RUN"');
+  throwsAt('FROM k8s\nHEALTHCHECK CMD', '2:13', 'HEALTHCHECK CMD needs a command');
+  throwsAt('FROM k8s\nONBUILD FROM x', '2:9', 'FROM is not allowed as an ONBUILD trigger');
+  throwsAt('FROM k8s\nONBUILD COPPY a b', '2:9', 'unknown instruction "COPPY"', 'did you mean COPY?');
+  throwsAt('FROM k8s\nENTRYPOINT ["x", 1]', '2:12', 'ENTRYPOINT JSON array must hold only strings');
 });
 
 test('FROM structure', () => {
