@@ -21,8 +21,11 @@ export const Label = {
   sealosVersion: 'version',
 } as const;
 
-/** Executables the runtime's installer needs, besides Metadata and the registry image. */
-const SCRIPTS = ['scripts/init.sh', 'scripts/clean.sh', 'scripts/init-registry.sh'];
+/**
+ * Executables the runtime's installer needs, besides Metadata and the registry image: the
+ * scripts `sealbuild run` calls on the nodes (their arguments: basefs/README.md).
+ */
+const SCRIPTS = ['scripts/init.sh', 'scripts/upgrade.sh', 'scripts/delete.sh', 'scripts/clean.sh', 'scripts/init-registry.sh'];
 
 /** Where the registry container image is: verify checks it is a loadable image archive. */
 export const REGISTRY_IMAGE_PATH = 'images/registry.tar.gz';

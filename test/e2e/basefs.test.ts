@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { chmod, cp, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -96,7 +97,7 @@ for (const runtime of RUNTIMES) {
         assert.equal(elf?.machine, arch === 'amd64' ? 62 : 183, `bin/${bin} is an ${arch} binary`);
         assert.equal((await lstat(join(dir, 'bin', bin))).mode & 0o777, 0o755);
       }
-      for (const script of ['init.sh', 'clean.sh', 'init-registry.sh']) assert.equal((await lstat(join(dir, 'scripts', script))).mode & 0o111, 0o111, `${script} is executable`);
+      for (const script of ['init.sh', 'upgrade.sh', 'delete.sh', 'clean.sh', 'init-registry.sh']) assert.equal((await lstat(join(dir, 'scripts', script))).mode & 0o111, 0o111, `${script} is executable`);
       assert.deepEqual(await readFile(join(dir, 'images', 'registry.tar.gz')), registryArchive);
     }
 
@@ -126,7 +127,7 @@ test('a checksum that does not match the download fails the build and names the 
 });
 
 test('every basefs script passes shellcheck; common.sh and init-registry.sh are the same everywhere', async () => {
-  const scripts = RUNTIMES.flatMap((r) => ['init.sh', 'clean.sh', 'init-registry.sh', 'common.sh'].map((s) => join(REPO, 'basefs', r, 'scripts', s)));
+  const scripts = RUNTIMES.flatMap((r) => ['init.sh', 'upgrade.sh', 'delete.sh', 'clean.sh', 'init-registry.sh', 'common.sh'].map((s) => join(REPO, 'basefs', r, 'scripts', s)));
   run('shellcheck', ['-x', ...scripts, join(REPO, 'basefs', 'registry-image.sh')]);
   for (const shared of ['common.sh', 'init-registry.sh']) {
     const [first, ...others] = await Promise.all(RUNTIMES.map((r) => readFile(join(REPO, 'basefs', r, 'scripts', shared), 'utf8')));
@@ -136,6 +137,9 @@ test('every basefs script passes shellcheck; common.sh and init-registry.sh are 
 
 /** Commands the scripts call, as stubs that append their arguments to a log. */
 const STUBBED = ['systemctl', 'k3s', 'k0s', 'kubeadm', 'kubectl', 'modprobe', 'sysctl', 'ctr', 'nerdctl', 'docker'];
+
+/** Sockets of the services init.sh waits for (containerd), listening while a script runs. */
+const SOCKETS: Record<Runtime, string> = { k3s: 'run/k3s/containerd/containerd.sock', k0s: 'run/k0s/containerd.sock', kubernetes: 'run/containerd/containerd.sock' };
 
 interface Install {
   dest: string;
@@ -157,10 +161,16 @@ async function runScript(runtime: Runtime, script: string, args: string[], env: 
     await writeFile(join(stubs, name), `#!/bin/sh\necho "${name} $*" >> "${log}"\ncase "$*" in "token create"*) echo "token-for-$3";; *"import -"*|load) cat > /dev/null;; esac\n`);
     await chmod(join(stubs, name), 0o755);
   }
+  // The socket is bound before the script starts: spawnSync blocks this process, and the
+  // script only checks that the socket exists.
+  await mkdir(join(dest, SOCKETS[runtime], '..'), { recursive: true });
+  const socket: Server = createServer();
+  await new Promise<void>((resolve) => socket.listen(join(dest, SOCKETS[runtime]), resolve));
   const result = spawnSync('bash', [join(rootfs, 'scripts', script), ...args], {
     encoding: 'utf8',
-    env: { PATH: `${stubs}:${process.env.PATH}`, DESTDIR: dest, SEALBUILD_ROOTFS: rootfs, HOME: dest, ...env },
+    env: { PATH: `${stubs}:${process.env.PATH}`, DESTDIR: dest, SEALBUILD_ROOTFS: rootfs, HOME: dest, SEALBUILD_WAIT_SECONDS: '5', ...env },
   });
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
   const calls = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
   return { dest, calls, stdout: result.stdout, stderr: result.stderr, code: result.status ?? -1 };
 }
@@ -194,9 +204,9 @@ test('k3s init.sh: an agent joining with an external CRI; a server on an externa
   assert.deepEqual(parse(await readFile(join(ha.dest, 'etc/rancher/k3s/config.yaml'), 'utf8')), { token: 't', 'datastore-endpoint': 'mysql://k3s:pw@tcp(10.0.0.9:3306)/k3s' });
   assert.deepEqual(parse(await readFile(join(ha.dest, 'etc/rancher/k3s/registries.yaml'), 'utf8')).mirrors['*'], { endpoint: ['http://sea.hub:5443'] });
   const rootfs = join(work, 'export-k3s-amd64');
-  assert.deepEqual(ha.calls.slice(2).filter((c) => !c.includes('tasks kill') && !c.includes('containers delete')), [
+  assert.deepEqual(ha.calls.slice(2).filter((c) => !/ -n sealbuild (containers label|tasks delete|containers delete) /.test(c)), [
     'k3s ctr -n sealbuild images import -',
-    `k3s ctr -n sealbuild run -d --net-host --env REGISTRY_HTTP_ADDR=0.0.0.0:5443 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry`,
+    `k3s ctr -n sealbuild run -d --net-host --label containerd.io/restart.status=running --env REGISTRY_HTTP_ADDR=0.0.0.0:5443 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry /bin/registry serve /etc/docker/registry/config.yml`,
   ]);
 
   const bad = await runScript('k3s', 'init.sh', ['agent', '--token', 'x']);
@@ -238,7 +248,7 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
   assert.equal(init.code, 0, init.stderr);
   const { dest } = init;
   const rootfs = join(work, 'export-kubernetes-amd64');
-  assert.deepEqual(init.calls.filter((c) => !c.includes('tasks kill') && !c.includes('containers delete')), [
+  assert.deepEqual(init.calls.filter((c) => !/ -n sealbuild (containers label|tasks delete|containers delete) /.test(c)), [
     'modprobe overlay',
     'modprobe br_netfilter',
     'sysctl --system',
@@ -246,9 +256,14 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
     'systemctl enable --now containerd.service',
     'systemctl enable kubelet.service',
     'ctr -n sealbuild images import -',
-    `ctr -n sealbuild run -d --net-host --env REGISTRY_HTTP_ADDR=0.0.0.0:5000 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry`,
+    `ctr -n sealbuild run -d --net-host --label containerd.io/restart.status=running --env REGISTRY_HTTP_ADDR=0.0.0.0:5000 --mount type=bind,src=${rootfs}/registry,dst=/var/lib/registry,options=rbind:rw docker.io/library/registry:2.8.3 sealbuild-registry /bin/registry serve /etc/docker/registry/config.yml`,
     `kubeadm init --config ${dest}/etc/kubernetes/kubeadm.yaml --upload-certs`,
+    `kubectl --kubeconfig ${dest}/etc/kubernetes/admin.conf apply -f ${dest}/etc/kubernetes/sealbuild/kube-flannel.yaml`,
   ]);
+  // The pod network is applied with the cluster's pod subnet.
+  const flannel = (await readFile(join(dest, 'etc/kubernetes/sealbuild/kube-flannel.yaml'), 'utf8')).split(/^---$/m).map((d) => parse(d));
+  const config = flannel.find((d) => d?.kind === 'ConfigMap');
+  assert.equal(JSON.parse(config.data['net-conf.json']).Network, '10.244.0.0/16');
   for (const bin of ['usr/local/bin/containerd', 'usr/local/bin/ctr', 'usr/local/bin/crictl', 'usr/local/sbin/runc', 'usr/local/bin/kubeadm', 'opt/cni/bin/bridge']) {
     assert.equal(parseElfHeader(await readFile(join(dest, bin)))?.machine, 62, `${bin} is installed`);
   }
@@ -259,6 +274,9 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
   assert.equal(docs[1].controlPlaneEndpoint, '10.0.0.10:6443');
   assert.equal(docs[1].networking.podSubnet, '10.244.0.0/16');
   assert.equal(docs[2].cgroupDriver, 'systemd');
+  // Swap is tolerated as kubeadm's install guide describes; pods get none.
+  assert.equal(docs[2].failSwapOn, false);
+  assert.deepEqual(docs[2].memorySwap, { swapBehavior: 'NoSwap' });
 
   const join_ = await runScript('kubernetes', 'init.sh', ['join-control-plane', '--control-plane-endpoint', '10.0.0.10:6443', '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', 'sha256:1234', '--certificate-key', 'k3y']);
   assert.equal(join_.code, 0, join_.stderr);

@@ -32,6 +32,8 @@ function k3sFiles(kubefile: string[], overrides: Record<string, string | Buffer>
     'bin/amd64/k3s': elfStub('amd64', 'k3s'),
     'bin/arm64/k3s': elfStub('arm64', 'k3s'),
     'scripts/init.sh': '#!/bin/sh\n',
+    'scripts/upgrade.sh': '#!/bin/sh\n',
+    'scripts/delete.sh': '#!/bin/sh\n',
     'scripts/clean.sh': '#!/bin/sh\n',
     'scripts/init-registry.sh': '#!/bin/sh\n',
     // An uncompressed tar with oci-layout and index.json is a loadable image archive.

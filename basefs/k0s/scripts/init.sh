@@ -8,7 +8,10 @@
 #     --tokens-dir DIR         on the first controller: write worker-token and
 #                              controller-token into DIR for the other nodes
 #     --registry-ip IP         resolve the registry domain to IP in /etc/hosts
-#     --with-registry          start the image's registry on this node (after k0s)
+#     --with-registry          start the image's registry on this node, in k0s' containerd
+#                              (once it is up) and, without --registry-ip, resolve the
+#                              registry domain to this node. Needs a worker here: a
+#                              controller alone (no --single, no --enable-worker) runs none
 #
 # Writes /etc/k0s/k0s.yaml (spec.images.repository = the image's registry) and a containerd
 # drop-in that mirrors every registry through it, then installs and starts the k0s service.
@@ -35,6 +38,11 @@ done
 [ "$role" = controller ] || [ -n "$token_file" ] || die "a worker needs --token-file (from \`k0s token create --role=worker\` on a controller)"
 ! $single || [ -z "$token_file" ] || die "--single starts a new cluster: it takes no --token-file"
 [ -z "$token_file" ] || [ -f "$token_file" ] || die "token file $token_file does not exist"
+runs_worker=true
+[ "$role" = worker ] || $single || $enable_worker || runs_worker=false
+if $with_registry && ! $runs_worker; then
+  die "--with-registry: a k0s controller without --single or --enable-worker runs no containerd, so it cannot run the registry (add --enable-worker, or pass --with-registry to a worker's init.sh and --registry-ip to the others)"
+fi
 
 log "installing k0s ($role) from $ROOTFS into ${DEST:-/}"
 put 0755 bin/k0s /usr/local/bin/k0s
@@ -42,7 +50,7 @@ put 0755 bin/k0s /usr/local/bin/k0s
 render etc/k0s.yaml.tmpl /etc/k0s/k0s.yaml
 put 0644 etc/containerd.d/cri-registry.toml /etc/k0s/containerd.d/cri-registry.toml
 render etc/hosts.toml.tmpl /etc/k0s/containerd.d/certs.d/_default/hosts.toml
-[ -z "$registry_ip" ] || hosts_entry "$registry_ip"
+registry_hosts_entry "$registry_ip" "$with_registry"
 
 args=(install "$role")
 if [ "$role" = controller ]; then
@@ -53,9 +61,12 @@ if [ "$role" = controller ]; then
 fi
 [ -z "$token_file" ] || args+=(--token-file "$token_file")
 k0s "${args[@]}"
+# `k0s start` only starts the service and returns (k0s cmd/start/start.go); the service
+# starts containerd later, with its worker part.
 k0s start
 
 if $with_registry; then
+  wait_for_socket /run/k0s/containerd.sock "k0s' containerd" "see k0s status and journalctl -u k0s$role"
   SEALBUILD_CONTAINER_CLI="k0s ctr" "$(dirname "${BASH_SOURCE[0]}")/init-registry.sh" "$REGISTRY_PORT" "$ROOTFS/registry" "$REGISTRY_DOMAIN"
 fi
 

@@ -7,6 +7,9 @@
 # PORT defaults to $REGISTRY_PORT (5000), DATA_DIR to the rootfs' registry/ folder, DOMAIN to
 # $REGISTRY_DOMAIN (sea.hub). The container tool is $SEALBUILD_CONTAINER_CLI when set (e.g.
 # "k3s ctr", which init.sh passes), else the first of nerdctl, docker, ctr found in PATH.
+# The container is named sealbuild-registry and comes back after a reboot: docker and nerdctl
+# with --restart=always, ctr with containerd's restart monitor label. Running it again
+# replaces it (upgrade.sh does, to serve a new image's registry/).
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -14,7 +17,6 @@ set -euo pipefail
 port="${1:-$REGISTRY_PORT}"
 data="${2:-$ROOTFS/registry}"
 REGISTRY_DOMAIN="${3:-$REGISTRY_DOMAIN}"
-image="${REGISTRY_IMAGE:-docker.io/library/registry:2.8.3}"
 name=sealbuild-registry
 archive="$ROOTFS/images/registry.tar.gz"
 
@@ -22,6 +24,9 @@ archive="$ROOTFS/images/registry.tar.gz"
 if head -c 21 "$archive" | grep -q '^SEALBUILD-PLACEHOLDER'; then
   die "$archive is a placeholder, not the registry image (build the image again after basefs/registry-image.sh)"
 fi
+# The archive is an OCI layout (sealbuild save): the image's name is its ref.name annotation.
+image="$(gzip -dc "$archive" | tar -xO index.json 2>/dev/null | tr -d '\n' | sed -n 's/.*"org\.opencontainers\.image\.ref\.name": *"\([^"]*\)".*/\1/p')"
+[ -n "$image" ] || die "$archive names no image (no org.opencontainers.image.ref.name in its index.json)"
 mkdir -p "$data"
 
 cli="${SEALBUILD_CONTAINER_CLI:-}"
@@ -32,22 +37,24 @@ if [ -z "$cli" ]; then
 fi
 [ -n "$cli" ] || die "no container tool to run the registry with (nerdctl, docker or ctr)"
 read -r -a tool <<< "$cli"
+# distribution's image and the one registry-image.sh --offline builds both have these paths;
+# the official image's entrypoint passes a command it does not know through.
+command=(/bin/registry serve /etc/docker/registry/config.yml)
 
 log "starting $image on port $port with $cli, serving $data as $REGISTRY_DOMAIN"
+stop_registry "${tool[@]}"
 case "${tool[-1]}" in
   ctr)
     # ctr runs containers in its own namespace, with the host network: no port mapping.
     gzip -dc "$archive" | "${tool[@]}" -n sealbuild images import -
-    "${tool[@]}" -n sealbuild tasks kill -s SIGKILL "$name" >/dev/null 2>&1 || true
-    "${tool[@]}" -n sealbuild containers delete "$name" >/dev/null 2>&1 || true
     "${tool[@]}" -n sealbuild run -d --net-host \
+      --label containerd.io/restart.status=running \
       --env "REGISTRY_HTTP_ADDR=0.0.0.0:${port}" \
       --mount "type=bind,src=${data},dst=/var/lib/registry,options=rbind:rw" \
-      "$image" "$name"
+      "$image" "$name" "${command[@]}"
     ;;
   *)
     gzip -dc "$archive" | "${tool[@]}" load
-    "${tool[@]}" rm -f "$name" >/dev/null 2>&1 || true
-    "${tool[@]}" run -d --restart=always --name "$name" -p "${port}:5000" -v "${data}:/var/lib/registry" "$image"
+    "${tool[@]}" run -d --restart=always --name "$name" -p "${port}:5000" -v "${data}:/var/lib/registry" "$image" "${command[@]}"
     ;;
 esac

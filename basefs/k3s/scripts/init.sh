@@ -10,7 +10,9 @@
 #                                    use an external CRI instead of the embedded containerd
 #                                    (registries.yaml then does not apply: k3s ignores it)
 #     --registry-ip IP               resolve the registry domain to IP in /etc/hosts
-#     --with-registry                start the image's registry on this node (after k3s)
+#     --with-registry                start the image's registry on this node (after k3s's
+#                                    containerd is up) and, without --registry-ip, resolve
+#                                    the registry domain to this node
 #
 # Writes /etc/rancher/k3s/config.yaml and registries.yaml (every registry mirrored by the
 # image's own), puts the airgap images where k3s imports them, and runs k3s under systemd.
@@ -40,6 +42,9 @@ done
 [ -z "$server_url" ] || [ -n "$token" ] || die "joining with --server needs --token"
 ! $cluster_init || [ -z "$datastore" ] || die "--cluster-init (embedded etcd) and --datastore-endpoint exclude each other"
 ! $docker || [ -z "$cri_endpoint" ] || die "--docker and --container-runtime-endpoint exclude each other"
+if $with_registry && { $docker || [ -n "$cri_endpoint" ]; }; then
+  die "--with-registry runs the registry in k3s' own containerd, which --docker and --container-runtime-endpoint turn off (start it with init-registry.sh and SEALBUILD_CONTAINER_CLI)"
+fi
 
 log "installing k3s ($role) from $ROOTFS into ${DEST:-/}"
 put 0755 bin/k3s /usr/local/bin/k3s
@@ -74,7 +79,7 @@ mkdir -p "$(dirname "$config")"
 } > "$config"
 chmod 0600 "$config"
 
-[ -z "$registry_ip" ] || hosts_entry "$registry_ip"
+registry_hosts_entry "$registry_ip" "$with_registry"
 [ "$role" != server ] || deploy_manifests /var/lib/rancher/k3s/server/manifests/sealbuild
 
 unit=k3s.service
@@ -84,6 +89,8 @@ systemctl daemon-reload
 systemctl enable --now "$unit"
 
 if $with_registry; then
+  # k3s starts its containerd a moment after the unit: the registry needs it.
+  wait_for_socket /run/k3s/containerd/containerd.sock "k3s' containerd" "see journalctl -u $unit"
   SEALBUILD_CONTAINER_CLI="k3s ctr" "$(dirname "${BASH_SOURCE[0]}")/init-registry.sh" "$REGISTRY_PORT" "$ROOTFS/registry" "$REGISTRY_DOMAIN"
 fi
 log "k3s $role is running"

@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Undoes init.sh on one node: `kubeadm reset`, stops the kubelet, containerd and the registry,
-# and removes what init.sh installed.
+# Undoes init.sh on one node, leaving nothing of the cluster behind:
+#   1. the registry container, while containerd still answers
+#   2. `kubeadm reset` (stops the kubelet, removes the node's containers, its etcd member on a
+#      control plane, and /etc/kubernetes' state); it leaves the CNI configuration, iptables
+#      rules and the installed files, as its own output says
+#   3. the kubelet and containerd units, the shims and containers left running, every mount
+#      under /run/containerd and /var/lib/kubelet
+#   4. the pod network (flannel's interfaces, cni- namespaces, KUBE-/CNI-/flannel rules)
+#   5. what init.sh installed and wrote
+#
+#   clean.sh           (no arguments)
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+[ "$#" -eq 0 ] || die "clean.sh takes no arguments"
 
-if [ -x "$DEST/usr/local/bin/kubeadm" ]; then kubeadm reset --force --cri-socket unix:///run/containerd/containerd.sock; fi
-if [ -x "$DEST/usr/local/bin/ctr" ]; then
-  ctr -n sealbuild tasks kill -s SIGKILL sealbuild-registry >/dev/null 2>&1 || true
-  ctr -n sealbuild containers delete sealbuild-registry >/dev/null 2>&1 || true
-fi
+socket=/run/containerd/containerd.sock
+if [ -x "$DEST/usr/local/bin/ctr" ] && [ -S "$DEST$socket" ]; then stop_registry ctr; fi
+if [ -x "$DEST/usr/local/bin/kubeadm" ]; then kubeadm reset --force --cri-socket "unix://$socket"; fi
 for unit in kubelet.service containerd.service; do
   [ ! -f "$DEST/etc/systemd/system/$unit" ] || systemctl disable --now "$unit" || true
 done
+kill_shims "$socket"
+for dir in /run/containerd /var/lib/kubelet; do unmount_and_remove "$dir"; done
+remove_pod_network
+
 rm -rf "$DEST/etc/systemd/system/kubelet.service" "$DEST/etc/systemd/system/kubelet.service.d" "$DEST/etc/systemd/system/containerd.service"
 systemctl daemon-reload
-for tool in kubeadm kubelet kubectl crictl containerd containerd-shim-runc-v2 containerd-stress ctr; do rm -f "$DEST/usr/local/bin/$tool"; done
+for tool in kubeadm kubelet kubectl crictl containerd containerd-shim containerd-shim-runc-v1 containerd-shim-runc-v2 containerd-stress ctr; do rm -f "$DEST/usr/local/bin/$tool"; done
 rm -f "$DEST/usr/local/sbin/runc" "$DEST/etc/crictl.yaml" "$DEST/etc/modules-load.d/sealbuild-kubernetes.conf" "$DEST/etc/sysctl.d/99-sealbuild-kubernetes.conf"
-rm -rf "$DEST/etc/containerd" "$DEST/etc/kubernetes" "$DEST/var/lib/kubelet" "$DEST/var/lib/containerd" "$DEST/opt/cni/bin"
-if [ -f "$DEST/etc/hosts" ]; then
-  sed -i '/# sealbuild registry$/d' "$DEST/etc/hosts"
-fi
+unmount_and_remove /var/lib/containerd
+rm -rf "$DEST/etc/containerd" "$DEST/etc/kubernetes" "$DEST/etc/cni/net.d" "$DEST/opt/cni/bin" "$DEST/run/flannel"
+remove_hosts_entry
 log "kubernetes removed"

@@ -11,9 +11,14 @@
 #     --certificate-key KEY                join-control-plane: decrypts the uploaded certs
 #     --registry-ip IP                     resolve the registry domain to IP in /etc/hosts
 #     --with-registry                      start the image's registry here (before kubeadm)
+#                                          and, without --registry-ip, resolve the registry
+#                                          domain to this node
 #
 # containerd pulls every image through the ClusterImage's registry (hosts.toml in
 # /etc/containerd/certs.d/_default). The Kubernetes version comes from the image's Metadata.
+# Before anything is installed, the host tools kubeadm's preflight requires are checked and
+# every missing one named in one message. `init` applies the pod network (flannel, with the
+# pod subnet) after `kubeadm init`, then the image's manifests/.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -42,6 +47,28 @@ if [[ "$role" == join* ]]; then
 fi
 kube_version="$(metadata kubeVersion)"
 
+# The host tools kubeadm's preflight looks for in PATH (cmd/kubeadm/app/preflight/
+# checks_linux.go: addExecChecks): conntrack is required below v1.32 only, the second list
+# gives warnings. This script also runs modprobe, sysctl and tar.
+required=(ip iptables mount nsenter modprobe sysctl tar)
+minor="$(echo "$kube_version" | sed -n 's/^v\{0,1\}1\.\([0-9]*\)\..*/\1/p')"
+[ -z "$minor" ] || [ "$minor" -ge 32 ] || required=(conntrack "${required[@]}")
+missing=() absent=()
+for tool in "${required[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in ebtables ethtool socat tc touch; do command -v "$tool" >/dev/null 2>&1 || absent+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  die "missing host tools for kubernetes $kube_version: ${missing[*]} (install them first, e.g. apt-get install conntrack iproute2 iptables mount util-linux kmod procps tar)"
+fi
+[ "${#absent[@]}" -eq 0 ] || log "warning: kubeadm's preflight will warn about these missing host tools: ${absent[*]}"
+
+# kubeadm's install guide: swap must be off, or tolerated by the kubelet. It is tolerated
+# (failSwapOn: false in etc/kubeadm.yaml.tmpl) rather than turned off behind the admin's back.
+preflight_flags=()
+if [ "$(wc -l < /proc/swaps)" -gt 1 ]; then
+  log "swap is on: the kubelet tolerates it (failSwapOn: false) and gives pods none (swapBehavior: NoSwap)"
+  preflight_flags=(--ignore-preflight-errors=Swap)
+fi
+
 log "installing containerd and kubernetes $kube_version from $ROOTFS into ${DEST:-/}"
 mkdir -p "$DEST/usr/local" "$DEST/usr/local/bin" "$DEST/opt/cni/bin"
 tar -xzf "$ROOTFS/cri/containerd.tar.gz" -C "$DEST/usr/local"
@@ -58,7 +85,7 @@ put 0644 etc/kubelet.service /etc/systemd/system/kubelet.service
 put 0644 etc/10-kubeadm.conf /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
 put 0644 etc/modules-load.conf /etc/modules-load.d/sealbuild-kubernetes.conf
 put 0644 etc/sysctl.conf /etc/sysctl.d/99-sealbuild-kubernetes.conf
-[ -z "$registry_ip" ] || hosts_entry "$registry_ip"
+registry_hosts_entry "$registry_ip" "$with_registry"
 
 modprobe overlay
 modprobe br_netfilter
@@ -66,6 +93,7 @@ sysctl --system >/dev/null
 systemctl daemon-reload
 systemctl enable --now containerd.service
 systemctl enable kubelet.service
+wait_for_socket /run/containerd/containerd.sock containerd "see journalctl -u containerd"
 
 if $with_registry; then
   SEALBUILD_CONTAINER_CLI=ctr "$(dirname "${BASH_SOURCE[0]}")/init-registry.sh" "$REGISTRY_PORT" "$ROOTFS/registry" "$REGISTRY_DOMAIN"
@@ -75,13 +103,14 @@ case "$role" in
   install) ;;
   init)
     render etc/kubeadm.yaml.tmpl /etc/kubernetes/kubeadm.yaml KubeVersion="$kube_version" ControlPlaneEndpoint="$endpoint" PodSubnet="$pod_subnet" ServiceSubnet="$service_subnet"
-    kubeadm init --config "$DEST/etc/kubernetes/kubeadm.yaml" --upload-certs
-    for manifest in "$ROOTFS"/manifests/*.yaml "$ROOTFS"/manifests/*.yml; do
-      [ -f "$manifest" ] && kubectl --kubeconfig "$DEST/etc/kubernetes/admin.conf" apply -f "$manifest"
+    kubeadm init --config "$DEST/etc/kubernetes/kubeadm.yaml" --upload-certs "${preflight_flags[@]}"
+    render etc/kube-flannel.yaml.tmpl /etc/kubernetes/sealbuild/kube-flannel.yaml PodSubnet="$pod_subnet"
+    for manifest in "$DEST/etc/kubernetes/sealbuild/kube-flannel.yaml" "$ROOTFS"/manifests/*.yaml "$ROOTFS"/manifests/*.yml; do
+      [ ! -f "$manifest" ] || kubectl --kubeconfig "$DEST/etc/kubernetes/admin.conf" apply -f "$manifest"
     done
     ;;
   join | join-control-plane)
-    args=(join "$endpoint" --token "$token" --discovery-token-ca-cert-hash "$ca_hash" --cri-socket unix:///run/containerd/containerd.sock)
+    args=(join "$endpoint" --token "$token" --discovery-token-ca-cert-hash "$ca_hash" --cri-socket unix:///run/containerd/containerd.sock "${preflight_flags[@]}")
     [ "$role" = join ] || args+=(--control-plane --certificate-key "$cert_key")
     kubeadm "${args[@]}"
     ;;
