@@ -14,7 +14,7 @@ declare -A tools=(
   [/usr/sbin/sshd]=openssh-server [ssh-keygen]=openssh-client [/usr/bin/containerd]=containerd
   [/usr/sbin/runc]=runc [/usr/sbin/ip]=iproute2 [nsenter]=util-linux [unshare]=util-linux
   # the host tools kubeadm checks, which the kubernetes basefs init.sh checks too
-  [conntrack]=conntrack [iptables]=iptables
+  [conntrack]=conntrack [iptables]=iptables [modprobe]=kmod
 )
 missing=()
 for cmd in "${!tools[@]}"; do
