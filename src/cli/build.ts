@@ -78,12 +78,19 @@ function sandboxOptions(flags: BuildFlags): SandboxOptions {
   return { isolation: isolation as Isolation, network: network as NetworkMode };
 }
 
-/** `sealbuild imags` reaches the default build command; say what was probably meant. */
+/**
+ * `sealbuild imags` reaches the default build command; say what was probably meant. A lone
+ * word (no `build`, no build flags, no `/`) that names nothing is as likely a command.
+ */
 async function rejectMistypedCommand(contextDir: string, command: Command): Promise<void> {
   if (await stat(contextDir).then(() => true, () => false)) return;
   const names = (command.parent?.commands ?? []).map((c) => c.name());
   const guess = closest(contextDir, names, 2);
   if (guess !== undefined) throw new UsageError(`unknown command "${contextDir}"`, `did you mean ${guess}?`);
+  const args = command.parent?.args ?? [];
+  if (args.length === 1 && args[0] === contextDir && !contextDir.includes('/')) {
+    throw new UsageError(`unknown command or directory "${contextDir}"`, '`sealbuild --help` lists the commands; to build, pass the directory that holds the Kubefile');
+  }
 }
 
 export function buildCommand(): Command {

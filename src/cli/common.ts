@@ -19,8 +19,9 @@ export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
-export async function openStore(command: Command): Promise<Store> {
-  return Store.open(globalOptions(command).root ?? defaultRoot());
+/** The store; `{ create: false }` for commands that only read it (none is created for them). */
+export async function openStore(command: Command, options: { create?: boolean } = {}): Promise<Store> {
+  return Store.open(globalOptions(command).root ?? defaultRoot(), options);
 }
 
 /** Registry connections with the user's TLS settings; the caller closes them. */

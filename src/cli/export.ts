@@ -15,7 +15,7 @@ export function exportCommand(): Command {
       const name = refArg(ref);
       const wanted = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const reporter = reporterFor(command);
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const target = await readTagged(store, name, ref);
       let image;
       if (wanted) image = selectPlatform(target, wanted, ref);

@@ -12,7 +12,7 @@ export function imagesCommand(): Command {
     .description('list the images in the store')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const rows = [];
       for (const { name, descriptor } of await store.listTags()) {
         const target = await readTarget(store, descriptor);

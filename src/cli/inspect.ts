@@ -24,7 +24,7 @@ export function inspectCommand(): Command {
     .action(async (ref: string, flags: { platform?: string; json?: boolean }, command: Command) => {
       const name = refArg(ref);
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const target = await readTagged(store, name, ref);
       const single = platform ? selectPlatform(target, platform, ref) : target.index ? undefined : target.images[0];
       const report = single

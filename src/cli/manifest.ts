@@ -45,7 +45,7 @@ export function manifestCommand(): Command {
     .argument('<list>', 'an index in the store or a registry')
     .action(async (list: string, _flags: unknown, command: Command) => {
       const name = refArg(list);
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const stored = await (await lists()).readList(store, name, list);
       if (stored) return printJson(stored.index);
       const registries = await registriesFor(command);
@@ -66,7 +66,7 @@ export function manifestCommand(): Command {
       const name = refArg(list);
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const registries = await registriesFor(command);
       try {
         const result = await (await lists()).pushList(store, registries, name, list, destination);

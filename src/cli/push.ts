@@ -11,7 +11,7 @@ export function pushCommand(): Command {
       const name = refArg(ref);
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       const registries = await registriesFor(command);
       try {
         const result = await pushImage(store, name, ref, destination, { registries, reporter });

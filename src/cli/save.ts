@@ -1,9 +1,11 @@
+import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { parsePlatform } from '../oci/platform.js';
 import { readTagged } from '../store/image.js';
 import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SaveFormat } from '../store/archive.js';
 import { UsageError } from '../util/errors.js';
-import { openStore, refArg } from './common.js';
+import { formatBytes } from '../util/reporter.js';
+import { openStore, refArg, reporterFor } from './common.js';
 
 interface SaveFlags {
   output: string;
@@ -26,17 +28,21 @@ export function saveCommand(): Command {
     .argument('<refs...>', 'image references')
     .requiredOption('-o, --output <path>', 'the file (oci-archive, docker-archive) or directory (oci-dir) to write')
     .option('--format <format>', `${SAVE_FORMATS.join('|')}`, 'oci-archive')
-    .option('--platform <os/arch[/variant]>', 'docker-archive: the platform to take from an index (default: this machine)')
+    .option('--platform <os/arch[/variant]>', 'save only this platform of each image (default: every platform; docker-archive: this machine)')
     .option('--compress <zstd|gzip|none>', 'compress the whole archive (default: from the name: .tar.zst, .tar.gz, else none)')
     .action(async (refs: string[], flags: SaveFlags, command: Command) => {
       if (!SAVE_FORMATS.includes(flags.format as SaveFormat)) throw new UsageError(`--format: unknown format "${flags.format}"`, `use one of ${SAVE_FORMATS.join(', ')}`);
       const compression = archiveCompression(flags);
-      if (flags.platform !== undefined && flags.format !== 'docker-archive') throw new UsageError('--platform applies to --format docker-archive only', 'oci-archive and oci-dir keep every platform');
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const names = refs.map(refArg);
-      const store = await openStore(command);
+      const reporter = reporterFor(command);
+      const store = await openStore(command, { create: false });
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
-      await saveImages(store, images, flags.output, flags.format as SaveFormat, platform === undefined ? { compression } : { compression, platform });
+      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, platform === undefined ? { compression } : { compression, platform });
+      const size = flags.format === 'oci-dir' ? undefined : (await stat(flags.output)).size;
+      reporter.info(`Wrote ${flags.output}: ${flags.format}${compression === 'none' ? '' : ` (${compression})`}, ${saved.length} image(s)${size === undefined ? '' : `, ${formatBytes(size)}`}`);
+      // As load prints them: what is in the archive, by name and digest.
+      for (const image of saved) process.stdout.write(`${image.name} ${image.descriptor.digest}\n`);
     });
 }

@@ -10,8 +10,10 @@ export function tagCommand(): Command {
     .argument('<target>', 'new reference')
     .action(async (source: string, target: string, _flags: unknown, command: Command) => {
       const [from, to] = [refArg(source), refArg(target)];
-      const store = await openStore(command);
-      await store.setTag(to, (await readTagged(store, from, source)).descriptor);
+      const store = await openStore(command, { create: false });
+      const { descriptor } = await readTagged(store, from, source);
+      await store.setTag(to, descriptor);
+      process.stdout.write(`Tagged: ${to} ${descriptor.digest}\n`);
     });
 }
 
@@ -21,9 +23,10 @@ export function rmiCommand(): Command {
     .argument('<refs...>', 'image references')
     .action(async (refs: string[], _flags: unknown, command: Command) => {
       const names = refs.map(refArg);
-      const store = await openStore(command);
+      const store = await openStore(command, { create: false });
       for (const [i, name] of names.entries()) {
-        if (!(await store.removeTag(name))) throw new UserError(`image "${refs[i]}" is not in the store (${store.root})`, { hint: '`sealbuild images` lists what the store holds' });
+        // Asked first: a store that does not exist cannot be locked, and has no tag to remove.
+        if ((await store.resolveTag(name)) === undefined || !(await store.removeTag(name))) throw new UserError(`image "${refs[i]}" is not in the store (${store.root})`, { hint: '`sealbuild images` lists what the store holds' });
         process.stdout.write(`Untagged: ${name}\n`);
       }
     });

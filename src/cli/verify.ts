@@ -20,7 +20,7 @@ export function verifyCommand(): Command {
         reports = [await verifyDirectory(subject, platform)];
       } else {
         const name = refArg(subject);
-        const store = await openStore(command);
+        const store = await openStore(command, { create: false });
         reports = await verifyStoredImage(store, await readTagged(store, name, subject), platform);
       }
       const failures = reports.flatMap((r) => r.findings.filter((f) => !f.ok).map(() => r.platform));

@@ -68,22 +68,34 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 /**
  * Writes images as a standalone OCI layout: a directory, or a tar of one (oci-archive, as
  * skopeo's `oci-archive:` reads). Blobs stream from the store; the output appears under its
- * final name only once complete.
+ * final name only once complete. Returns what was saved: one platform's manifest for an
+ * image saved for one platform.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform } = {}): Promise<void> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform } = {}): Promise<SavedImage[]> {
   const compression = options.compression ?? 'none';
   if (format === 'docker-archive') {
     await mkdir(dirname(output), { recursive: true });
-    return saveDockerArchive(store, images, output, compression, options.platform ?? hostPlatform());
+    return saveDockerArchive(store, images, output, compression, options.platform);
   }
+  const { platform } = options;
+  const saved = platform === undefined ? images : await Promise.all(images.map(async (image) => onePlatform(store, image, platform)));
   const blobs = new Map<Digest, Descriptor>();
-  for (const image of images) {
+  for (const image of saved) {
     requireComplete(await readTarget(store, image.descriptor), image.name);
     for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
   }
   await mkdir(dirname(output), { recursive: true });
-  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], images, output);
-  else await saveTar(store, [...blobs.values()], images, output, compression);
+  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], saved, output);
+  else await saveTar(store, [...blobs.values()], saved, output, compression);
+  return saved;
+}
+
+/**
+ * The image as its `platform` manifest alone, named as the whole was: what `docker save
+ * --platform` writes, so that a per-architecture bundle holds one architecture's blobs.
+ */
+async function onePlatform(store: Store, image: SavedImage, platform: Platform): Promise<SavedImage> {
+  return { name: image.name, descriptor: selectPlatform(await readTarget(store, image.descriptor), platform, image.name).descriptor };
 }
 
 async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], output: string): Promise<void> {
@@ -131,12 +143,15 @@ interface DockerArchiveEntry {
  * 25+ writes them, and keep the stored (compressed) bytes: every one of those readers
  * detects gzip layers, and the sizes are known up front so nothing is decompressed twice.
  */
-async function saveDockerArchive(store: Store, images: SavedImage[], output: string, compression: ArchiveCompression, platform: Platform): Promise<void> {
+async function saveDockerArchive(store: Store, images: SavedImage[], output: string, compression: ArchiveCompression, platform: Platform | undefined): Promise<SavedImage[]> {
   const entries = new Map<Digest, DockerArchiveEntry>();
   const blobs = new Map<Digest, Descriptor>();
+  const saved: SavedImage[] = [];
   for (const { name, descriptor } of images) {
     const target = await readTarget(store, descriptor);
-    const image = target.images.length === 1 && !target.index ? target.images[0]! : selectPlatform(target, platform, name);
+    // Without --platform, a single-platform image is taken whatever its platform; an index gives this machine's.
+    const image = platform === undefined && target.images.length === 1 && !target.index ? target.images[0]! : selectPlatform(target, platform ?? hostPlatform(), name);
+    saved.push({ name, descriptor: image.descriptor });
     const { config, layers } = image.manifest;
     const entry = entries.get(config.digest) ?? { Config: blobName(config.digest), RepoTags: [], Layers: layers.map((l) => blobName(l.digest)) };
     const ref = parseReference(name);
@@ -150,6 +165,7 @@ async function saveDockerArchive(store: Store, images: SavedImage[], output: str
     for (const dir of ['blobs/', 'blobs/sha256/']) await addDirectory(pack, dir);
     for (const blob of blobs.values()) await addBlob(store, pack, blobName(blob.digest), blob);
   });
+  return saved;
 }
 
 function blobName(digest: Digest): string {
@@ -176,9 +192,12 @@ async function writeTar(output: string, compression: ArchiveCompression, fill: (
     await rename(tmp, output);
   } catch (err) {
     pack.destroy(err as Error);
-    await writing.catch(() => undefined);
+    // When the compressor fails (not installed, say), filling the tar only sees its entries
+    // destroyed: the compressor's own error is the one that says what happened.
+    const writeError = await writing.then(() => undefined, (e: unknown) => e);
     await rm(tmp, { force: true });
     if (err instanceof UserError) throw err;
+    if (writeError instanceof UserError) throw writeError;
     throw new UserError(`cannot write ${output}: ${(err as Error).message}`, { hint: 'check the path and free space' });
   }
 }

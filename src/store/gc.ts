@@ -41,16 +41,20 @@ async function liveLeases(store: Store, kind: 'build' | 'prune', own: string): P
   return pids;
 }
 
-async function takeLease(store: Store, kind: 'build' | 'prune', waitFor: 'build' | 'prune', busy: (pid: number) => UserError): Promise<string> {
+/** `waiting` hears once, with the other processes' pids, that the lease is not free yet. */
+async function takeLease(store: Store, kind: 'build' | 'prune', waitFor: 'build' | 'prune', busy: (pid: number) => UserError, waiting?: (pids: number[]) => void): Promise<string> {
   await mkdir(leaseDir(store), { recursive: true });
   const name = `${kind}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const file = join(leaseDir(store), name);
   const deadline = Date.now() + WAIT_MS;
+  let told = false;
   for (;;) {
     await writeFile(file, String(process.pid), { flag: 'wx' });
     const others = await liveLeases(store, waitFor, name);
     if (others.length === 0) return file;
     await unlink(file);
+    if (!told) waiting?.(others);
+    told = true;
     if (Date.now() > deadline) throw busy(others[0]!);
     await sleep(50 + Math.random() * 50);
   }
@@ -78,8 +82,12 @@ export interface PruneResult {
  * running builds to finish first, and holds the index lock, so no tag moves meanwhile.
  * Blobs of a build still in progress are in ROOT/tmp, not in the layout, so never seen here.
  */
-export async function prune(store: Store): Promise<PruneResult> {
-  const lease = await takeLease(store, 'prune', 'build', (pid) => new UserError(`a build (process ${pid}) is running on the store at ${store.root}`, { hint: 'run sealbuild prune when it has finished' }));
+export async function prune(store: Store, options: { waiting?: (message: string) => void } = {}): Promise<PruneResult> {
+  const lease = await takeLease(
+    store, 'prune', 'build',
+    (pid) => new UserError(`a build (process ${pid}) is running on the store at ${store.root}`, { hint: 'run sealbuild prune when it has finished' }),
+    (pids) => options.waiting?.(`waiting for sealbuild ${pids.length === 1 ? 'process' : 'processes'} ${pids.join(', ')} (build, pull, load or manifest write) to finish with the store at ${store.root} (at most ${WAIT_MS / 1000}s)`),
+  );
   try {
     return await withLock(join(store.root, 'index.lock'), async () => {
       const cacheEntries = await removeCache(store);

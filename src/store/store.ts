@@ -37,13 +37,23 @@ export class Store {
   private readonly tmpDir: string;
   private readonly lockPath: string;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    /** Opened to read where no store is: it holds nothing, and nothing was created. */
+    private readonly absent = false,
+  ) {
     this.layoutDir = join(root, 'oci');
     this.tmpDir = join(root, 'tmp');
     this.lockPath = join(root, 'index.lock');
   }
 
-  static async open(root: string): Promise<Store> {
+  /**
+   * Opens the store at `root`, creating it unless `create` is false: commands that only read
+   * (images, inspect, save, rmi …) must not leave a store behind, least of all as root in
+   * /var/lib. Without one they see an empty store.
+   */
+  static async open(root: string, options: { create?: boolean } = {}): Promise<Store> {
+    if (options.create === false && !(await exists(join(root, 'oci', 'index.json')))) return new Store(root, true);
     const store = new Store(root);
     try {
       await mkdir(join(store.layoutDir, 'blobs', 'sha256'), { recursive: true });
@@ -106,6 +116,7 @@ export class Store {
   }
 
   async readIndex(): Promise<ImageIndex> {
+    if (this.absent) return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
     return parseJson(IndexSchema, await readFile(join(this.layoutDir, 'index.json')), join(this.layoutDir, 'index.json'));
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
@@ -128,7 +128,7 @@ test('bundle: a flipped byte or a truncated file is refused with one line and th
   await writeFile(join(work, 'flipped.tar'), flipped);
 
   const target = join(work, 'target-root');
-  await cliOk(['images'], target); // an existing, empty store
+  await cliOk(['prune'], target); // an existing, empty store (read-only commands such as images create none)
   await expectRefused(target, ['load', '-i', join(work, 'flipped.tar')], new RegExp(`member blobs/sha256/${layer.slice(7)} does not match its checksum`));
 
   await writeFile(join(work, 'short.tar'), bytes.subarray(0, at + 100));
@@ -172,4 +172,39 @@ test('docker-archive: one platform per image, read by skopeo docker-archive: wit
   const bad = await sealbuild(root, ['save', 'site/app:v2', '--format', 'docker-archive', '--platform', 'linux/s390x', '-o', out], { env });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^Error: image "docker.io\/site\/app:v2" has no linux\/s390x variant \(it has: linux\/amd64, linux\/arm64\)/);
+});
+
+test('save --platform writes one platform of each image for every format; save says what it wrote', async () => {
+  const info = JSON.parse((await cliOk(['inspect', '--json', 'site/k3s:v1'])).stdout);
+  const amd64 = info.images.find((i: { platform: string }) => i.platform === 'linux/amd64');
+  const arm64 = info.images.find((i: { platform: string }) => i.platform === 'linux/arm64');
+  const archive = join(work, 'k0s-images-amd64.tar');
+  const saved = await cliOk(['save', 'site/k3s:v1', '--platform', 'linux/amd64', '-o', archive]);
+  assert.equal(saved.stdout, `docker.io/site/k3s:v1 ${amd64.digest}\n`);
+  assert.match(saved.stderr, new RegExp(`^Wrote ${archive}: oci-archive, 1 image\\(s\\), [\\d.]+ [kMG]?B\\n$`));
+  assert.equal(rawDigest(run('skopeo', ['inspect', '--raw', `oci-archive:${archive}:docker.io/site/k3s:v1`])), amd64.digest);
+  const blobs = members(archive).filter((n) => /^blobs\/sha256\/[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n.slice(-64)}`);
+  assert.ok(!blobs.includes(arm64.manifest.config.digest) && !blobs.includes(arm64.digest), 'nothing of arm64');
+  const loaded = join(work, 'root-amd64-only');
+  assert.equal((await cliOk(['load', '-i', archive], loaded)).stdout, `docker.io/site/k3s:v1 ${amd64.digest}\n`);
+  assert.equal(JSON.parse((await cliOk(['inspect', '--json', 'site/k3s:v1'], loaded)).stdout).platform, 'linux/amd64');
+
+  const dir = join(work, 'arm64-dir');
+  assert.equal((await cliOk(['save', 'site/k3s:v1', '--format', 'oci-dir', '--platform', 'linux/arm64', '-o', dir])).stdout, `docker.io/site/k3s:v1 ${arm64.digest}\n`);
+  assert.deepEqual(JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests.map((m: { digest: string }) => m.digest), [arm64.digest]);
+  // Without --platform every platform is kept: the index itself.
+  assert.equal((await cliOk(['save', 'site/k3s:v1', '-o', join(work, 'all.tar')])).stdout, `docker.io/site/k3s:v1 ${digests['site/k3s:v1']}\n`);
+  const absent = await sealbuild(root, ['save', 'site/k3s:v1', '--platform', 'linux/s390x', '-o', join(work, 'none.tar')], { env });
+  assert.equal(absent.code, 1);
+  assert.match(absent.stderr, /^Error: image "docker.io\/site\/k3s:v1" has no linux\/s390x variant/);
+});
+
+test('save to .tar.zst without the zstd tool names the missing tool and leaves no file', async () => {
+  const out = join(work, 'no-zstd.tar.zst');
+  const result = await sealbuild(root, ['save', 'site/app:v2', '-o', out], { env: { ...env, PATH: '/nonexistent' } });
+  assert.deepEqual({ code: result.code, stderr: result.stderr }, {
+    code: 1,
+    stderr: 'Error: cannot compress the archive with zstd: "zstd" is not installed (hint: install it, e.g. apt-get install zstd)\n',
+  });
+  assert.deepEqual((await readdir(work)).filter((n) => n.startsWith('no-zstd')), []);
 });

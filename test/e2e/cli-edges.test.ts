@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, removeDir, sealbuild, sealbuildOk, tempDir, type RunResult } from '../helpers/cli.js';
 
 let work: string;
@@ -60,4 +61,61 @@ test('a Kubefile error starts with the Kubefile path relative to the current dir
   assert.match(inParent.stderr, /^Error: bad\/Kubefile:2:1: WORKDIR /);
   const inside = await sealbuild(root, ['-f', join(work, 'bad', 'Kubefile'), '.'], { cwd: join(work, 'bad') });
   assert.match(inside.stderr, /^Error: Kubefile:2:1: WORKDIR /);
+});
+
+test('a mistyped command is not taken for a build context', async () => {
+  const near = await sealbuild(root, ['imagse'], { cwd: work });
+  assert.deepEqual(near, { code: 2, stdout: '', stderr: 'Error: unknown command "imagse" (hint: did you mean images?)\n' });
+  const far = await sealbuild(root, ['frobnicate'], { cwd: work });
+  assert.equal(far.code, 2);
+  assert.match(far.stderr, /^Error: unknown command or directory "frobnicate" \(hint: `sealbuild --help` lists the commands; [^\n]*\)\n$/);
+  // Asked for a build, or given a path, it is a missing context.
+  for (const args of [['build', 'frobnicate'], ['./frobnicate']]) {
+    const result = await sealbuild(root, args, { cwd: work });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^Error: build context "\.?\/?frobnicate" is not a directory /);
+  }
+});
+
+test('commands that only read create no store; they see an empty one', async () => {
+  const none = join(work, 'no-store');
+  assert.equal((await sealbuildOk(none, ['images'])).stdout, 'REPOSITORY  TAG  DIGEST  PLATFORMS  SIZE  CREATED\n');
+  assert.equal((await sealbuildOk(none, ['images', '--json'])).stdout, '[]\n');
+  for (const args of [['inspect', 'edges/app:v1'], ['rmi', 'edges/app:v1'], ['tag', 'edges/app:v1', 'edges/app:v2'], ['save', 'edges/app:v1', '-o', join(work, 'x.tar')], ['export', 'edges/app:v1', '-o', join(work, 'x')], ['verify', 'edges/app:v1'], ['manifest', 'push', 'edges/list:v1', '127.0.0.1:9/edges/list:v1']]) {
+    const result = await sealbuild(none, args);
+    assert.equal(result.code, 1, `sealbuild ${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, /^Error: (image|manifest list) "edges\/(app|list):v1" is not in the store /, `sealbuild ${args.join(' ')}`);
+  }
+  await assert.rejects(stat(none), { code: 'ENOENT' });
+});
+
+test('tag says what it named; rmi what it removed', async () => {
+  const digest = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'edges/app:v1'])).stdout).digest;
+  assert.equal((await sealbuildOk(root, ['tag', 'edges/app:v1', 'edges/app:latest'])).stdout, `Tagged: docker.io/edges/app:latest ${digest}\n`);
+  assert.equal((await sealbuildOk(root, ['rmi', 'edges/app:latest'])).stdout, 'Untagged: docker.io/edges/app:latest\n');
+});
+
+test('prune says which running build it waits for, then prunes', async () => {
+  const gate = join(work, 'gate');
+  await writeFile(join(ctx, 'Kubefile.wait'), `FROM scratch\nRUN while [ ! -e ${gate} ]; do sleep 0.1; done; echo done > done.txt\n`);
+  // --isolation none: the command sees the host's /tmp, where the gate appears.
+  const build = sealbuild(root, ['-t', 'edges/wait:v1', '--isolation', 'none', '-f', join(ctx, 'Kubefile.wait'), ctx]);
+  const leases = join(root, 'leases');
+  while (!(await readdir(leases).catch(() => [] as string[])).some((n) => n.startsWith('build-'))) await sleep(50);
+  const prune = spawn(process.execPath, [CLI, '--root', root, '--progress', 'plain', 'prune'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  prune.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const waiting = new Promise<void>((resolve) => prune.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (stderr.includes('\n')) resolve();
+  }));
+  const exited = new Promise<number>((resolve) => prune.on('close', (code) => resolve(code ?? -1)));
+  await waiting;
+  assert.match(stderr, new RegExp(`^waiting for sealbuild process \\d+ \\(build, pull, load or manifest write\\) to finish with the store at ${root} \\(at most 60s\\)\\n$`));
+  assert.equal(stdout, '', 'nothing pruned yet');
+  await writeFile(gate, '');
+  assert.equal((await build).code, 0);
+  assert.equal(await exited, 0);
+  assert.match(stdout, /^Removed \d+ cache entries and \d+ blobs/);
 });

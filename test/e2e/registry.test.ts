@@ -148,7 +148,7 @@ test('a corrupted blob is rejected and nothing is stored', async () => {
   const proxy = await startFaultProxy(plain.url, [{ match: (req) => req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? ''), fault: 'corruptBlob', times: 100 }]);
   stops.push(proxy.stop);
   const fresh = join(work, 'root-corrupt');
-  await cliOk(['images'], fresh);
+  await cliOk(['prune'], fresh); // creates the empty store (read-only commands create none)
   await expectFailure(['pull', '--platform', 'linux/amd64', `${proxy.host}/team/hello:v1`], 1, /does not match its descriptor/, fresh);
 });
 

@@ -85,7 +85,7 @@ async function inspect(ref: string, platform: string): Promise<{ labels: Record<
 before(async () => {
   work = await tempDir();
   root = join(work, 'root');
-  await sealbuildOk(root, ['images']);
+  await sealbuildOk(root, ['prune']); // creates the empty store (read-only commands create none)
 });
 after(() => removeDir(work));
 

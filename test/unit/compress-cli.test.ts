@@ -76,7 +76,7 @@ test('a multi-member gzip build unpacks with umoci; the same build twice gives o
 
 test('zstd missing: one line naming the package, exit 1, the store untouched', async () => {
   const root = join(work, 'no-zstd-root');
-  await sealbuildOk(root, ['images']);
+  await sealbuildOk(root, ['prune']); // creates the empty store (read-only commands create none)
   const before = await snapshot(root);
   const emptyPath = join(work, 'empty-path');
   await mkdir(emptyPath);
