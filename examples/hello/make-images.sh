@@ -12,7 +12,7 @@ trap 'rm -rf "$scratch"' EXIT
 platforms=linux/amd64,linux/arm64
 mkdir -p "$here/vendor" "$here/images"
 "$@" --root "$scratch" --progress quiet -t example/hello-web:v1 --platform "$platforms" "$here/web" > /dev/null
-"$@" --root "$scratch" --progress quiet save example/hello-web:v1 -o "$here/vendor/hello-web.tar"
+"$@" --root "$scratch" --progress quiet save example/hello-web:v1 -o "$here/vendor/hello-web.tar" > /dev/null
 "$@" --root "$scratch" --progress quiet -t example/registry:v1 --platform "$platforms" "$here/registry" > /dev/null
-"$@" --root "$scratch" --progress quiet save example/registry:v1 -o "$here/images/registry.tar.gz"
+"$@" --root "$scratch" --progress quiet save example/registry:v1 -o "$here/images/registry.tar.gz" > /dev/null
 echo "made $here/vendor/hello-web.tar and $here/images/registry.tar.gz"
