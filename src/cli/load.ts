@@ -4,8 +4,8 @@ import { openStore, reporterFor } from './common.js';
 
 export function loadCommand(): Command {
   return new Command('load')
-    .description('import the images of an archive written by `save` (every checksum verified before anything enters the store)')
-    .requiredOption('-i, --input <file>', 'the archive (.tar, .tar.gz, .tar.zst; compression is detected)')
+    .description('import the images of an archive or OCI layout directory written by `save` (every checksum verified before anything enters the store)')
+    .requiredOption('-i, --input <path>', 'the archive (.tar, .tar.gz, .tar.zst; compression is detected) or OCI layout directory')
     .action(async (flags: { input: string }, command: Command) => {
       const reporter = reporterFor(command);
       const store = await openStore(command);

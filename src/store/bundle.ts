@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { access, open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompressStream, detectCompression } from '../layer/decompress.js';
-import { sha256Digest, type Digest } from '../oci/digest.js';
+import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { normalizeReference } from '../oci/reference.js';
 import { IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
@@ -42,9 +43,10 @@ export function loadBundle(store: Store, file: string): Promise<LoadResult> {
 }
 
 async function load(store: Store, file: string): Promise<LoadResult> {
+  const isDir = await stat(file).then((s) => s.isDirectory(), () => false);
   const batch = await store.beginBatch();
   try {
-    const { index, blobs } = await readBundle(file, batch);
+    const { index, blobs } = isDir ? await readLayoutDir(store, file, batch) : await readBundle(file, batch);
     const images: LoadedImage[] = [];
     for (const entry of index.manifests) {
       await requirePresent(store, batch, entry, file);
@@ -74,6 +76,44 @@ function tagName(name: string, file: string): string {
   } catch {
     throw new UserError(`${file}: index.json names an image "${name}" that is not a valid reference`, { hint: 'the bundle was not written by sealbuild save' });
   }
+}
+
+/**
+ * An OCI layout directory (what `save --format oci-dir` writes, or skopeo's `oci:`): it has
+ * no SHA256SUMS, but every blob an image reaches is named by its digest and size, so each is
+ * checked as it streams into the batch. Blobs no image reaches are not read.
+ */
+async function readLayoutDir(store: Store, dir: string, batch: BlobBatch): Promise<{ index: ImageIndex; blobs: Digest[] }> {
+  const small = async (name: string): Promise<Buffer> => readFile(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`${dir}: no ${name} (${err.code ?? err.message})`, { hint: 'give an OCI layout directory (sealbuild save --format oci-dir) or an archive written by `sealbuild save`' });
+  });
+  parseJson(OciLayoutSchema, await small('oci-layout'), `${join(dir, 'oci-layout')}`);
+  const index = parseJson(IndexSchema, await small('index.json'), `${join(dir, 'index.json')}`);
+  const blobs: Digest[] = [];
+  const copy = async (d: Descriptor): Promise<void> => {
+    if (blobs.includes(d.digest)) return;
+    blobs.push(d.digest);
+    if (!batch.has(d.digest) && !(await store.hasBlob(d.digest))) {
+      const path = join(dir, 'blobs', 'sha256', digestHex(d.digest));
+      await access(path).catch(() => {
+        throw new UserError(`${dir}: blob ${d.digest} (${d.mediaType}) is referenced but not in the layout`, { hint: 'the layout is incomplete; save it again' });
+      });
+      try {
+        await batch.writeStream(createReadStream(path), d.mediaType, { digest: d.digest, size: d.size });
+      } catch (err) {
+        if (err instanceof UserError && /does not match its descriptor/.test(err.message)) throw new UserError(`${dir}: blobs/sha256/${digestHex(d.digest)} does not match its digest or size`);
+        throw err;
+      }
+    }
+    if (isIndexMediaType(d.mediaType)) {
+      for (const child of parseJson(IndexSchema, await readFile(batch.pathOf(d.digest)), `${dir}: index ${d.digest}`).manifests) await copy(child);
+    } else if (isManifestMediaType(d.mediaType)) {
+      const manifest = parseJson(ManifestSchema, await readFile(batch.pathOf(d.digest)), `${dir}: manifest ${d.digest}`);
+      for (const blob of [manifest.config, ...manifest.layers]) await copy(blob);
+    }
+  };
+  for (const entry of index.manifests) await copy(entry);
+  return { index, blobs };
 }
 
 /** Streams the archive once: checksums first, every other member checked against them. */

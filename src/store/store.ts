@@ -117,7 +117,14 @@ export class Store {
 
   async readIndex(): Promise<ImageIndex> {
     if (this.absent) return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-    return parseJson(IndexSchema, await readFile(join(this.layoutDir, 'index.json')), join(this.layoutDir, 'index.json'));
+    const file = join(this.layoutDir, 'index.json');
+    try {
+      return parseJson(IndexSchema, await readFile(file), file);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      // Blobs are named by their digests and stay valid: only the tags are at stake.
+      throw new UserError(err.message, { hint: `the store's tag list was damaged or edited by hand: fix the JSON, or move ${file} aside and tag, pull or load the images again` });
+    }
   }
 
   async listTags(): Promise<TaggedImage[]> {

@@ -208,3 +208,36 @@ test('save to .tar.zst without the zstd tool names the missing tool and leaves n
   });
   assert.deepEqual((await readdir(work)).filter((n) => n.startsWith('no-zstd')), []);
 });
+
+test('load reads the OCI layout directory save --format oci-dir writes; a damaged one is refused, the store unchanged', async () => {
+  const dir = join(work, 'layout-dir');
+  await cliOk(['save', 'site/k3s:v1', 'site/app:v2', '--format', 'oci-dir', '-o', dir]);
+  const target = join(work, 'root-from-dir');
+  const loaded = await cliOk(['load', '-i', dir], target);
+  assert.equal(loaded.stdout, `docker.io/site/k3s:v1 ${digests['site/k3s:v1']}\ndocker.io/site/app:v2 ${digests['site/app:v2']}\n`);
+  assert.match(loaded.stderr, new RegExp(`^Loaded 2 image\\(s\\), \\d+ new blob\\(s\\) from ${dir}\\n$`));
+  // Every platform came with its blobs: each can be unpacked.
+  for (const platform of ['linux/amd64', 'linux/arm64']) await cliOk(['export', 'site/app:v2', '--platform', platform, '-o', join(work, `from-dir-${platform.slice(6)}`)], target);
+
+  // A flipped byte in a layer, and an index.json that is not JSON: one line each, with a hint.
+  const info = JSON.parse((await cliOk(['inspect', '--json', 'site/app:v2'])).stdout);
+  const layer = (info.images[0].manifest.layers.at(-1).digest as string).slice(7);
+  const layerFile = join(dir, 'blobs', 'sha256', layer);
+  const bytes = await readFile(layerFile);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+  await writeFile(layerFile, bytes);
+  const fresh = join(work, 'root-damaged-dir');
+  await cliOk(['prune'], fresh);
+  await expectRefused(fresh, ['load', '-i', dir], new RegExp(`blobs/sha256/${layer} does not match its digest or size \\(hint: `));
+  await writeFile(join(dir, 'index.json'), '{"schemaVersion": 2, "manif');
+  await expectRefused(fresh, ['load', '-i', dir], /index\.json: not valid JSON .* \(hint: the bundle is corrupt/);
+});
+
+test('a damaged index.json in the store is one line with a hint', async () => {
+  const r = join(work, 'root-bad-index');
+  await cliOk(['prune'], r);
+  await writeFile(join(r, 'oci', 'index.json'), '{"manifests": 3}');
+  const result = await sealbuild(r, ['images'], { env });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /^Error: [^\n]*index\.json: invalid document at [^\n]* \(hint: the store's tag list was damaged or edited by hand[^\n]*\)\n$/);
+});
