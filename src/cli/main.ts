@@ -18,6 +18,7 @@ import { pruneCommand } from './prune.js';
 import { rmiCommand, tagCommand } from './tag.js';
 import { initCommand } from './init.js';
 import { verifyCommand } from './verify.js';
+import { addCommand, deleteCommand, resetCommand, runCommand, statusCommand, upgradeCommand } from './cluster.js';
 
 function program(): Command {
   const root = new Command('sealbuild')
@@ -33,6 +34,7 @@ function program(): Command {
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
   for (const command of [initCommand(), verifyCommand()]) root.addCommand(command);
+  for (const command of [runCommand(), addCommand(), deleteCommand(), upgradeCommand(), resetCommand(), statusCommand()]) root.addCommand(command);
   oneLineErrors(root, 'sealbuild');
   return root;
 }

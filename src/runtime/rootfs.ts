@@ -74,7 +74,7 @@ function keepsContent(path: string, size: number): boolean {
   return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
 }
 
-function cleanPath(name: string): string {
+export function cleanPath(name: string): string {
   return posix.normalize(name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
 }
 

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, pack, type Pack } from 'tar-stream';
+import { digestHex } from '../oci/digest.js';
+import { layerCompression } from '../oci/media-types.js';
+import { decompressStream } from '../layer/decompress.js';
+import { cleanPath, viewFromLayers, type RootfsView } from '../runtime/rootfs.js';
+import type { ResolvedImage } from '../store/image.js';
+import type { Store } from '../store/store.js';
+import { HostError, run, shellQuote, type Host } from '../hosts/host.js';
+
+/** Where a host keeps delivered rootfs trees, one per platform image (manifest digest). */
+export const ROOTFS_BASE = '/var/lib/sealbuild/rootfs';
+
+export function rootfsDir(hex: string): string {
+  return `${ROOTFS_BASE}/${hex}`;
+}
+
+/** What a platform image's layers make: the view (which layer wrote each path). */
+export function rootfsView(store: Store, image: ResolvedImage): Promise<RootfsView> {
+  return viewFromLayers(image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) })));
+}
+
+/**
+ * The image's rootfs as one tar stream, whiteouts applied: each layer is read once, in order,
+ * and an entry goes out only from the layer that wrote it last. Every layer blob is hashed as
+ * it streams and checked against its digest; a mismatch ends the stream with an error, so the
+ * host never keeps what it received.
+ */
+export function rootfsTar(store: Store, image: ResolvedImage, view: RootfsView): Readable {
+  const out = pack();
+  void (async () => {
+    for (const [index, layer] of image.manifest.layers.entries()) {
+      const hash = createHash('sha256');
+      const hashing = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          done(null, chunk);
+        },
+      });
+      const reader = extract();
+      reader.on('entry', (header, body, next) => {
+        const path = cleanPath(header.name);
+        const facts = view.get(path);
+        if (path === '' || facts?.layer !== index || posix.basename(path).startsWith('.wh.')) {
+          body.on('end', () => next());
+          body.resume();
+          return;
+        }
+        const entry = { ...header, name: header.type === 'directory' ? `${path}/` : path };
+        if (header.type === 'link' && header.linkname) entry.linkname = cleanPath(header.linkname);
+        copyEntry(out, entry, body as unknown as Readable).then(() => next(), next);
+      });
+      await pipeline(decompressStream(store.openBlob(layer.digest).pipe(hashing), layerCompression(layer.mediaType)), reader);
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== layer.digest) throw new Error(`layer ${layer.digest} of the store reads as ${got}: the store is damaged`);
+    }
+    out.finalize();
+  })().catch((err: unknown) => out.destroy(err as Error));
+  return out as unknown as Readable;
+}
+
+function copyEntry(out: Pack, header: Parameters<Pack['entry']>[0], body: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sink = out.entry(header, (err) => (err ? reject(err) : resolve()));
+    body.on('error', reject);
+    body.pipe(sink);
+  });
+}
+
+/**
+ * Puts the platform image's rootfs on the host unless it holds it already: streamed as tar over
+ * the channel into a staging directory, renamed into place only when every byte arrived and
+ * every layer matched its digest. Returns whether anything was sent.
+ */
+export async function deliverRootfs(host: Host, store: Store, image: ResolvedImage, view: RootfsView, timeoutMs: number): Promise<boolean> {
+  const hex = digestHex(image.descriptor.digest);
+  const dest = rootfsDir(hex);
+  const staging = `${ROOTFS_BASE}/.${hex}.partial`;
+  const present = await host.exec(`test -f ${shellQuote(`${dest}/Metadata`)}`);
+  if (present.code === 0) return false;
+  const stream = rootfsTar(store, image, view);
+  const through = new PassThrough();
+  let localError: Error | undefined;
+  stream.on('error', (err) => {
+    localError = err;
+    through.destroy(err);
+  });
+  stream.pipe(through);
+  const command = `set -e; rm -rf ${shellQuote(staging)}; mkdir -p ${shellQuote(staging)}; tar -x -p --numeric-owner -C ${shellQuote(staging)} -f -`;
+  let result;
+  try {
+    result = await host.exec(command, { stdin: through, timeoutMs });
+  } catch (err) {
+    throw new HostError(host.address, 'deliver', `${(err as Error).message} while sending the rootfs`, 'run the command again once the host is back: delivery starts over for this host only');
+  }
+  if (localError) throw new HostError(host.address, 'deliver', localError.message);
+  if (result.code !== 0) throw new HostError(host.address, 'deliver', `tar exited ${result.code}: ${result.stderr.trim().split('\n').at(-1) ?? ''}`, 'is there room under /var/lib/sealbuild?');
+  await run(host, 'deliver', `rm -rf ${shellQuote(dest)} && mv ${shellQuote(staging)} ${shellQuote(dest)}`);
+  return true;
+}

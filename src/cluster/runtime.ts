@@ -1,0 +1,123 @@
+import type { ExecResult, Host } from '../hosts/host.js';
+import type { ClusterState, HostState } from './state.js';
+
+/** One host of the cluster as a runtime sees it: the connection and what is recorded of it. */
+export interface Node {
+  host: Host;
+  state: HostState;
+}
+
+/**
+ * What the driver gives a runtime: the facts (cluster state, first master, registry address)
+ * and the one way to act on a host, running a script of the image's rootfs there.
+ */
+export interface RuntimeContext {
+  readonly cluster: ClusterState;
+  /** The first master: it inits the cluster and serves the registry. */
+  readonly first: Node;
+  /**
+   * Runs scripts/NAME of the node's delivered rootfs (or `rootfs`, a digest hex) with the
+   * image's registry settings and the cluster's env; fails naming the host and the phase.
+   */
+  script(node: Node, phase: string, name: string, args: string[], rootfs?: string): Promise<ExecResult>;
+  /** Runs a shell command on the node (reading what a script wrote); fails naming the host and the phase. */
+  shell(node: Node, phase: string, command: string): Promise<ExecResult>;
+  /** Records that the node completed `installed` (after its join) or left the cluster. */
+  record(node: Node, phase: 'installed' | 'removed'): Promise<void>;
+  /** Runs fn over the nodes, a bounded number at a time. */
+  parallel(nodes: Node[], fn: (node: Node) => Promise<void>): Promise<void>;
+}
+
+/**
+ * sealer's runtime interface (founding notes; runtime.md): one implementation per cluster
+ * runtime, chosen from Metadata.clusterRuntime. Implementations only choose which of the image's
+ * scripts (basefs/<runtime>/scripts) to run where, with which facts; how the runtime is
+ * installed is the scripts' business.
+ */
+export interface Runtime {
+  /** Installs the first master and starts the registry on it. */
+  init(ctx: RuntimeContext): Promise<void>;
+  /** Joins masters one at a time, then workers in parallel. */
+  join(ctx: RuntimeContext, masters: Node[], workers: Node[]): Promise<void>;
+  /** Takes nodes out of the cluster (drain and remove, from the first master) and cleans them. */
+  delete(ctx: RuntimeContext, nodes: Node[]): Promise<void>;
+  /** Cleans every node: workers, then masters, the first master last. */
+  reset(ctx: RuntimeContext, nodes: Node[]): Promise<void>;
+  /** Runs the new rootfs' upgrade.sh: the first master, the other masters one at a time, then workers. */
+  upgrade(ctx: RuntimeContext, nodes: Node[], rootfs: (node: Node) => string): Promise<void>;
+}
+
+/** The role words a runtime's scripts use for the first master, other masters and workers. */
+export interface ScriptRoles {
+  first: string;
+  master: string;
+  worker: string;
+}
+
+/** The shared order of phases; a runtime supplies the arguments of its scripts. */
+export abstract class ScriptRuntime implements Runtime {
+  protected abstract readonly roles: ScriptRoles;
+  /** init.sh's arguments on the first master (the registry runs there). */
+  protected abstract initArgs(ctx: RuntimeContext): string[];
+  /** Reads what joining needs from the first master, after init (into ctx.cluster.join). */
+  protected async afterInit(_ctx: RuntimeContext): Promise<void> {}
+  /** init.sh's arguments on a joining node. */
+  protected abstract joinArgs(ctx: RuntimeContext, node: Node): Promise<string[]>;
+
+  roleOf(ctx: RuntimeContext, node: Node): string {
+    if (node.state.ip === ctx.first.state.ip) return this.roles.first;
+    return node.state.role === 'master' ? this.roles.master : this.roles.worker;
+  }
+
+  protected registryIp(ctx: RuntimeContext): string {
+    return ctx.first.state.ip === 'local' ? '127.0.0.1' : ctx.first.state.ip;
+  }
+
+  async init(ctx: RuntimeContext): Promise<void> {
+    await ctx.script(ctx.first, 'init', 'init.sh', [this.roles.first, ...this.initArgs(ctx), '--registry-ip', this.registryIp(ctx), '--with-registry']);
+    await this.afterInit(ctx);
+    await ctx.record(ctx.first, 'installed');
+  }
+
+  async join(ctx: RuntimeContext, masters: Node[], workers: Node[]): Promise<void> {
+    const joinOne = async (node: Node) => {
+      await ctx.script(node, 'join', 'init.sh', [this.roleOf(ctx, node), ...(await this.joinArgs(ctx, node)), '--registry-ip', this.registryIp(ctx)]);
+      await ctx.record(node, 'installed');
+    };
+    for (const node of masters) await joinOne(node);
+    await ctx.parallel(workers, joinOne);
+  }
+
+  async delete(ctx: RuntimeContext, nodes: Node[]): Promise<void> {
+    for (const node of nodes) {
+      if (node.state.phase === 'installed' && node.state.nodeName) {
+        await ctx.script(ctx.first, 'delete', 'delete.sh', ['node', node.state.nodeName]);
+        await ctx.script(node, 'delete', 'delete.sh', ['leave']);
+      }
+      if (node.state.rootfs) await ctx.script(node, 'clean', 'clean.sh', []);
+      await ctx.record(node, 'removed');
+    }
+  }
+
+  async reset(ctx: RuntimeContext, nodes: Node[]): Promise<void> {
+    const clean = async (node: Node) => {
+      if (node.state.rootfs) await ctx.script(node, 'reset', 'clean.sh', []);
+      await ctx.record(node, 'removed');
+    };
+    await ctx.parallel(nodes.filter((n) => n.state.role === 'node'), clean);
+    for (const node of nodes.filter((n) => n.state.role === 'master' && n.state.ip !== ctx.first.state.ip)) await clean(node);
+    for (const node of nodes.filter((n) => n.state.ip === ctx.first.state.ip)) await clean(node);
+  }
+
+  async upgrade(ctx: RuntimeContext, nodes: Node[], rootfs: (node: Node) => string): Promise<void> {
+    const upgradeOne = async (node: Node) => {
+      const args = [this.roleOf(ctx, node)];
+      if (node.state.ip === ctx.first.state.ip) args.push('--with-registry');
+      await ctx.script(node, 'upgrade', 'upgrade.sh', args, rootfs(node));
+    };
+    const first = nodes.filter((n) => n.state.ip === ctx.first.state.ip);
+    const masters = nodes.filter((n) => n.state.role === 'master' && n.state.ip !== ctx.first.state.ip);
+    for (const node of [...first, ...masters]) await upgradeOne(node);
+    await ctx.parallel(nodes.filter((n) => n.state.role === 'node'), upgradeOne);
+  }
+}
