@@ -1,8 +1,9 @@
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
-import { formatReference, parseReference } from '../oci/reference.js';
+import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
+import { BlobSources } from '../store/blob-sources.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
@@ -57,7 +58,8 @@ export async function pullImage(store: Store, text: string, options: PullOptions
 export async function pullImages(store: Store, requests: PullRequest[], options: Omit<PullOptions, 'platforms'>): Promise<{ images: PullResult[]; downloadedBytes: number }> {
   const batch = await store.beginBatch();
   try {
-    const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource }>();
+    // `from`: the registry repository a blob comes from (none for an image file).
+    const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource; from?: Reference }>();
     const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
       const ref = parseReference(request.ref);
       const name = formatReference(ref);
@@ -71,7 +73,7 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       for (const m of manifests) {
         // Configs are read whole later (build, inspect): refused here, before any byte is fetched.
         if (m.config.size > BODY_CAPS.config) throw new UserError(`pulling ${name}: its config is declared as ${m.config.size} bytes, more than the ${BODY_CAPS.config} sealbuild reads`, { hint: 'the image is malformed or hostile; nothing was stored' });
-        for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, repo });
+        for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, request.file ? { blob, repo } : { blob, repo, from: ref });
       }
       return { name, descriptor };
     });
@@ -85,6 +87,9 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       transfer.end('done');
     });
     await batch.commit();
+    // So that a push to the same registry mounts these blobs instead of uploading them.
+    const sources = new BlobSources(store);
+    for (const { blob, from } of blobs.values()) if (from) await sources.add([blob.digest], from.domain, from.path);
     for (const [i, { name, descriptor }] of images.entries()) {
       await store.setTag(name, descriptor);
       options.reporter.info(`${requests[i]!.file ? 'Read' : 'Pulled'} ${name}: ${descriptor.digest}`, { digest: descriptor.digest });

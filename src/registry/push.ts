@@ -4,6 +4,7 @@ import { Annotation } from '../oci/media-types.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { readTagged, requireComplete } from '../store/image.js';
+import { BlobSources } from '../store/blob-sources.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
@@ -29,7 +30,8 @@ export const DEFAULT_PUSH_CONCURRENCY = 4;
 /**
  * Pushes a stored image (manifest or index) with its exact bytes, so the registry's digest
  * equals the store's. Blobs the registry has are skipped after a HEAD; blobs another
- * repository of the same registry has are mounted; the rest are uploaded. Manifests go up
+ * repository of the same registry has (one they were pulled from or pushed to before, see
+ * BlobSources, or the image's or its base's) are mounted; the rest are uploaded. Manifests go up
  * children first, the tag last, and only when the registry does not already have them: an
  * unchanged re-push sends nothing but HEAD requests.
  */
@@ -46,10 +48,14 @@ export async function pushImage(store: Store, localName: string, shown: string, 
   const blobs = new Map<Digest, Descriptor>();
   for (const image of target.images) for (const d of [image.manifest.config, ...image.manifest.layers]) blobs.set(d.digest, d);
   let uploadedBytes = 0;
+  const sources = new BlobSources(store);
   await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, async (blob) => {
-    const how = await pushBlob(store, repo, blob, mountFrom, options.reporter);
+    // Where the blob is known to be comes first: a guess that misses starts an upload (202).
+    const known = (await sources.on(blob.digest, dest.domain)).filter((path) => path !== dest.path);
+    const how = await pushBlob(store, repo, blob, [...new Set([...known, ...mountFrom])], options.reporter);
     if (how === 'uploaded') uploadedBytes += blob.size;
   });
+  await sources.add(blobs.keys(), dest.domain, dest.path);
 
   if (target.index) {
     for (const image of target.images) {
@@ -88,8 +94,8 @@ export async function pushBlob(store: Store, repo: RepositoryClient, blob: Descr
 }
 
 /**
- * Repositories of the destination registry that may hold our blobs already: the one the
- * image was pulled from or named after, and its base image's. Mounting needs no bytes.
+ * Repositories of the destination registry that may hold our blobs already, by name: the
+ * one the image was pulled from or named after, and its base image's. Mounting needs no bytes.
  */
 function mountSources(localName: string, baseNames: (string | undefined)[], dest: Reference): string[] {
   const sources = new Set<string>();

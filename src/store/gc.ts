@@ -8,6 +8,7 @@ import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js'
 import { removeDanglingRecords } from '../layer/layer-index.js';
 import { UserError } from '../util/errors.js';
 import { removeTree } from '../util/remove-tree.js';
+import { BlobSources } from './blob-sources.js';
 import { processAlive, withLock } from './lock.js';
 import type { Store } from './store.js';
 
@@ -103,6 +104,7 @@ export async function prune(store: Store, options: { waiting?: (message: string)
         blobs += 1;
       }
       await removeDanglingRecords(store.root, (digest) => store.hasBlob(digest));
+      await new BlobSources(store).removeDangling((digest) => store.hasBlob(digest));
       await removeLeftovers(store);
       return { blobs, bytes, cacheEntries };
     });
