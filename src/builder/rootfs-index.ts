@@ -93,6 +93,8 @@ export class RootfsIndex {
       else if (header.type === 'directory') paths.dirs.push([path, (header.mode ?? 0o755) & 0o7777]);
       else paths.others.push(path);
       body.on('end', () => next());
+      // A damaged layer fails the entry too; the pipeline below reports it once.
+      body.on('error', () => {});
       body.resume();
     });
     await pipeline(layer.open(), reader);

@@ -10,6 +10,7 @@ import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyV
 import { parseKubefile } from '../kubefile/parse.js';
 import { ConfigWriter, inheritedConfig, runShell, type ContainerConfig } from './container-config.js';
 import { decompressStream, sniffArchive } from '../layer/decompress.js';
+import { openLayer } from '../layer/layer-reader.js';
 import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer/diff.js';
 import { extractTar } from '../layer/extract.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
@@ -157,7 +158,7 @@ export class StageBuilder {
   /** The stage's filesystem as a directory, for COPY --from (call after run()). */
   async materialize(): Promise<string> {
     const workspace = await this.ensureWorkspace();
-    await workspace.sync(this.result.layers);
+    await workspace.sync(this.result, this.input.stage.from.text);
     return workspace.dir;
   }
 
@@ -386,7 +387,7 @@ export class StageBuilder {
     const key = cacheKey({ parent: this.result.key, step: { kind: 'RUN', argv, env: sortedEnv, isolation, network } });
     if (await this.reuse(key, ins.text)) return;
     const workspace = await this.ensureWorkspace();
-    await workspace.sync(this.result.layers);
+    await workspace.sync(this.result, this.input.stage.from.text);
     const temps: string[] = [];
     try {
       const scratch = await this.tempDir(temps);
@@ -417,7 +418,7 @@ export class StageBuilder {
       await this.commitLayer(entries, ins.text);
       // The layer normalised times and owners: unpack it over the changes, so that the next
       // RUN sees exactly the image's files whether this step ran now or came from the cache.
-      await workspace.sync(this.result.layers);
+      await workspace.sync(this.result, this.input.stage.from.text);
     } finally {
       // The command may have left read-only directories in its HOME.
       await Promise.all(temps.map((t) => removeTree(t)));
@@ -485,7 +486,7 @@ export class StageBuilder {
   /** The rootfs index looks at this layer only if a later step asks it something. */
   private indexLater(layer: Descriptor, diffId: Digest): void {
     const { batch } = this.input;
-    this.rootfs.applyLater(diffId, () => decompressStream(createReadStream(batch.pathOf(layer.digest)), layerCompression(layer.mediaType)));
+    this.rootfs.applyLater(diffId, () => openLayer(createReadStream(batch.pathOf(layer.digest)), { digest: layer.digest, diffId, owner: this.input.stage.from.text }, layerCompression(layer.mediaType)));
   }
 
   private async ensureWorkspace(): Promise<Workspace> {

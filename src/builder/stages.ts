@@ -148,7 +148,7 @@ async function imageSource(value: string, pos: SourcePosition, input: StagesInpu
       dir ??= (async () => {
         const workspace = await Workspace.create(input.options.store, input.batch);
         input.workspaces.push(workspace);
-        await workspace.sync(image.manifest.layers);
+        await workspace.sync({ layers: image.manifest.layers, diffIds: image.config.rootfs.diff_ids }, `image "${value}"`);
         return workspace.dir;
       })();
       return dir;

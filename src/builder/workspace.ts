@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decompressStream } from '../layer/decompress.js';
 import { extractTar } from '../layer/extract.js';
+import { checkFreeSpace, openLayer } from '../layer/layer-reader.js';
+import type { Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { BlobBatch, Store } from '../store/store.js';
@@ -31,12 +32,18 @@ export class Workspace {
     return new Workspace(scratch, dir, batch);
   }
 
-  /** Makes the directory hold exactly the filesystem of `layers` (which extend what it holds). */
-  async sync(layers: readonly Descriptor[]): Promise<void> {
-    for (; this.applied < layers.length; this.applied++) {
-      const layer = layers[this.applied]!;
-      const tar = decompressStream(createReadStream(this.batch.pathOf(layer.digest)), layerCompression(layer.mediaType));
-      await extractTar(tar, this.dir, { whiteouts: true, label: `layer ${layer.digest}` });
+  /**
+   * Makes the directory hold exactly the filesystem of `image`'s layers (which extend what it
+   * holds); each is checked against its diff_id and the expansion limit as it unpacks. `owner`
+   * names the image in messages.
+   */
+  async sync(image: { layers: readonly Descriptor[]; diffIds: readonly Digest[] }, owner: string): Promise<void> {
+    for (; this.applied < image.layers.length; this.applied++) {
+      const layer = image.layers[this.applied]!;
+      const label = `${owner}: layer ${layer.digest}`;
+      await checkFreeSpace(this.dir, layer.size, label);
+      const tar = openLayer(createReadStream(this.batch.pathOf(layer.digest)), { digest: layer.digest, diffId: image.diffIds[this.applied], owner }, layerCompression(layer.mediaType));
+      await extractTar(tar, this.dir, { whiteouts: true, label });
     }
   }
 

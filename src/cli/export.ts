@@ -24,7 +24,7 @@ export function exportCommand(): Command {
       if (!image) {
         throw new UserError(`image "${ref}" has several platforms (${target.images.map((i) => formatPlatform(i.platform)).join(', ')})`, { hint: 'choose one with --platform', exitCode: 2 });
       }
-      const { skipped } = await exportRootfs(store, image, flags.output);
+      const { skipped } = await exportRootfs(store, image, flags.output, name);
       if (skipped > 0) reporter.warn(`${skipped} device or FIFO entries were not created`);
     });
 }

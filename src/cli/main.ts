@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
+import { allowExpansion } from '../layer/layer-reader.js';
 import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
 import { VERSION } from '../version.js';
@@ -29,12 +30,14 @@ function program(): Command {
     .option('--debug', 'show stack traces for unexpected errors')
     .option('--tls-verify [bool]', 'verify registry TLS certificates (--tls-verify=false to skip)', parseBool('--tls-verify'), true)
     .option('--cert-dir <dir>', 'extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries')
+    .option('--allow-expansion', 'unpack layers that expand more than 100:1 past 1 GiB (refused as decompression bombs by default)')
     .option('--timeout <seconds>', 'registry requests: how long a connection or an answer may take, and a download may go without data (default: 30)', parseSeconds('--timeout'))
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
   for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
   for (const command of [initCommand(), verifyCommand()]) root.addCommand(command);
   for (const command of [runCommand(), addCommand(), deleteCommand(), upgradeCommand(), resetCommand(), statusCommand()]) root.addCommand(command);
+  root.hook('preAction', (_root, action) => allowExpansion(action.optsWithGlobals<{ allowExpansion?: boolean }>().allowExpansion === true));
   oneLineErrors(root, 'sealbuild');
   return root;
 }

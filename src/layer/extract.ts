@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type ExtractEvents, type Header } from 'tar-stream';
 import { UserError } from '../util/errors.js';
+import { LayerError } from './layer-reader.js';
 
 export interface ExtractOptions {
   /** Apply OCI/overlay whiteouts (image layers). False for user archives: `.wh.*` are ordinary files. */
@@ -66,7 +67,7 @@ export async function extractTar(tar: Readable, destDir: string, options: Extrac
 }
 
 function describeError(err: unknown, label: string, entry: string | undefined, inEntry: boolean): UserError {
-  if (err instanceof EntryError) return err;
+  if (err instanceof EntryError || err instanceof LayerError) return err;
   const where =
     entry === undefined ? 'before the first entry' : `${inEntry ? 'at' : 'after'} entry ${JSON.stringify(entry)}`;
   const message = err instanceof Error ? err.message : String(err);

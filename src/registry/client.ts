@@ -129,7 +129,9 @@ export class RepositoryClient {
             offset += chunk.length;
             watchdog.moved(chunk.length);
             onBytes?.(chunk.length);
+            watchdog.holding(true);
             yield chunk;
+            watchdog.holding(false);
           }
           if (offset >= size) return;
           throw Object.assign(new Error(`the connection closed after ${offset} of ${size} bytes`), { code: 'ECONNRESET' });
@@ -228,18 +230,29 @@ export class RepositoryClient {
 
 /**
  * Destroys `body` with a stall error when, over a window of `windowMs`, it moved less than
- * `needed()` bytes (what is left of the blob, at most MIN_PROGRESS_BYTES).
+ * `needed()` bytes (what is left of the blob, at most MIN_PROGRESS_BYTES). A window in which
+ * the consumer held the download back (a slow disk, a layer check decompressing) is not judged.
  */
-function watchProgress(body: Readable, windowMs: number, needed: () => number): { moved(n: number): void; stop(): void } {
+function watchProgress(body: Readable, windowMs: number, needed: () => number): { moved(n: number): void; holding(held: boolean): void; stop(): void } {
   let moved = 0;
+  let holding = false;
+  let held = false;
   const timer = setInterval(() => {
-    if (moved < needed()) {
+    if (!held && !holding && moved < needed()) {
       body.destroy(Object.assign(new Error(`less than ${Math.min(needed(), MIN_PROGRESS_BYTES)} bytes in ${windowMs / 1000} s`), { code: 'SEALBUILD_STALLED' }));
     }
     moved = 0;
+    held = false;
   }, windowMs);
   timer.unref();
-  return { moved: (n) => void (moved += n), stop: () => clearInterval(timer) };
+  return {
+    moved: (n) => void (moved += n),
+    holding: (now) => {
+      holding = now;
+      held ||= now;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 function withDigest(location: string, digest: Digest): string {

@@ -1,5 +1,10 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { pipeline, type Readable } from 'node:stream';
+import { checkLayer } from '../layer/layer-reader.js';
+import { teeInspect } from '../layer/tee.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
-import { isIndexMediaType } from '../oci/media-types.js';
+import { MediaType, isIndexMediaType, layerCompression } from '../oci/media-types.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
@@ -60,6 +65,8 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
   try {
     // `from`: the registry repository a blob comes from (none for an image file).
     const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource; from?: Reference }>();
+    /** What each layer's tar must hash to, by the configs that list it. */
+    const claims = new Map<Digest, { diffId: Digest; owner: string }>();
     const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
       const ref = parseReference(request.ref);
       const name = formatReference(ref);
@@ -71,18 +78,35 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
         throw err;
       });
       for (const m of manifests) {
-        // Configs are read whole later (build, inspect): refused here, before any byte is fetched.
-        if (m.config.size > BODY_CAPS.config) throw new UserError(`pulling ${name}: its config is declared as ${m.config.size} bytes, more than the ${BODY_CAPS.config} sealbuild reads`, { hint: 'the image is malformed or hostile; nothing was stored' });
+        const diffIds = await configDiffIds(repo, m, batch, name);
         for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, request.file ? { blob, repo } : { blob, repo, from: ref });
+        m.layers.forEach((layer, i) => diffIds && claimDiffId(claims, layer.digest, { diffId: diffIds[i]!, owner: `image ${name}` }));
       }
       return { name, descriptor };
     });
     let downloadedBytes = 0;
     await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async ({ blob, repo }) => {
       if (batch.has(blob.digest)) return;
-      if (await store.hasBlob(blob.digest)) return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'exists' });
+      const claim = claims.get(blob.digest);
+      const check = claim && ((source: Readable) => checkLayer(source, { digest: blob.digest, ...claim }, layerCompression(blob.mediaType)));
+      if (await store.hasBlob(blob.digest)) {
+        // Held for another image, maybe under another diff_id: this image's claim is checked too.
+        await check?.(createReadStream(batch.pathOf(blob.digest)));
+        return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'exists' });
+      }
       const transfer = options.reporter.transfer(blob.digest, blob.size, 'copying');
-      await batch.writeStream(repo.openBlob(blob.digest, blob.size, transfer.add), blob.mediaType, { digest: blob.digest, size: blob.size });
+      const download = repo.openBlob(blob.digest, blob.size, transfer.add);
+      if (check) {
+        // The layer is decompressed and hashed as it arrives, next to being written.
+        const { stream, result } = teeInspect(check);
+        pipeline(download, stream, () => {});
+        // Both settle before the batch may be aborted: the write must not go on into a removed dir.
+        const [written, checked] = await Promise.allSettled([batch.writeStream(stream, blob.mediaType, { digest: blob.digest, size: blob.size }), result]);
+        if (checked.status === 'rejected') throw checked.reason;
+        if (written.status === 'rejected') throw written.reason;
+      } else {
+        await batch.writeStream(download, blob.mediaType, { digest: blob.digest, size: blob.size });
+      }
       downloadedBytes += blob.size;
       transfer.end('done');
     });
@@ -120,6 +144,33 @@ async function fetchManifests(repo: ImageSource, ref: string, name: string, plat
     return parseJson(ManifestSchema, fetched.bytes, `manifest ${child.digest}`);
   });
   return { descriptor, manifests };
+}
+
+/**
+ * An image config's diff_ids (the config fetched, capped and staged if not yet), or undefined
+ * for an artifact whose config is not an image config.
+ */
+async function configDiffIds(repo: ImageSource, manifest: Manifest, batch: BlobBatch, name: string): Promise<Digest[] | undefined> {
+  const { config } = manifest;
+  if (config.mediaType !== MediaType.ociConfig && config.mediaType !== MediaType.dockerConfig) return undefined;
+  const what = `config of ${name}`;
+  // Staged by the platform check, or in the store already (capped when it was pulled).
+  const bytes = (await readFile(batch.pathOf(config.digest)).catch(() => undefined)) ?? (await readSmallBlob(repo, config, BODY_CAPS.config, what));
+  await batch.writeBytes(bytes, config.mediaType);
+  const diffIds = parseJson(ImageConfigSchema, bytes, what).rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new UserError(`${what}: lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`, { hint: 'the image is malformed or hostile; nothing was stored' });
+  }
+  return diffIds;
+}
+
+/** Records what a layer must hash to; two images that disagree about one layer cannot both be right. */
+function claimDiffId(claims: Map<Digest, { diffId: Digest; owner: string }>, layer: Digest, claim: { diffId: Digest; owner: string }): void {
+  const earlier = claims.get(layer);
+  if (earlier === undefined) return void claims.set(layer, claim);
+  if (earlier.diffId !== claim.diffId) {
+    throw new UserError(`layer ${layer}: ${earlier.owner} says its content is ${earlier.diffId}, ${claim.owner} says ${claim.diffId}`, { hint: 'an image config lies about its layers (rootfs.diff_ids); nothing was stored' });
+  }
 }
 
 function selectChildren(children: Descriptor[], wanted: Platform[] | 'all', name: string): Descriptor[] {

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
@@ -9,7 +9,7 @@ import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { digestHex, type Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
-import { decompressStream } from '../layer/decompress.js';
+import { openLayer } from '../layer/layer-reader.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
@@ -153,6 +153,8 @@ async function scanTar(tar: Readable): Promise<LayerFacts> {
     const type = header.type;
     if (path === '' || base.startsWith('.wh.') || (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link')) {
       body.on('end', () => next());
+      // A damaged layer fails the entry too; the pipeline below reports it once.
+      body.on('error', () => {});
       body.resume();
       return;
     }
@@ -242,7 +244,8 @@ export class LayerFactsMemo {
 }
 
 function scanLayer(layer: LayerSource): Promise<LayerFacts> {
-  return scanTar(decompressStream(createReadStream(layer.file), layerCompression(layer.mediaType)));
+  const digest = `sha256:${basename(layer.file)}` as Digest;
+  return scanTar(openLayer(createReadStream(layer.file), { digest, diffId: layer.diffId, owner: 'layer facts' }, layerCompression(layer.mediaType)));
 }
 
 /** The rootfs the layers make; with `memo`, facts already known are not scanned again. */

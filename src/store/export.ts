@@ -1,25 +1,37 @@
 import { mkdir, readdir } from 'node:fs/promises';
-import { decompressStream } from '../layer/decompress.js';
+import { join } from 'node:path';
 import { extractTar } from '../layer/extract.js';
+import { checkFreeSpace, openLayer } from '../layer/layer-reader.js';
 import { layerCompression } from '../oci/media-types.js';
 import { UserError } from '../util/errors.js';
+import { removeTree } from '../util/remove-tree.js';
 import type { ResolvedImage } from './image.js';
 import type { Store } from './store.js';
 
 /**
  * Unpacks an image's layers in order into `dir`, applying whiteouts: the rootfs a runtime
- * would see. `dir` must be empty or absent, so nothing of the user's is overwritten.
+ * would see. `dir` must be empty or absent, so nothing of the user's is overwritten; on
+ * failure (a damaged or lying layer, a full disk) it is emptied again, so no partial rootfs
+ * is left behind. `name` names the image in messages.
  */
-export async function exportRootfs(store: Store, image: ResolvedImage, dir: string): Promise<{ skipped: number }> {
+export async function exportRootfs(store: Store, image: ResolvedImage, dir: string, name: string): Promise<{ skipped: number }> {
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) {
     throw new UserError(`export target ${dir} is not empty`, { hint: 'export into a new or empty directory', exitCode: 2 });
   }
   let skipped = 0;
-  for (const [i, layer] of image.manifest.layers.entries()) {
-    const tar = decompressStream(store.openBlob(layer.digest), layerCompression(layer.mediaType));
-    const summary = await extractTar(tar, dir, { whiteouts: true, label: `layer ${i + 1} (${layer.digest})` });
-    skipped += summary.skipped.length;
+  const owner = `image ${name}`;
+  try {
+    for (const [i, layer] of image.manifest.layers.entries()) {
+      const label = `${owner}: layer ${i + 1} (${layer.digest})`;
+      await checkFreeSpace(dir, layer.size, label);
+      const tar = openLayer(store.openBlob(layer.digest), { digest: layer.digest, diffId: image.config.rootfs.diff_ids[i], owner }, layerCompression(layer.mediaType));
+      const summary = await extractTar(tar, dir, { whiteouts: true, label });
+      skipped += summary.skipped.length;
+    }
+  } catch (err) {
+    await Promise.all((await readdir(dir)).map((entry) => removeTree(join(dir, entry))));
+    throw err;
   }
   return { skipped };
 }

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { CLI, type RunResult } from './cli.js';
+import assert from 'node:assert/strict';
+import { CLI, snapshot, type RunResult } from './cli.js';
 
 /**
  * A registry that lies, stalls and floods, on loopback, for the tests of issue #19. It serves
@@ -275,4 +276,73 @@ export async function runMeasured(root: string, args: string[], options: { cwd?:
   // /usr/bin/time writes "Command exited with non-zero status N" before the figure.
   const kb = Number(text.trim().split('\n').pop());
   return { ...result, ms, peakRssMb: Number.isFinite(kb) ? kb / 1024 : Number.NaN };
+}
+
+/**
+ * Puts `image` into the store at `root` by hand (blobs and an index.json entry tagged `name`),
+ * as a store holding a damaged or lying image would look: nothing checks it on the way in.
+ */
+export async function plantImage(root: string, image: TestImage, name: string): Promise<void> {
+  const blobs = join(root, 'oci', 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  for (const [digest, bytes] of [[image.manifestDigest, image.manifest], [image.configDigest, image.config], ...image.layers.map((l) => [l.digest, l.blob] as const)] as const) {
+    await writeFile(join(blobs, digest.slice('sha256:'.length)), bytes);
+  }
+  const indexFile = join(root, 'oci', 'index.json');
+  const index = JSON.parse(await readFile(indexFile, 'utf8')) as { manifests: object[] };
+  index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': name } });
+  await writeFile(indexFile, JSON.stringify(index));
+}
+
+/**
+ * A gzipped tar holding one file of `bytes` zeros (a decompression bomb when large), made as a
+ * stream so the tar is never in memory; returns the blob and the tar's sha256 (its diff_id).
+ */
+export async function zeroBomb(bytes: number): Promise<{ blob: Buffer; diffId: string }> {
+  const archive = pack();
+  const gzip = createGzip({ level: 9 });
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  gzip.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<void>((resolve, reject) => {
+    gzip.on('end', resolve);
+    gzip.on('error', reject);
+  });
+  archive.on('data', (c: unknown) => void hash.update(c as Buffer));
+  archive.pipe(gzip);
+  const entry = archive.entry({ name: 'zeros', size: bytes, mode: 0o644, mtime: new Date(0) });
+  const zeros = Buffer.alloc(1024 * 1024);
+  let left = bytes;
+  for (; left > zeros.length; left -= zeros.length) {
+    if (!entry.write(zeros)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
+  }
+  entry.end(zeros.subarray(0, left));
+  archive.finalize();
+  await done;
+  return { blob: Buffer.concat(chunks), diffId: `sha256:${hash.digest('hex')}` };
+}
+
+const MAX_RSS_MB = 300;
+
+/**
+ * Runs `sealbuild ARGS` on the store at `root` and checks all a refused attack must give: exit
+ * 1, one error line (the last) matching `message`, no stack trace or bug hint, the store as it
+ * was with ROOT/tmp empty, within `maxMs`, and a peak RSS under 300 MB.
+ */
+export async function expectRefused(root: string, args: string[], message: RegExp, maxMs: number, options: { cwd?: string } = {}): Promise<MeasuredRun> {
+  const before = await snapshot(root);
+  const run = await runMeasured(root, args, options);
+  const detail = `exit ${run.code} after ${run.ms} ms, ${run.peakRssMb.toFixed(0)} MB\n${run.stderr.slice(-2000)}`;
+  assert.equal(run.code, 1, detail);
+  const errors = run.stderr.split('\n').filter((line) => line.startsWith('Error: '));
+  assert.equal(errors.length, 1, detail);
+  assert.ok(run.stderr.trimEnd().endsWith(errors[0]!), `the error is the last line\n${detail}`);
+  assert.match(errors[0]!, message, detail);
+  assert.doesNotMatch(run.stderr, /^\s+at /m, `no stack trace\n${detail}`);
+  assert.doesNotMatch(run.stderr, /looks like a bug/, detail);
+  assert.ok(run.ms < maxMs, `took ${run.ms} ms, more than ${maxMs}`);
+  assert.ok(run.peakRssMb < MAX_RSS_MB, `peak RSS ${run.peakRssMb} MB`);
+  assert.deepEqual(await snapshot(root), before, 'the store is as it was');
+  assert.deepEqual(await readdir(join(root, 'tmp')), [], 'ROOT/tmp is empty');
+  return run;
 }

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import { UserError } from '../util/errors.js';
+import { decompressStream, type Compression } from './decompress.js';
+
+/**
+ * The expansion limit (README "Limits"): past EXPANSION_FREE_BYTES of tar, a layer may hold at
+ * most EXPANSION_RATIO times the compressed bytes read so far. Real layers compress 2-10:1,
+ * text-heavy ones rarely past 30:1; a layer of zeros reaches 1000:1 and more. The allowance
+ * keeps small, very compressible layers (an empty 1 GiB file in a base image) working.
+ */
+export const EXPANSION_RATIO = 100;
+export const EXPANSION_FREE_BYTES = 1024 ** 3;
+/** What an unpacking leaves free on the target's file system, beyond the layer itself. */
+export const FREE_SPACE_RESERVE_BYTES = 64 * 1024 * 1024;
+
+let expansionAllowed = false;
+
+/** A layer refused by openLayer: its message already names the owner and the layer. */
+export class LayerError extends UserError {}
+
+/** --allow-expansion: the user trusts these layers' expansion (set once by the CLI). */
+export function allowExpansion(allowed: boolean): void {
+  expansionAllowed = allowed;
+}
+
+export interface LayerToRead {
+  /** The compressed blob's digest, for messages. */
+  digest: Digest;
+  /** The config's diff_id for this layer: the sha256 its uncompressed tar must have. */
+  diffId?: Digest | undefined;
+  /** What the layer belongs to, for messages: `image docker.io/x/y:1`, `the base image`. */
+  owner: string;
+}
+
+/**
+ * A layer blob as its uncompressed tar, for every reader of layers (pull's check, build,
+ * export, the facts scan), with the checks an untrusted layer needs: the tar's sha256 must be
+ * the config's diff_id (checked at the end: a consumer must read to the end before it trusts
+ * what it read), the expansion must stay under the limit, and any failure, a truncated or
+ * non-gzip blob included, is one UserError naming the owner and the layer digest.
+ */
+export function openLayer(compressed: Readable, layer: LayerToRead, compression: Compression): Readable {
+  const label = `${layer.owner}: layer ${layer.digest}`;
+  let compressedBytes = 0;
+  let tarBytes = 0;
+  const hash = createHash('sha256');
+  compressed.on('data', (chunk: Buffer) => (compressedBytes += chunk.length));
+  const checked = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      tarBytes += chunk.length;
+      if (!expansionAllowed && tarBytes > EXPANSION_FREE_BYTES && tarBytes > EXPANSION_RATIO * compressedBytes) {
+        return done(new LayerError(`${label}: expands more than ${EXPANSION_RATIO}:1 (${tarBytes} bytes from ${compressedBytes}), a decompression bomb?`, { hint: 'nothing was unpacked; if you trust this image, pass --allow-expansion' }));
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (layer.diffId !== undefined && actual !== layer.diffId) {
+        return done(new LayerError(`${label}: its content is ${actual}, but the image config says ${layer.diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); the image is malformed or hostile' }));
+      }
+      done();
+    },
+  });
+  const tar = decompressStream(compressed, compression);
+  const fail = (err: Error): void => {
+    if (!checked.destroyed) checked.destroy(err instanceof LayerError ? err : damaged(label, err));
+  };
+  compressed.on('error', fail);
+  tar.on('error', fail);
+  tar.pipe(checked);
+  // A consumer that stops early (or fails) stops the decompressor and the file read.
+  checked.on('close', () => {
+    tar.destroy();
+    compressed.destroy();
+  });
+  return checked;
+}
+
+function damaged(label: string, err: Error): LayerError {
+  return new LayerError(`${label}: the layer is damaged (${err.message})`, { hint: 'its blob is truncated or not in the format its media type says; pull or build the image again' });
+}
+
+/** Reads a layer to its end for its checks only (pull verifies this way while it downloads). */
+export async function checkLayer(compressed: Readable, layer: LayerToRead, compression: Compression): Promise<void> {
+  for await (const _ of openLayer(compressed, layer, compression)) {
+    // the bytes are only hashed and counted
+  }
+}
+
+/**
+ * Before unpacking `compressedSize` bytes of layer into `dir`: the file system must hold at
+ * least the compressed size plus a reserve (a layer never unpacks to less than about its
+ * compressed size), so a full disk is reported up front rather than mid-layer.
+ */
+export async function checkFreeSpace(dir: string, compressedSize: number, label: string): Promise<void> {
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < compressedSize + FREE_SPACE_RESERVE_BYTES) {
+    throw new UserError(`${label}: not enough free space in ${dir} to unpack ${compressedSize} bytes of layer (${free} bytes free)`, { hint: 'free some disk space, or point --root at a larger file system' });
+  }
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, before, test } from 'node:test';
+import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
+import { expectRefused, imageRoutes, makeImage, plantImage, runMeasured, startHostileRegistry, tarOf, zeroBomb, type TestImage } from '../helpers/hostile-registry.js';
+
+/*
+ * Issue #19, points 4-6: layers that lie about their content (config diff_ids), layers that are
+ * damaged, and decompression bombs, met on pull (from a hostile registry), on build FROM and on
+ * export (planted in the store by hand, as a store filled by something that did not check would
+ * hold them). Each is refused with one line naming the image and the layer, and leaves nothing.
+ */
+let work: string;
+let honestTar: Buffer;
+let honest: TestImage;
+
+before(async () => {
+  work = await tempDir('sealbuild-hostile-layers-');
+  honestTar = await tarOf({ 'etc/hello': 'hello\n', 'bin/tool': 'an amd64 tool\n' });
+  honest = makeImage({ repo: 'honest/app', tars: [honestTar] });
+});
+after(async () => {
+  await removeDir(work);
+});
+
+async function newRoot(): Promise<string> {
+  const root = await mkdtemp(join(work, 'root-'));
+  await sealbuildOk(root, ['images']);
+  return root;
+}
+
+/** Pulls `image` (tag 1) from a registry serving it as given; returns the run. */
+async function pullFrom(root: string, image: TestImage, expect: { message: RegExp } | 'ok', extra: string[] = []): Promise<void> {
+  const registry = await startHostileRegistry(imageRoutes(image));
+  try {
+    const args = ['--timeout', '2', ...extra, 'pull', '--platform', 'linux/amd64', `${registry.host}/${image.repo}:1`];
+    if (expect === 'ok') await sealbuildOk(root, args);
+    else await expectRefused(root, args, expect.message, 30_000);
+  } finally {
+    await registry.stop();
+  }
+}
+
+const LAYER_NAMED = (image: TestImage): string => `layer ${image.layers[0]!.digest}`;
+
+test('4: pull refuses a config whose diff_id is not the layer it lists', async () => {
+  const lying = makeImage({ repo: 'hostile/lying', tars: [await tarOf({ 'bin/tool': 'an arm64 tool\n' })], diffIds: [honest.layers[0]!.diffId] });
+  const root = await newRoot();
+  await pullFrom(root, honest, 'ok');
+  await pullFrom(root, lying, { message: new RegExp(`image 127\\.0\\.0\\.1:\\d+/hostile/lying:1: ${LAYER_NAMED(lying)}: its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`) });
+});
+
+test('4: pull checks a layer the store already holds against the new config too', async () => {
+  // The honest image's own blob, with a config that says it is something else.
+  const other = `sha256:${'1'.repeat(64)}`;
+  const lying = makeImage({ repo: 'hostile/reuse', blobs: [honest.layers[0]!.blob], diffIds: [other] });
+  const root = await newRoot();
+  await pullFrom(root, honest, 'ok');
+  await pullFrom(root, lying, { message: new RegExp(`${LAYER_NAMED(lying)}: its content is ${honest.layers[0]!.diffId}, but the image config says ${other}`) });
+});
+
+test('4: export and build FROM refuse a stored image whose config lies', async () => {
+  const lying = makeImage({ repo: 'planted/lying', tars: [await tarOf({ 'bin/tool': 'x\n' })], diffIds: [honest.layers[0]!.diffId] });
+  const root = await newRoot();
+  await plantImage(root, lying, 'docker.io/planted/lying:1');
+  const out = join(work, `export-${Date.now()}`);
+  await expectRefused(root, ['export', '-o', out, 'planted/lying:1'], new RegExp(`image docker.io/planted/lying:1: ${LAYER_NAMED(lying)}: its content is`), 30_000);
+  assert.deepEqual(await readdir(out), [], 'nothing is left in the export target');
+  const context = await mkdtemp(join(work, 'ctx-'));
+  await writeFile(join(context, 'Kubefile'), 'FROM planted/lying:1\nCOPY Kubefile /Kubefile\n');
+  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(lying)}: its content is`), 30_000);
+});
+
+test('5: pull names the image and the layer of a truncated gzip layer', async () => {
+  const full = gzipSync(await tarOf({ 'etc/big': 'x'.repeat(100_000) }));
+  const damaged = makeImage({ repo: 'hostile/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [`sha256:${'2'.repeat(64)}`] });
+  await pullFrom(await newRoot(), damaged, { message: new RegExp(`image 127\\.0\\.0\\.1:\\d+/hostile/truncated:1: ${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`) });
+});
+
+test('5: pull names the image and the layer of a layer that is not gzip', async () => {
+  const damaged = makeImage({ repo: 'hostile/notgzip', blobs: [Buffer.from('this is not gzip at all\n')], diffIds: [`sha256:${'3'.repeat(64)}`] });
+  await pullFrom(await newRoot(), damaged, { message: new RegExp(`${LAYER_NAMED(damaged)}: the layer is damaged \\(incorrect header check\\)`) });
+});
+
+test('5: build FROM and export of a stored image with a truncated layer fail in one line and clean up', async () => {
+  const tar = await tarOf({ 'etc/big': 'y'.repeat(100_000) });
+  const full = gzipSync(tar);
+  const damaged = makeImage({ repo: 'planted/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [makeImage({ tars: [tar] }).layers[0]!.diffId] });
+  const root = await newRoot();
+  await plantImage(root, damaged, 'docker.io/planted/truncated:1');
+  const context = await mkdtemp(join(work, 'ctx-'));
+  await writeFile(join(context, 'Kubefile'), 'FROM planted/truncated:1\nCOPY Kubefile /etc/Kubefile\n');
+  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`), 30_000);
+  const out = join(work, `export-${Date.now()}`);
+  await expectRefused(root, ['export', '-o', out, 'planted/truncated:1'], new RegExp(`image docker.io/planted/truncated:1: ${LAYER_NAMED(damaged)}: the layer is damaged`), 30_000);
+  assert.deepEqual(await readdir(out), []);
+});
+
+test('6: a decompression bomb is refused on pull and on export, and allowed with --allow-expansion', async () => {
+  // 1100 MiB of zeros: past the 1 GiB allowance, about 1000:1.
+  const bomb = await zeroBomb(1100 * 1024 ** 2);
+  const image = makeImage({ repo: 'hostile/bomb', blobs: [bomb.blob], diffIds: [bomb.diffId] });
+  const message = new RegExp(`${LAYER_NAMED(image)}: expands more than 100:1 \\(\\d+ bytes from \\d+\\), a decompression bomb\\? \\(hint: .*--allow-expansion`);
+  await pullFrom(await newRoot(), image, { message });
+  const root = await newRoot();
+  await plantImage(root, image, 'docker.io/planted/bomb:1');
+  const out = join(work, `export-${Date.now()}`);
+  await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message, 60_000);
+  assert.deepEqual(await readdir(out), [], 'the partly written file is gone');
+  const run = await runMeasured(await newRoot(), ['--allow-expansion', 'images']);
+  assert.equal(run.code, 0, run.stderr);
+  await pullFrom(await newRoot(), image, 'ok', ['--allow-expansion']);
+});
