@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { expectRefused, imageRoutes, makeImage, plantImage, runMeasured, startHostileRegistry, tarOf, zeroBomb, type TestImage } from '../helpers/hostile-registry.js';
+import { expectRefused, imageRoutes, makeImage, plantImage, startHostileRegistry, tarOf, zeroBomb, type TestImage } from '../helpers/hostile-registry.js';
 
 /*
  * Issue #19, points 4-6: layers that lie about their content (config diff_ids), layers that are
@@ -25,9 +25,10 @@ after(async () => {
   await removeDir(work);
 });
 
+/** A store holding the honest image (pulled from an honest registry). */
 async function newRoot(): Promise<string> {
   const root = await mkdtemp(join(work, 'root-'));
-  await sealbuildOk(root, ['images']);
+  await pullFrom(root, honest, 'ok');
   return root;
 }
 
@@ -48,7 +49,6 @@ const LAYER_NAMED = (image: TestImage): string => `layer ${image.layers[0]!.dige
 test('4: pull refuses a config whose diff_id is not the layer it lists', async () => {
   const lying = makeImage({ repo: 'hostile/lying', tars: [await tarOf({ 'bin/tool': 'an arm64 tool\n' })], diffIds: [honest.layers[0]!.diffId] });
   const root = await newRoot();
-  await pullFrom(root, honest, 'ok');
   await pullFrom(root, lying, { message: new RegExp(`image 127\\.0\\.0\\.1:\\d+/hostile/lying:1: ${LAYER_NAMED(lying)}: its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`) });
 });
 
@@ -57,7 +57,6 @@ test('4: pull checks a layer the store already holds against the new config too'
   const other = `sha256:${'1'.repeat(64)}`;
   const lying = makeImage({ repo: 'hostile/reuse', blobs: [honest.layers[0]!.blob], diffIds: [other] });
   const root = await newRoot();
-  await pullFrom(root, honest, 'ok');
   await pullFrom(root, lying, { message: new RegExp(`${LAYER_NAMED(lying)}: its content is ${honest.layers[0]!.diffId}, but the image config says ${other}`) });
 });
 
@@ -109,7 +108,5 @@ test('6: a decompression bomb is refused on pull and on export, and allowed with
   const out = join(work, `export-${Date.now()}`);
   await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message, 60_000);
   assert.deepEqual(await readdir(out), [], 'the partly written file is gone');
-  const run = await runMeasured(await newRoot(), ['--allow-expansion', 'images']);
-  assert.equal(run.code, 0, run.stderr);
   await pullFrom(await newRoot(), image, 'ok', ['--allow-expansion']);
 });
