@@ -64,3 +64,12 @@ for entry in "${go_tools[@]}"; do
   echo "setup: go install $pkg@$version" >&2
   GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install "$pkg@$version"
 done
+
+# containers/image's policy check (what skopeo and podman decide with), for the signing
+# tests: Debian's skopeo has sigstore verification disabled. Built from test/tools/ when
+# its sources are newer than the binary.
+verifier_src=test/tools/sigstore-verify
+if [ ! -x "$GO_TOOLS_BIN/sigstore-verify" ] || [ -n "$(find "$verifier_src" -newer "$GO_TOOLS_BIN/sigstore-verify" -type f)" ]; then
+  echo "setup: go install ./$verifier_src" >&2
+  (cd "$verifier_src" && GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install -tags containers_image_openpgp .)
+fi

@@ -9,6 +9,7 @@ import { parseBool, parseSeconds } from './common.js';
 import { loginCommand, logoutCommand } from './login.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
+import { keyCommand, signCommand } from './sign.js';
 import { exportCommand } from './export.js';
 import { imagesCommand } from './images.js';
 import { inspectCommand } from './inspect.js';
@@ -34,7 +35,7 @@ function program(): Command {
     .option('--timeout <seconds>', 'registry requests: how long a connection or an answer may take, and a download may go without data (default: 30)', parseSeconds('--timeout'))
     .exitOverride();
   root.addCommand(buildCommand(), { isDefault: true });
-  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand()]) root.addCommand(command);
+  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand(), signCommand(), keyCommand()]) root.addCommand(command);
   for (const command of [initCommand(), verifyCommand()]) root.addCommand(command);
   for (const command of [runCommand(), addCommand(), deleteCommand(), upgradeCommand(), resetCommand(), statusCommand()]) root.addCommand(command);
   root.hook('preAction', (_root, action) => allowExpansion(action.optsWithGlobals<{ allowExpansion?: boolean }>().allowExpansion === true));

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
-import { pullImage } from '../registry/pull.js';
+import type { Digest } from '../oci/digest.js';
+import { parseReference } from '../oci/reference.js';
+import { pullImages, type PullRequest } from '../registry/pull.js';
 import { withBuildLease } from '../store/gc.js';
 import { UsageError } from '../util/errors.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
+import { remoteDigest, verifyRemote } from './sign.js';
 
 export function pullCommand(): Command {
   return new Command('pull')
@@ -11,17 +14,27 @@ export function pullCommand(): Command {
     .argument('<ref>', 'image reference, e.g. docker.io/library/registry:2.8.3')
     .option('--platform <list>', 'platforms to fetch from a multi-platform image (default: this machine)')
     .option('--all-platforms', 'fetch every platform')
-    .action(async (ref: string, flags: { platform?: string; allPlatforms?: boolean }, command: Command) => {
-      refArg(ref);
+    .option('--verify-key <file>', 'refuse the image unless a signature by this public key (cosign layout) signs its digest; what is pulled is that digest')
+    .action(async (ref: string, flags: { platform?: string; allPlatforms?: boolean; verifyKey?: string }, command: Command) => {
+      const name = refArg(ref);
       if (flags.platform !== undefined && flags.allPlatforms) throw new UsageError('--platform and --all-platforms exclude each other', 'pick one');
       const platforms = flags.allPlatforms ? 'all' : flags.platform !== undefined ? parsePlatformList(flags.platform) : [hostPlatform()];
       const reporter = reporterFor(command);
       const store = await openStore(command);
       const registries = await registriesFor(command);
       try {
+        let verified: Digest | undefined;
+        if (flags.verifyKey !== undefined) {
+          // Verified before anything is stored, and pulled by the digest that was verified.
+          const parsed = parseReference(name);
+          verified = await remoteDigest(registries, parsed, ref);
+          await verifyRemote(registries, parsed, verified, flags.verifyKey);
+          reporter.info(`Verified the signature of ${name} (${verified}) with ${flags.verifyKey}`);
+        }
+        const request: PullRequest = { ref, platforms, ...(verified ? { digest: verified } : {}) };
         // A lease, like a build's: prune must not delete a blob this pull found present and skipped.
-        const result = await withBuildLease(store, () => pullImage(store, ref, { platforms, registries, reporter }));
-        process.stdout.write(`${result.descriptor.digest}\n`);
+        const [result] = (await withBuildLease(store, () => pullImages(store, [request], { registries, reporter }))).images;
+        process.stdout.write(`${result!.descriptor.digest}\n`);
       } finally {
         await registries.close();
       }

@@ -1,13 +1,16 @@
 import { Command } from 'commander';
+import { parseReference } from '../oci/reference.js';
 import { pushImage } from '../registry/push.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
+import { signRemote } from './sign.js';
 
 export function pushCommand(): Command {
   return new Command('push')
     .description('copy an image from the store to a registry')
     .argument('<ref>', 'image in the store')
     .argument('[destination]', 'where to push (default: the image name itself)')
-    .action(async (ref: string, destination: string | undefined, _flags: unknown, command: Command) => {
+    .option('--sign-key <file>', "sign what was pushed with this private key, in cosign's layout (see `sealbuild sign`)")
+    .action(async (ref: string, destination: string | undefined, flags: { signKey?: string }, command: Command) => {
       const name = refArg(ref);
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
@@ -15,6 +18,10 @@ export function pushCommand(): Command {
       const registries = await registriesFor(command);
       try {
         const result = await pushImage(store, name, ref, destination, { registries, reporter });
+        if (flags.signKey !== undefined) {
+          const signature = await signRemote(registries, parseReference(result.destination), result.digest, flags.signKey, '--sign-key');
+          reporter.info(`Signed ${result.destination}: ${signature}`);
+        }
         process.stdout.write(`${result.digest}\n`);
       } finally {
         await registries.close();

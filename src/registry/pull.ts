@@ -37,6 +37,8 @@ export interface PullRequest {
   platforms: Platform[] | 'all';
   /** An image file to read instead of the registry `ref` names (`from` says which, for messages). */
   file?: { source: ImageSource; from: string };
+  /** Fetch exactly this digest (one whose signature was verified); the store tag is still `ref`. */
+  digest?: Digest;
 }
 
 export interface PullResult {
@@ -72,7 +74,7 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       const name = formatReference(ref);
       const repo = request.file?.source ?? options.registries.repository(ref);
       options.reporter.info(request.file ? `Reading ${name} from ${request.file.from}` : `Pulling ${name}`);
-      const { descriptor, manifests } = await fetchManifests(repo, ref.digest ?? ref.tag!, name, request.platforms, batch, options.concurrency ?? DEFAULT_PULL_CONCURRENCY).catch((err: unknown) => {
+      const { descriptor, manifests } = await fetchManifests(repo, request.digest ?? ref.digest ?? ref.tag!, name, request.platforms, batch, options.concurrency ?? DEFAULT_PULL_CONCURRENCY).catch((err: unknown) => {
         // Name the image when the failure does not (a host that cannot be reached, say).
         if (err instanceof UserError && !err.message.includes(ref.path)) throw new UserError(`pulling ${name}: ${err.message}`, err.hint === undefined ? {} : { hint: err.hint });
         throw err;
