@@ -12,6 +12,7 @@ interface SaveFlags {
   format: string;
   compress?: string;
   platform?: string;
+  since?: string;
 }
 
 /** `--compress`, else what the file name says (`.tar.zst`, `.tar.gz`); only tars compress. */
@@ -30,19 +31,23 @@ export function saveCommand(): Command {
     .option('--format <format>', `${SAVE_FORMATS.join('|')}`, 'oci-archive')
     .option('--platform <os/arch[/variant]>', 'save only this platform of each image (default: every platform; docker-archive: this machine)')
     .option('--compress <zstd|gzip|none>', 'compress the whole archive (default: from the name: .tar.zst, .tar.gz, else none)')
+    .option('--since <ref>', 'oci-archive: a delta that leaves out every blob of this image (the far side must have loaded it); `load` names it when it is missing')
     .action(async (refs: string[], flags: SaveFlags, command: Command) => {
       if (!SAVE_FORMATS.includes(flags.format as SaveFormat)) throw new UsageError(`--format: unknown format "${flags.format}"`, `use one of ${SAVE_FORMATS.join(', ')}`);
       const compression = archiveCompression(flags);
+      if (flags.since !== undefined && flags.format !== 'oci-archive') throw new UsageError('--since applies to --format oci-archive only', 'write the delta as an oci-archive');
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const names = refs.map(refArg);
       const reporter = reporterFor(command);
       const store = await openStore(command, { create: false });
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
-      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, platform === undefined ? { compression } : { compression, platform });
+      const since = flags.since === undefined ? undefined : { name: refArg(flags.since), descriptor: (await readTagged(store, refArg(flags.since), flags.since)).descriptor };
+      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
       const size = flags.format === 'oci-dir' ? undefined : (await stat(flags.output)).size;
       reporter.info(`Wrote ${flags.output}: ${flags.format}${compression === 'none' ? '' : ` (${compression})`}, ${saved.length} image(s)${size === undefined ? '' : `, ${formatBytes(size)}`}`);
       // As load prints them: what is in the archive, by name and digest.
       for (const image of saved) process.stdout.write(`${image.name} ${image.descriptor.digest}\n`);
+      if (since) reporter.info(`${flags.output} is a delta: loading it needs ${since.name} (${since.descriptor.digest}) in the store`);
     });
 }

@@ -35,4 +35,6 @@ export const Annotation = {
   baseDigest: 'org.opencontainers.image.base.digest',
   sealerExtension: 'sealer.image.extension',
   sealerContainerImages: 'sealer.image.container.images',
+  /** On a delta bundle's index.json: the image (`name@digest`) whose blobs it leaves out. */
+  bundleSince: 'io.sealbuild.bundle.since',
 } as const;

@@ -54,11 +54,12 @@ export async function imageBlobs(store: Store, descriptor: Descriptor): Promise<
   return [...blobs.values()];
 }
 
-function layoutIndex(images: SavedImage[]): Buffer {
+function layoutIndex(images: SavedImage[], since?: SavedImage): Buffer {
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: MediaType.ociIndex,
     manifests: images.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } })),
+    ...(since ? { annotations: { [Annotation.bundleSince]: `${since.name}@${since.descriptor.digest}` } } : {}),
   };
   return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
 }
@@ -71,7 +72,7 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  * final name only once complete. Returns what was saved: one platform's manifest for an
  * image saved for one platform.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform } = {}): Promise<SavedImage[]> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform; since?: SavedImage } = {}): Promise<SavedImage[]> {
   const compression = options.compression ?? 'none';
   if (format === 'docker-archive') {
     await mkdir(dirname(output), { recursive: true });
@@ -84,9 +85,11 @@ export async function saveImages(store: Store, images: SavedImage[], output: str
     requireComplete(await readTarget(store, image.descriptor), image.name);
     for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
   }
+  // A delta holds what the far side's copy of `since` does not: `load` takes the rest from its store.
+  if (options.since) for (const blob of await imageBlobs(store, options.since.descriptor)) blobs.delete(blob.digest);
   await mkdir(dirname(output), { recursive: true });
   if (format === 'oci-dir') await saveDir(store, [...blobs.values()], saved, output);
-  else await saveTar(store, [...blobs.values()], saved, output, compression);
+  else await saveTar(store, [...blobs.values()], saved, output, compression, options.since);
   return saved;
 }
 
@@ -113,8 +116,8 @@ async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], 
   await writeFileAtomic(join(output, 'index.json'), layoutIndex(images));
 }
 
-async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string, compression: ArchiveCompression): Promise<void> {
-  const index = layoutIndex(images);
+async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string, compression: ArchiveCompression, since?: SavedImage): Promise<void> {
+  const index = layoutIndex(images, since);
   const sums = [
     [sha256Digest(OCI_LAYOUT), 'oci-layout'],
     [sha256Digest(index), 'index.json'],

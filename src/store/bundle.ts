@@ -48,8 +48,9 @@ async function load(store: Store, file: string): Promise<LoadResult> {
   try {
     const { index, blobs } = isDir ? await readLayoutDir(store, file, batch) : await readBundle(file, batch);
     const images: LoadedImage[] = [];
+    const since = index.annotations?.[Annotation.bundleSince];
     for (const entry of index.manifests) {
-      await requirePresent(store, batch, entry, file);
+      await requirePresent(store, batch, entry, file, since);
       const name = entry.annotations?.[Annotation.refName];
       if (name === undefined) continue;
       const { [Annotation.refName]: _, ...rest } = entry.annotations ?? {};
@@ -211,16 +212,21 @@ async function readSmall(body: Readable, name: string, file: string): Promise<Bu
  * Every blob `descriptor` reaches (child manifests, configs, layers) is in the batch or the
  * store: a bundle must never leave a tag pointing at an image that cannot be read.
  */
-async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, file: string): Promise<void> {
+async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, file: string, since: string | undefined): Promise<void> {
   const need = async (d: Descriptor): Promise<void> => {
-    if (!batch.has(d.digest) && !(await store.hasBlob(d.digest))) throw new UserError(`${file}: blob ${d.digest} (${d.mediaType}) is referenced but not in the bundle`, { hint: 'the bundle is incomplete; save it again' });
+    if (batch.has(d.digest) || (await store.hasBlob(d.digest))) return;
+    // A delta bundle (`save --since`) leaves out its base's blobs: the base must be loaded first.
+    if (since !== undefined) throw new UserError(`${file}: a delta bundle that needs ${since} in the store (blob ${d.digest} is missing)`, { hint: 'load the bundle of that image first, then this one' });
+    throw new UserError(`${file}: blob ${d.digest} (${d.mediaType}) is referenced but not in the bundle`, { hint: 'the bundle is incomplete; save it again' });
   };
   await need(descriptor);
+  // A child manifest may be one the base already had: read it from the store then.
+  const bytes = async () => readFile(batch.has(descriptor.digest) ? batch.pathOf(descriptor.digest) : store.blobPath(descriptor.digest));
   if (isIndexMediaType(descriptor.mediaType)) {
-    const index = parseJson(IndexSchema, await readFile(batch.pathOf(descriptor.digest)), `${file}: index ${descriptor.digest}`);
-    for (const child of index.manifests) await requirePresent(store, batch, child, file);
+    const index = parseJson(IndexSchema, await bytes(), `${file}: index ${descriptor.digest}`);
+    for (const child of index.manifests) await requirePresent(store, batch, child, file, since);
   } else if (isManifestMediaType(descriptor.mediaType)) {
-    const manifest = parseJson(ManifestSchema, await readFile(batch.pathOf(descriptor.digest)), `${file}: manifest ${descriptor.digest}`);
+    const manifest = parseJson(ManifestSchema, await bytes(), `${file}: manifest ${descriptor.digest}`);
     for (const blob of [manifest.config, ...manifest.layers]) await need(blob);
   }
 }
