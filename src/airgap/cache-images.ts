@@ -60,7 +60,7 @@ export interface CachedImages {
   /** The registry/ folder and images.lock, for one layer. */
   entries: LayerEntry[];
   lock: LockEntry[];
-  /** `sealer.image.container.images`: [{image, appName?, platform}]. */
+  /** `sealer.image.container.images`: [{image, appName?, platform: {architecture, os, variant?}}]. */
   annotation: string;
   downloadedBytes: number;
 }
@@ -185,8 +185,11 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   }
   const lockBytes = Buffer.from(`${JSON.stringify(lock, null, 2)}\n`);
   const entries = [...registryLayout(layout, (d) => store.blobPath(d)), { path: 'images.lock', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, content: lockBytes, size: lockBytes.length }];
+  // sealer decodes `platform` as an object (pkg/define/image/v1/sealer_image.go ContainerImage,
+  // types/api/v1/image_types.go Platform): the platform the ClusterImage is built for.
+  const { architecture, os, variant } = normalizePlatform(platform);
   const annotation = JSON.stringify(
-    [...wanted.values()].map((f) => ({ image: f.image, ...(f.appName ? { appName: f.appName } : {}), platform: platforms === 'all' ? 'all' : formatPlatform(platform) })),
+    [...wanted.values()].map((f) => ({ image: f.image, ...(f.appName ? { appName: f.appName } : {}), platform: { architecture, os, ...(variant ? { variant } : {}) } })),
   );
   reporter.info(`cached ${wanted.size} images (${downloadedBytes} bytes new to the store)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
   return { entries, lock, annotation, downloadedBytes };

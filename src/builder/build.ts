@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { parseKubefile } from '../kubefile/parse.js';
+import { join } from 'node:path';
 import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
@@ -9,7 +7,6 @@ import type { Descriptor, ImageConfig, ImageIndex, Manifest } from '../oci/schem
 import type { ResolvedImage } from '../store/image.js';
 import { withBuildLease } from '../store/gc.js';
 import type { BlobBatch } from '../store/store.js';
-import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
@@ -17,6 +14,7 @@ import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerFactsMemo } from '../runtime/rootfs.js';
 import { LayerCache, StatCache, cacheDir } from './cache.js';
 import { BuildContext } from './context.js';
+import { readKubefile } from './kubefile-source.js';
 import { configObject } from './container-config.js';
 import type { StageResult } from './stage-builder.js';
 import { buildStages, type StagesInput } from './stages.js';
@@ -35,12 +33,8 @@ export interface BuildResult {
  * store and then moves its tags, so a failed build leaves the store as it was.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  const context = await BuildContext.open(options.contextDir);
-  const kubefilePath = options.kubefile ?? join(options.contextDir, 'Kubefile');
-  const text = await readFile(kubefilePath, 'utf8').catch(() => {
-    throw new UserError(`Kubefile not found: ${kubefilePath}`, { hint: options.kubefile ? 'check the -f path' : 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
-  });
-  const kubefile = parseKubefile(text, relative(process.cwd(), kubefilePath) || kubefilePath);
+  const context = await BuildContext.open(options.contextDir, (message) => options.reporter.warn(message));
+  const kubefile = await readKubefile(options.contextDir, options.kubefile, options.reporter);
   // The lease keeps `sealbuild prune` from deleting blobs this build reuses before its tags land.
   return withBuildLease(options.store, async () => {
     const batch = await options.store.beginBatch();
@@ -113,7 +107,7 @@ async function writeImage(result: StageResult, platform: Platform, base: Resolve
   const configDescriptor = await batch.writeBytes(Buffer.from(JSON.stringify(config)), MediaType.ociConfig);
   const annotations: Record<string, string> = {
     [Annotation.created]: created,
-    [Annotation.sealerExtension]: JSON.stringify(result.sealer.toExtension(VERSION)),
+    [Annotation.sealerExtension]: JSON.stringify(result.sealer.toExtension(VERSION, options.imageType)),
   };
   if (containerImages !== undefined) annotations[Annotation.sealerContainerImages] = containerImages;
   if (base && baseName) {

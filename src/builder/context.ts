@@ -32,6 +32,8 @@ export class BuildContext {
     readonly root: string,
     private readonly ignorer: { ignores(path: string): boolean },
     private readonly hasIgnoreRules: boolean,
+    /** Where warnings about sources go (a source read other than as written). */
+    private readonly warn: (message: string) => void,
     /** Set for a stage's or an image's filesystem (COPY --from): names it in messages. */
     private readonly rootfsLabel?: string,
   ) {}
@@ -42,10 +44,10 @@ export class BuildContext {
    * they would in a container, never against the host's. No ignore files apply.
    */
   static rootfs(dir: string, label: string): BuildContext {
-    return new BuildContext(dir, { ignores: () => false }, false, label);
+    return new BuildContext(dir, { ignores: () => false }, false, () => {}, label);
   }
 
-  static async open(dir: string): Promise<BuildContext> {
+  static async open(dir: string, warn: (message: string) => void): Promise<BuildContext> {
     let root: string;
     try {
       root = await realpath(dir);
@@ -58,7 +60,7 @@ export class BuildContext {
       const text = await readFile(join(root, name), 'utf8').catch(() => '');
       patterns.push(...text.split(/\r?\n/).filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#')));
     }
-    return new BuildContext(root, ignoreFactory().add(patterns), patterns.length > 0);
+    return new BuildContext(root, ignoreFactory().add(patterns), patterns.length > 0, warn);
   }
 
   isIgnored(rel: string): boolean {
@@ -68,12 +70,12 @@ export class BuildContext {
   /** Resolves one source as written in COPY/ADD/APP (globs expand to several). */
   async resolve(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
     if (this.rootfsLabel !== undefined) return this.resolveInRootfs(written, what, pos);
-    if (written.startsWith('/')) {
-      throw new KubefileError(pos, `${what} source "${written}" is an absolute path`, 'sources are paths relative to the build context; copy the file into the context');
-    }
-    const rel = posix.normalize(written).replace(/\/+$/, '');
-    if (rel === '..' || rel.startsWith('../')) {
-      throw new KubefileError(pos, `${what} source "${written}" is outside the build context`, 'sources must stay inside the context directory');
+    // As BuildKit (and buildah) do: the path is joined to the context root, so a leading "/"
+    // or ".." above the root is dropped and the source never leaves the context.
+    const rel = posix.normalize(`/${written}`).replace(/^\/+/, '').replace(/\/+$/, '');
+    const asWritten = posix.normalize(written).replace(/\/+$/, '');
+    if (written.startsWith('/') || asWritten === '..' || asWritten.startsWith('../')) {
+      this.warn(`${pos.file}:${pos.line}:${pos.col}: ${what} source "${written}" is read as "${rel || '.'}" in the build context (sources never leave it: a leading "/" and ".." above the context are dropped, as in BuildKit)`);
     }
     if (GLOB_CHARS.test(rel)) {
       const matches = await glob(rel, {
@@ -84,7 +86,7 @@ export class BuildContext {
       if (kept.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches no files in the build context`, 'check the pattern and your .dockerignore/.sealignore');
       return Promise.all(kept.map((m) => this.check(written, m, what, pos)));
     }
-    return [await this.check(written, rel === '.' ? '' : rel, what, pos)];
+    return [await this.check(written, rel, what, pos)];
   }
 
   private async resolveInRootfs(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {

@@ -6,11 +6,12 @@ import type { Store } from '../store/store.js';
 import type { Reporter } from '../util/reporter.js';
 import type { RemoteCache } from './remote-cache.js';
 import type { SandboxOptions } from './sandbox.js';
+import type { ImageType } from './sealer-metadata.js';
 
 /** What a build is asked to do (the CLI's flags, resolved), read by every stage of it. */
 export interface BuildOptions {
   contextDir: string;
-  /** -f: the Kubefile path; defaults to CONTEXT/Kubefile. */
+  /** -f: the Kubefile path; default: the first of DEFAULT_FILE_NAMES in the context. */
   kubefile?: string;
   /** Normalised references to tag the result with. */
   tags: string[];
@@ -29,6 +30,8 @@ export interface BuildOptions {
   noCache: boolean;
   /** How RUN commands are isolated and what network they get. */
   sandbox: SandboxOptions;
+  /** --type: sealer's image type, written to `sealer.image.extension`. */
+  imageType: ImageType;
   /** --cache-from / --cache-to: a layer cache shared through a registry. */
   remoteCache?: RemoteCache;
 }

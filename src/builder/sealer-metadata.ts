@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
+import type { AppType } from './app-type.js';
 
 /** sealer's application record (pkg/define/application/v1), as stored in the extension. */
 const ApplicationSchema = z.looseObject({
@@ -18,11 +19,15 @@ export const SealerExtensionSchema = z.looseObject({
   schemaVersion: z.string(),
   type: z.string().optional(),
   applications: z.array(ApplicationSchema).optional(),
+  env: z.record(z.string(), z.string()).optional(),
   launch: z.looseObject({ cmds: z.array(z.string()).optional(), app_names: z.array(z.string()).optional() }).optional(),
 });
 export type SealerExtension = z.infer<typeof SealerExtensionSchema>;
 
-export type AppType = 'helm' | 'shell' | 'kube' | '';
+
+/** sealer's image types (`sealer build --type`): `app-installer` images only add apps to a running cluster. */
+export const IMAGE_TYPES = ['kube-installer', 'app-installer'] as const;
+export type ImageType = (typeof IMAGE_TYPES)[number];
 
 /**
  * Collects what APP, APPCMDS, APPENV, LAUNCH, CMD and CMDS declare and checks it the way
@@ -32,14 +37,25 @@ export class SealerMetadata {
   private readonly apps = new Map<string, { app: Application; pos?: SourcePosition }>();
   private launchApps: string[] = [];
   private cmds: string[] = [];
+  /** The Kubefile's ENV: sealer's cluster-wide env, also used to render app files. */
+  private readonly env = new Map<string, string>();
 
-  constructor(base?: SealerExtension) {
+  /**
+   * Apps come from the base (sealer's processFrom keeps the base's applications); env only
+   * from the Kubefile's own ENV lines, an earlier stage's included (`inheritEnv`).
+   */
+  constructor(base?: SealerExtension, inheritEnv = false) {
     for (const app of base?.applications ?? []) this.apps.set(app.name, { app });
+    if (inheritEnv) for (const [k, v] of Object.entries(base?.env ?? {})) this.env.set(k, v);
+  }
+
+  setEnv(name: string, value: string): void {
+    this.env.set(name, value);
   }
 
   addApp(name: string, type: AppType, files: string[], pos: SourcePosition): void {
-    const app: Application = { name, version: 'v1', files };
-    if (type !== '') app.type = type;
+    // sealer leaves out an empty type and files (omitempty in pkg/define/application/v1).
+    const app: Application = { name, ...(type !== '' ? { type } : {}), ...(files.length > 0 ? { files } : {}), version: 'v1' };
     this.apps.set(name, { app, pos });
   }
 
@@ -70,13 +86,14 @@ export class SealerMetadata {
     }
   }
 
-  toExtension(version: string): SealerExtension {
+  toExtension(version: string, type: ImageType = 'kube-installer'): SealerExtension {
     const ext: SealerExtension = {
       buildClient: { sealerVersion: `sealbuild-${version}`, buildahVersion: '' },
       schemaVersion: 'v1alpha1',
-      type: 'kube-installer',
+      type,
     };
     if (this.apps.size > 0) ext.applications = [...this.apps.values()].map((a) => a.app);
+    if (this.env.size > 0) ext.env = Object.fromEntries(this.env);
     const launch: NonNullable<SealerExtension['launch']> = {};
     if (this.cmds.length > 0) launch.cmds = this.cmds;
     if (this.launchApps.length > 0) launch.app_names = this.launchApps;

@@ -1,5 +1,5 @@
 import { createReadStream, type Stats } from 'node:fs';
-import { access, mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { Annotation, layerCompression } from '../oci/media-types.js';
@@ -27,7 +27,8 @@ import { RootfsIndex } from './rootfs-index.js';
 import { opaqueDirectories, overlayTools } from './overlay.js';
 import { runCommand, type SandboxOptions } from './sandbox.js';
 import { StepInputs, type Source } from './step-inputs.js';
-import { SealerMetadata, SealerExtensionSchema, type AppType, type SealerExtension } from './sealer-metadata.js';
+import { SealerMetadata, SealerExtensionSchema, type SealerExtension } from './sealer-metadata.js';
+import { detectApp, type AppSource } from './app-type.js';
 import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
 import type { VariableScope } from './variables.js';
 import { removeTree } from '../util/remove-tree.js';
@@ -115,7 +116,7 @@ export class StageBuilder {
     if (base !== undefined && 'key' in base) {
       this.result = {
         layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
-        author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension('')), key: rootKey,
+        author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension(''), true), key: rootKey,
       };
       this.triggers = base.config.OnBuild ?? [];
     } else {
@@ -173,6 +174,7 @@ export class StageBuilder {
         const pairs = this.expandPairs(ins.pairs, ins.pos);
         for (const [k, v] of pairs) {
           this.result.env.set(k, v);
+          this.result.sealer.setEnv(k, v);
           scope.setEnv(k, v);
         }
         return this.emptyLayer(ins.text);
@@ -326,41 +328,46 @@ export class StageBuilder {
     collector.addParents(destPath, this.rootfs.modeOf);
   }
 
+  /**
+   * APP/CNI/CSI: the sources go to application/apps/NAME/ as sealer's `COPY SRC... APPROOT/`
+   * puts them (a directory's contents, a file by its name), with the type and files sealer
+   * records (app-type.ts).
+   */
   private async app(ins: AppInstruction): Promise<void> {
     const appRoot = `${APPS_ROOT}/${ins.name}`;
-    const files: string[] = [];
-    const kinds: AppType[] = [];
     const temps: string[] = [];
     const written = ins.sources.map((s) => this.expand(s, ins.pos));
+    const ignored = (rel: string) => this.input.context.isIgnored(rel);
     try {
-      const resolved: { source: Source; name: string }[] = [];
+      const resolved: { source: Source; dest: string }[] = [];
+      const detected: AppSource[] = [];
       for (const source of written) {
         if (isUrl(source)) {
           const name = urlFileName(source, ins.pos);
-          resolved.push({ source: await this.urlSource(source, undefined, temps, ins.pos), name });
-          kinds.push(fileAppType(name));
-          files.push(name);
+          resolved.push({ source: await this.urlSource(source, undefined, temps, ins.pos), dest: `${appRoot}/${name}` });
+          detected.push({ kind: 'file', name });
           continue;
         }
         for (const src of await this.input.context.resolve(source.replace(/^local:\/\//, ''), ins.kind, ins.pos)) {
+          const dir = src.stats.isDirectory();
           const name = posix.basename(src.rel || this.input.context.root);
-          resolved.push({ source: { src }, name });
-          kinds.push(src.stats.isDirectory() ? await dirAppType(src.abs) : fileAppType(name));
-          files.push(name);
+          resolved.push({ source: { src }, dest: dir ? appRoot : `${appRoot}/${name}` });
+          detected.push(dir ? { kind: 'dir', abs: src.abs, rel: src.rel } : { kind: 'file', name });
         }
       }
-      this.result.sealer.addApp(ins.name, kinds.every((k) => k === kinds[0]) ? kinds[0]! : '', files, ins.pos);
+      const { type, files } = await detectApp(ins.name, detected, ignored);
+      this.result.sealer.addApp(ins.name, type, files, ins.pos);
       if (ins.kind !== 'APP') this.result.labels.set(`cluster.alpha.sealer.io/kube-${ins.kind.toLowerCase()}-${ins.name}`, 'true');
-      const step = { kind: ins.kind, name: ins.name, sources: written, names: resolved.map((r) => r.name) };
+      const step = { kind: ins.kind, name: ins.name, sources: written, dests: resolved.map((r) => r.dest) };
       const parent = this.result.key;
       const inputs = await this.stepInputs(resolved.map((r) => r.source), step);
       const keyOf = (i: StepInputs) => cacheKey({ parent, step, inputs: i.key() });
       if (inputs.complete && (await this.reuse(keyOf(inputs), ins.text))) return;
       await this.rootfs.ready();
-      const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.input.context.isIgnored(rel), warn: (m) => this.input.reporter.warn(m) });
-      for (const { source, name } of resolved) {
-        if ('url' in source) collector.addFile(`${appRoot}/${name}`, source.download!.path, source.download!.size, 0o644);
-        else await collector.add(source.src.abs, source.src.stats, `${appRoot}/${name}`, source.src.rel);
+      const collector = new EntryCollector({ uid: 0, gid: 0, ignored, warn: (m) => this.input.reporter.warn(m) });
+      for (const { source, dest } of resolved) {
+        if ('url' in source) collector.addFile(dest, source.download!.path, source.download!.size, 0o644);
+        else await collector.add(source.src.abs, source.src.stats, dest, source.src.rel);
       }
       collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
       await this.commitLayer(collector.result(), ins.text, { inputs, keyOf });
@@ -538,15 +545,4 @@ function ownership(ins: CopyInstruction | AddInstruction, scope: VariableScope, 
   }
   if (ins.chmod !== undefined) owner.mode = Number.parseInt(ins.chmod, 8);
   return owner;
-}
-
-function fileAppType(name: string): AppType {
-  if (name.endsWith('.sh')) return 'shell';
-  if (name.endsWith('.yaml') || name.endsWith('.yml')) return 'kube';
-  return '';
-}
-
-async function dirAppType(dir: string): Promise<AppType> {
-  const has = (p: string) => access(join(dir, p)).then(() => true, () => false);
-  return (await has('Chart.yaml')) && (await has('values.yaml')) && (await has('templates')) ? 'helm' : '';
 }

@@ -30,6 +30,7 @@ interface BuildFlags {
   ignoredImageList: string[];
   imageField: string[];
   buildMode: string;
+  type: string;
   allPlatforms?: boolean;
   cacheFrom?: string;
   cacheTo?: string;
@@ -116,13 +117,18 @@ export function buildCommand(): Command {
     .option('--image-field <kind=path>', 'where a custom resource names images, e.g. Kafka=spec.kafka.image (repeatable)', collect, [])
     .option('--build-mode <full|lite>', 'lite skips caching container images into registry/', 'full')
     .option('--all-platforms', 'cache every platform of each container image, not only the ones built')
+    .option('--type <kube-installer|app-installer>', "sealer's image type: app-installer images only install apps onto a running cluster", 'kube-installer')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
       // The build machinery loads only when building: other commands start faster.
-      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }] = await Promise.all([import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js')]);
+      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }, { IMAGE_TYPES }] = await Promise.all([
+        import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js'), import('../builder/sealer-metadata.js'),
+      ]);
       if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
+      const imageType = IMAGE_TYPES.find((t) => t === flags.type);
+      if (imageType === undefined) throw new UsageError(`--type: unknown image type "${flags.type}"`, `use ${IMAGE_TYPES.join(' or ')} (sealer's types)`);
       const options = {
         contextDir,
         ...(flags.file !== undefined ? { kubefile: flags.file } : {}),
@@ -136,6 +142,7 @@ export function buildCommand(): Command {
         images: await imageCaching(flags),
         noCache: !flags.cache,
         sandbox: sandboxOptions(flags),
+        imageType,
       };
       const cacheFrom = cacheReference('--cache-from', flags.cacheFrom);
       const cacheTo = cacheReference('--cache-to', flags.cacheTo);

@@ -11,7 +11,7 @@ import type { Reporter } from '../util/reporter.js';
 import { describeElf } from './elf.js';
 import { declaredRuntime, expectedMetadata, metadataDifference, mirroredLabels, parseMetadata, serializeMetadata, type Metadata } from './metadata.js';
 import { contentOf, viewFromLayers, type LayerFactsMemo } from './rootfs.js';
-import { Label } from './runtimes.js';
+import { Label, SEALOS_IMAGE_VERSIONS } from './runtimes.js';
 import { elfMismatches } from './verify.js';
 
 /** The image being built, as the stage left it; the contract may add labels and a layer. */
@@ -107,8 +107,19 @@ function layerInstruction(history: History[], index: number): string {
  */
 function mirrorLabels(metadata: Metadata, labels: Map<string, string>, overrides: ReadonlyMap<string, string>, baseLabels: Readonly<Record<string, string>>): void {
   const wanted = mirroredLabels(metadata);
+  const labelValue = (key: string) => overrides.get(key) ?? labels.get(key);
+  // sealos' newer distribution name, when the Kubefile uses it, must agree too.
+  if (labelValue(Label.sealosDistributionV2) !== undefined) wanted.set(Label.sealosDistributionV2, metadata.clusterRuntime);
   // sealos installs only images of type rootfs as a cluster; keep what the Kubefile says.
-  if (!labels.has(Label.sealosType) && !overrides.has(Label.sealosType)) wanted.set(Label.sealosType, 'rootfs');
+  if (labelValue(Label.sealosType) === undefined && labelValue(Label.sealosTypeV2) === undefined) wanted.set(Label.sealosType, 'rootfs');
+  // ... and only rootfs images with a format version it knows.
+  const formatKey = [Label.sealosImageVersion, Label.sealosImageVersionV2].find((k) => labelValue(k) !== undefined);
+  if (formatKey === undefined) wanted.set(Label.sealosImageVersion, SEALOS_IMAGE_VERSIONS[0]!);
+  else if (!SEALOS_IMAGE_VERSIONS.includes(labelValue(formatKey)!)) {
+    throw new UserError(`label ${formatKey}=${labelValue(formatKey)!} is not an image format version sealos accepts`, {
+      hint: `use ${SEALOS_IMAGE_VERSIONS.join(' or ')} (the runtime's version goes in ${Label.runtimeVersion}), or leave it out: sealbuild writes ${Label.sealosImageVersion}=${SEALOS_IMAGE_VERSIONS[0]}`,
+    });
+  }
   for (const [key, value] of wanted) {
     const given = overrides.get(key) ?? labels.get(key);
     const setHere = overrides.has(key) || (labels.has(key) && baseLabels[key] !== labels.get(key));

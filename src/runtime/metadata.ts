@@ -38,10 +38,10 @@ const EXACT_VERSION = /^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
  * mirrorLabels.
  */
 export function declaredRuntime(labels: ReadonlyMap<string, string>): ClusterRuntime | undefined {
-  const value = labels.get(Label.runtimeType) ?? labels.get(Label.sealosDistribution);
+  const key = [Label.runtimeType, Label.sealosDistribution, Label.sealosDistributionV2].find((k) => labels.has(k));
+  const value = key === undefined ? undefined : labels.get(key)!;
   if (value === undefined) return undefined;
   if (!isClusterRuntime(value)) {
-    const key = labels.has(Label.runtimeType) ? Label.runtimeType : Label.sealosDistribution;
     throw new UserError(`label ${key}=${value} is not a cluster runtime sealbuild knows`, { hint: `use one of ${CLUSTER_RUNTIMES.join(', ')}` });
   }
   return value;

@@ -19,7 +19,19 @@ export const Label = {
   sealosDistribution: 'sealos.io.distribution',
   sealosType: 'sealos.io.type',
   sealosVersion: 'version',
+  /** The image format version sealos requires on rootfs images (not the runtime's version). */
+  sealosImageVersion: 'sealos.io.version',
+  // The newer names sealos reads as well (lifecycle/pkg/types/v1beta1/cluster.go, GroupName apps.sealos.io).
+  sealosDistributionV2: 'apps.sealos.io/distribution',
+  sealosTypeV2: 'apps.sealos.io/type',
+  sealosImageVersionV2: 'apps.sealos.io/version',
 } as const;
+
+/**
+ * The image format versions sealos accepts on a rootfs image (ImageVersionList); it refuses
+ * one without (lifecycle/pkg/apply/processor/interface.go, MountClusterImages).
+ */
+export const SEALOS_IMAGE_VERSIONS = ['v1beta1', 'v1beta2'];
 
 /**
  * Executables the runtime's installer needs, besides Metadata and the registry image: the

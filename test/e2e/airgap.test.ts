@@ -116,8 +116,10 @@ test('images named by imageList, workloads, CRD fields and chart values are cach
   assert.ok(lock.every((l) => l.platform === 'linux/amd64' && l.size > 0));
   assert.equal(lock.find((l) => l.ref === `${h}/team/multi:1`)!.digest, seeded.get(`${h}/team/multi:1`));
   const info = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'cluster/img:1'], { env })).stdout);
-  const annotated = JSON.parse(info.annotations['sealer.image.container.images']) as { image: string; appName?: string }[];
+  const annotated = JSON.parse(info.annotations['sealer.image.container.images']) as { image: string; appName?: string; platform: unknown }[];
   assert.equal(annotated.find((a) => a.image === `${h}/team/app7:v7`)!.appName, 'web');
+  // sealer decodes `platform` into its Platform struct: an object, never a string (#14 point 6).
+  for (const entry of annotated) assert.deepEqual(entry.platform, { architecture: 'amd64', os: 'linux' });
   assert.equal(info.config.history.at(-1).created_by, 'sealbuild: cache 9 images into registry/');
 
   // With the source registry gone, a rebuild downloads nothing and gives the same image.

@@ -115,8 +115,9 @@ test('APP, CNI, APPCMDS, APPENV and LAUNCH produce files, labels and the sealer 
   assert.deepEqual((await tree(dir)).filter((p) => p.startsWith('application/apps/')), [
     'application/apps/calico', 'application/apps/calico/calico.yaml',
     'application/apps/custom', 'application/apps/custom/custom.bin',
-    'application/apps/dashboard', 'application/apps/dashboard/dashboard', 'application/apps/dashboard/dashboard/Chart.yaml',
-    'application/apps/dashboard/dashboard/templates', 'application/apps/dashboard/dashboard/templates/deploy.yaml', 'application/apps/dashboard/dashboard/values.yaml',
+    // A directory's contents land in the app's root (sealer copies SRC... to APPROOT/): helm installs APPROOT.
+    'application/apps/dashboard', 'application/apps/dashboard/Chart.yaml',
+    'application/apps/dashboard/templates', 'application/apps/dashboard/templates/deploy.yaml', 'application/apps/dashboard/values.yaml',
     'application/apps/setup', 'application/apps/setup/setup.sh',
   ]);
   const info = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'test/apps'])).stdout);

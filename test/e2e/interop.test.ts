@@ -3,10 +3,10 @@
  * against buildah (what sealos builds with) building the same file, and read back by skopeo.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -31,7 +31,7 @@ async function context(name: string, files: Record<string, string>): Promise<str
 }
 
 interface Inspected {
-  config: { config: Record<string, unknown> };
+  config: { config: Record<string, unknown> & { Env?: string[]; Labels?: Record<string, string> } };
   annotations: Record<string, string>;
 }
 
@@ -124,4 +124,105 @@ test('a child inherits the config, runs ONBUILD triggers, and ENTRYPOINT drops a
   await sealbuildOk(root, ['export', 'test/child:v1', '-o', out]);
   assert.equal(await readFile(join(out, 'opt/app/a.txt'), 'utf8'), 'a');
   assert.equal(await readFile(join(out, 'opt/app/manifests/b.yaml'), 'utf8'), 'kind: List\n');
+});
+
+interface Extension {
+  type: string;
+  env?: Record<string, string>;
+  launch: { cmds?: string[] };
+}
+
+async function extension(ref: string): Promise<Extension> {
+  return JSON.parse((await inspect(ref)).annotations['sealer.image.extension']!) as Extension;
+}
+
+test('ENV reaches sealer.image.extension env, expanded; --type sets its type (#14 points 4, 5)', async () => {
+  const dir = await context('env', { Kubefile: 'FROM scratch\nARG DOMAIN=sea.hub\nENV REGISTRY_DOMAIN=${DOMAIN} REGISTRY_PORT=5000\nENV POD_CIDR="100.64.0.0/10"\nCMDS ["kubectl get nodes"]\n' });
+  await sealbuildOk(root, ['-t', 'test/env:v1', dir]);
+  const kube = await extension('test/env:v1');
+  assert.equal(kube.type, 'kube-installer', "sealer's default type");
+  assert.deepEqual(kube.env, { REGISTRY_DOMAIN: 'sea.hub', REGISTRY_PORT: '5000', POD_CIDR: '100.64.0.0/10' });
+  await sealbuildOk(root, ['-t', 'test/env-app:v1', '--type', 'app-installer', dir]);
+  assert.equal((await extension('test/env-app:v1')).type, 'app-installer');
+  // A child's extension has its own ENV lines only, as sealer writes it; the config inherits all.
+  const child = await context('env-child', { Kubefile: 'FROM test/env:v1\nENV APP=web\n' });
+  await sealbuildOk(root, ['-t', 'test/env-child:v1', child]);
+  assert.deepEqual((await extension('test/env-child:v1')).env, { APP: 'web' });
+  assert.ok((await inspect('test/env-child:v1')).config.config.Env!.toString().includes('REGISTRY_DOMAIN=sea.hub'));
+  const bad = await sealbuild(root, ['-t', 'test/env-bad:v1', '--type', 'cluster', dir]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^Error: --type: unknown image type "cluster" \(hint: use kube-installer or app-installer/m);
+});
+
+test('no -f: Kubefile, then Sealfile, Dockerfile, Containerfile; the build says which (#14 point 8)', async () => {
+  const sealfile = await context('sealfile', { Sealfile: 'FROM scratch\nLABEL from=sealfile\n', Containerfile: 'FROM scratch\nLABEL from=containerfile\n' });
+  const built = await sealbuildOk(root, ['-t', 'test/sealfile:v1', sealfile]);
+  assert.match(built.stderr, /using .*sealfile\/Sealfile \(also found Containerfile, not used; pass -f to choose\)/);
+  assert.equal((await inspect('test/sealfile:v1')).config.config.Labels!['from' as never], 'sealfile');
+  const docker = await context('dockerfile', { Dockerfile: 'FROM scratch\nLABEL from=dockerfile\n' });
+  assert.match((await sealbuildOk(root, ['-t', 'test/dockerfile:v1', docker])).stderr, /using .*dockerfile\/Dockerfile\n/);
+});
+
+interface App {
+  name: string;
+  type?: string;
+  files?: string[];
+}
+
+test('APP with a directory: its contents land in application/apps/NAME/, type and files as sealer records them (#14 point 3)', async () => {
+  const dir = await context('app-dirs', {
+    Kubefile: [
+      'FROM scratch',
+      'APP web local://manifests',
+      'APP setup local://scripts/ local://more.sh',
+      'APP chart local://charts/redis',
+      'APP mixed local://mixed',
+      'APPCMDS mixed ["bash run.sh"]',
+      '',
+    ].join('\n'),
+    'manifests/deploy.yaml': 'kind: Deployment\n',
+    'manifests/crds/crd.YML': 'kind: CustomResourceDefinition\n',
+    'scripts/a.sh': 'echo a\n',
+    'scripts/sub/b.sh': 'echo b\n',
+    'more.sh': 'echo more\n',
+    'charts/redis/Chart.yaml': 'name: redis\n',
+    'charts/redis/values.yaml': '{}\n',
+    'charts/redis/templates/svc.yaml': 'kind: Service\n',
+    'mixed/run.sh': 'kubectl apply -f x.yaml\n',
+    'mixed/x.yaml': 'kind: List\n',
+  });
+  await sealbuildOk(root, ['-t', 'test/app-dirs:v1', dir]);
+  const apps = Object.fromEntries(((await extension('test/app-dirs:v1')) as unknown as { applications: App[] }).applications.map((a) => [a.name, a]));
+  assert.deepEqual(apps.web, { name: 'web', type: 'kube', files: ['crds/crd.YML', 'deploy.yaml'], version: 'v1' });
+  // shell: only the first source's files, as sealer's getApplicationFiles returns.
+  assert.deepEqual(apps.setup, { name: 'setup', type: 'shell', files: ['a.sh', 'sub/b.sh'], version: 'v1' });
+  assert.deepEqual(apps.chart, { name: 'chart', type: 'helm', files: ['chart'], version: 'v1' });
+  assert.deepEqual(apps.mixed, { name: 'mixed', version: 'v1', cmds: ['bash run.sh'] }, '.sh and .yaml together: no type');
+  const out = join(work, 'app-dirs-rootfs');
+  await sealbuildOk(root, ['export', 'test/app-dirs:v1', '-o', out]);
+  for (const path of ['web/deploy.yaml', 'web/crds/crd.YML', 'setup/a.sh', 'setup/sub/b.sh', 'setup/more.sh', 'chart/Chart.yaml', 'chart/templates/svc.yaml', 'mixed/run.sh']) {
+    await readFile(join(out, 'application/apps', path));
+  }
+  const noCmds = await context('app-mixed', { Kubefile: 'FROM scratch\nAPP mixed local://mixed\n', 'mixed/run.sh': 'x\n', 'mixed/x.yaml': 'y\n' });
+  const failed = await sealbuild(root, ['-t', 'test/app-mixed:v1', noCmds]);
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /APP mixed: cannot tell how to launch it/);
+});
+
+test('COPY ../x and COPY /x read CONTEXT/x with a warning, as BuildKit does; symlinks out stay refused (#14 point 9)', async () => {
+  const dir = await context('dotdot', { Kubefile: 'FROM scratch\nCOPY ../x.txt a/\nCOPY /sub/../x.txt b/\nCOPY ../../ all/\n', 'x.txt': 'x' });
+  const built = await sealbuildOk(root, ['-t', 'test/dotdot:v1', dir]);
+  assert.match(built.stderr, /Kubefile:2:1: COPY source "\.\.\/x\.txt" is read as "x\.txt" in the build context/);
+  assert.match(built.stderr, /Kubefile:3:1: COPY source "\/sub\/\.\.\/x\.txt" is read as "x\.txt"/);
+  assert.match(built.stderr, /Kubefile:4:1: COPY source "\.\.\/\.\.\/" is read as "\." /);
+  const out = join(work, 'dotdot-rootfs');
+  await sealbuildOk(root, ['export', 'test/dotdot:v1', '-o', out]);
+  assert.equal(await readFile(join(out, 'a/x.txt'), 'utf8'), 'x');
+  assert.equal(await readFile(join(out, 'b/x.txt'), 'utf8'), 'x');
+  assert.equal(await readFile(join(out, 'all/x.txt'), 'utf8'), 'x');
+  const linked = await context('dotdot-link', { Kubefile: 'FROM scratch\nCOPY ../out/hostname /\n' });
+  await symlink('/etc', join(linked, 'out'));
+  const refused = await sealbuild(root, ['-t', 'test/dotdot-link:v1', linked]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /COPY source "\.\.\/out\/hostname" resolves outside the build context/);
 });

@@ -115,6 +115,9 @@ test('Metadata: written by sealbuild from the labels; a context\'s own must agre
   assert.equal(arm.labels['sealos.io.distribution'], 'k3s');
   assert.equal(arm.labels['cluster.alpha.sealer.io/container-runtime-type'], 'containerd');
   assert.equal(arm.labels.version, 'v1.34.2+k3s1');
+  // sealos refuses a rootfs image without its image format version (#14 point 7).
+  assert.equal(arm.labels['sealos.io.type'], 'rootfs');
+  assert.equal(arm.labels['sealos.io.version'], 'v1beta1');
   assert.equal(arm.config.history.at(-1)!.created_by, 'sealbuild: Metadata for linux/arm64');
   const dir = join(work, 'k3s-ok-export');
   await sealbuildOk(root, ['export', 'test/k3s:1', '--platform', 'linux/arm64', '-o', dir]);
@@ -136,6 +139,15 @@ test('Metadata: written by sealbuild from the labels; a context\'s own must agre
   const conflict = await context('k3s-conflict', k3sFiles(['LABEL sealos.io.distribution=k0s']));
   await expectBuildFailure(conflict, 'linux/amd64', /^Error: label sealos\.io\.distribution=k0s contradicts the image's runtime facts, which make it k3s/);
   await expectBuildFailure(ok, 'linux/amd64', /^Error: label version=v3 contradicts the image's runtime facts, which make it v2 \(hint: declare each fact once/, ['--label', 'cluster.alpha.sealer.io/cluster-runtime-version=v2', '--label', 'version=v3']);
+  // sealos' newer label names: the distribution must agree; the format version must be one sealos knows.
+  const newer = await context('k3s-newer', k3sFiles(['LABEL apps.sealos.io/distribution=k3s apps.sealos.io/version=v1beta2 apps.sealos.io/type=rootfs']));
+  await sealbuildOk(root, ['-t', 'test/k3s-newer:1', '--platform', 'linux/amd64', newer]);
+  const newerLabels = (await inspect('test/k3s-newer:1', 'linux/amd64')).labels;
+  assert.equal(newerLabels['sealos.io.version'], undefined, 'apps.sealos.io/version already says it');
+  assert.equal(newerLabels['sealos.io.type'], undefined, 'apps.sealos.io/type already says it');
+  const newerConflict = await context('k3s-newer-conflict', k3sFiles(['LABEL apps.sealos.io/distribution=kubernetes']));
+  await expectBuildFailure(newerConflict, 'linux/amd64', /^Error: label apps\.sealos\.io\/distribution=kubernetes contradicts the image's runtime facts, which make it k3s/);
+  await expectBuildFailure(ok, 'linux/amd64', /^Error: label sealos\.io\.version=v1\.34\.2 is not an image format version sealos accepts/, ['--label', 'sealos.io.version=v1.34.2']);
   const unversioned = await context('k3s-unversioned', { 'bin/k3s': elfStub('amd64', 'k3s'), Kubefile: 'FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-type=k3s\nCOPY bin bin\n' });
   await expectBuildFailure(unversioned, 'linux/amd64', /^Error: the k3s image for linux\/amd64 declares no version \(hint: add LABEL cluster\.alpha\.sealer\.io\/cluster-runtime-version=<version> or KUBEVERSION v1\.x\.y/);
 });

@@ -35,6 +35,9 @@ test('Metadata comes from the labels and ENV: version, kubeVersion, runtime, con
   const sealos = new Map([['sealos.io.distribution', 'kubernetes'], ['app.alpha.sealer.io/supported-kube-version', 'v1.30.4']]);
   assert.equal(expectedMetadata(declaredRuntime(sealos)!, sealos, new Map(), { os: 'linux', architecture: 'amd64' }).version, 'v1.30.4');
   assert.throws(() => declaredRuntime(new Map([['cluster.alpha.sealer.io/cluster-runtime-type', 'k8s']])), /is not a cluster runtime sealbuild knows/);
+  // ... and so does sealos' newer name (#14 point 7).
+  assert.equal(declaredRuntime(new Map([['apps.sealos.io/distribution', 'k3s']])), 'k3s');
+  assert.throws(() => declaredRuntime(new Map([['apps.sealos.io/distribution', 'rke2']])), /label apps\.sealos\.io\/distribution=rke2 is not a cluster runtime/);
   assert.throws(() => expectedMetadata('k0s', new Map([['cluster.alpha.sealer.io/cluster-runtime-type', 'k0s']]), new Map(), { os: 'linux', architecture: 'amd64' }), (err: unknown) => {
     assert.ok(err instanceof UserError);
     assert.match(err.message, /the k0s image for linux\/amd64 declares no version/);

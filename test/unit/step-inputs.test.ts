@@ -22,7 +22,7 @@ before(async () => {
   await writeFile(join(dir, 'ctx', 'etc', 'a.conf'), 'a = 1\n');
   await writeFile(join(dir, 'ctx', 'etc', 'b.conf'), 'b = 2\n');
   await writeFile(join(dir, 'ctx', 'etc', 'empty'), '');
-  context = await BuildContext.open(join(dir, 'ctx'));
+  context = await BuildContext.open(join(dir, 'ctx'), (message) => assert.fail(message));
 });
 after(() => removeDir(dir));
 

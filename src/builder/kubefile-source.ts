@@ -1,0 +1,36 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Kubefile } from '../kubefile/instructions.js';
+import { parseKubefile } from '../kubefile/parse.js';
+import { UserError } from '../util/errors.js';
+import type { Reporter } from '../util/reporter.js';
+
+/**
+ * The names looked for in the context when -f is not given, in this order: sealer's and our
+ * Kubefile first, then the names sealos looks for (lifecycle/pkg/buildah/build.go). sealos
+ * itself tries Sealfile first and uses every one it finds; one file is used here.
+ */
+export const DEFAULT_FILE_NAMES = ['Kubefile', 'Sealfile', 'Dockerfile', 'Containerfile'];
+
+/** Reads and parses the build file: `-f FILE`, else the first default name in the context (and says which). */
+export async function readKubefile(contextDir: string, file: string | undefined, reporter: Reporter): Promise<Kubefile> {
+  const path = file ?? (await defaultFile(contextDir, reporter));
+  const text = await readFile(path, 'utf8').catch(() => {
+    throw new UserError(`Kubefile not found: ${path}`, { hint: 'check the -f path', exitCode: 2 });
+  });
+  return parseKubefile(text, relative(process.cwd(), path) || path);
+}
+
+async function defaultFile(contextDir: string, reporter: Reporter): Promise<string> {
+  const found: string[] = [];
+  for (const name of DEFAULT_FILE_NAMES) {
+    if ((await stat(join(contextDir, name)).catch(() => undefined))?.isFile()) found.push(name);
+  }
+  const [used, ...others] = found;
+  if (used === undefined) {
+    throw new UserError(`no Kubefile in ${contextDir}: looked for ${DEFAULT_FILE_NAMES.join(', ')}`, { hint: 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
+  }
+  const path = join(contextDir, used);
+  reporter.info(`using ${path}${others.length > 0 ? ` (also found ${others.join(', ')}, not used; pass -f to choose)` : ''}`, { kubefile: path });
+  return path;
+}
