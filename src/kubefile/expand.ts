@@ -1,17 +1,21 @@
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 import type { Word } from './instructions.js';
+import { replacePattern, trimPrefix, trimSuffix } from './shell-pattern.js';
 
 /** The value of a variable in scope, or undefined when it is not set at all. */
 export type Lookup = (name: string) => string | undefined;
 
 /**
- * A Word's value, computed the way docker's shell lexer does for ENV/COPY/LABEL/... words:
- * quotes are removed ('...' is literal, "..." still expands `$`), a backslash escapes the next
- * character, and `$X`, `${X}`, `${X:-default}`, `${X-default}`, `${X:+alternative}` and
- * `${X+alternative}` are expanded (the default/alternative may itself hold quotes and `$`).
- * An unset variable expands to ''. A name may be built from substitutions (`${SHA_${ARCH}}`).
- * Words always use backslash escapes: the parser rewrites
- * words of a `# escape=\`` Kubefile into that syntax.
+ * A Word's value, computed the way BuildKit's shell lexer does for ENV/COPY/LABEL/... words
+ * (frontend/dockerfile/shell/lex.go): quotes are removed ('...' is literal, "..." still
+ * expands `$`), a backslash escapes the next character, and these are expanded:
+ * `$X`, `${X}`; `${X:-w}`, `${X-w}`, `${X:+w}`, `${X+w}`, `${X:?w}`, `${X?w}` (w may itself
+ * hold quotes and `$`); the pattern forms `${X#p}`, `${X##p}`, `${X%p}`, `${X%%p}`,
+ * `${X/p/r}`, `${X//p/r}` (shell-pattern.ts); the positional and special parameters
+ * (`$1`, `$@`, `$*`, `$#`, `$?`, `$-`, `$$`, `$!`, `$0`), which are never set. An unset
+ * variable expands to ''. A name may be built from substitutions (`${SHA_${ARCH}}`, a
+ * sealbuild extension). Words always use backslash escapes: the parser rewrites words of a
+ * `# escape=\`` Kubefile into that syntax.
  */
 export function expandWord(word: Word, lookup: Lookup, position: SourcePosition): string {
   return new WordExpander(word, lookup, position).expand();
@@ -22,10 +26,12 @@ export function expandWords(words: readonly Word[], lookup: Lookup, position: So
   return words.map((word) => expandWord(word, lookup, position));
 }
 
-const SUBSTITUTION_FORMS = '${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:+alternative} or ${NAME+alternative}';
+const SUBSTITUTION_FORMS = '${NAME}, ${NAME:-default}, ${NAME:+alternative}, ${NAME:?message} (each also without ":"), ${NAME#pattern}, ${NAME%pattern} (## and %% for the longest match) or ${NAME/pattern/replacement} (// for every match)';
 
 /** Letters/digits/_ not starting with a digit, or only digits (positional parameters, always unset). */
 const NAME = /[\p{L}_][\p{L}\p{Nd}_]*|\p{Nd}+/uy;
+/** The shell's special parameters: a name of one character, never set in a Kubefile. */
+const SPECIAL = '@*#?-$!';
 
 class WordExpander {
   private at = 0;
@@ -37,11 +43,14 @@ class WordExpander {
   ) {}
 
   expand(): string {
-    return this.unquoted(undefined);
+    return this.unquoted(undefined, false);
   }
 
-  /** Unquoted text up to the end of the word, or up to `stop` (the `}` closing a `${...}`). */
-  private unquoted(stop: '}' | undefined): string {
+  /**
+   * Unquoted text up to the end of the word, or up to `stop` (the `}` closing a `${...}`, the
+   * `/` after a pattern). With `raw`, escapes stay in the text (patterns read them).
+   */
+  private unquoted(stop: '}' | '/' | undefined, raw: boolean): string {
     let out = '';
     while (this.at < this.word.length) {
       const c = this.word[this.at]!;
@@ -49,23 +58,23 @@ class WordExpander {
       if (c === "'") out += this.singleQuoted();
       else if (c === '"') out += this.doubleQuoted();
       else if (c === '$') out += this.dollar();
-      else if (c === '\\') out += this.escaped();
+      else if (c === '\\') out += this.escaped(raw);
       else {
         out += c;
         this.at++;
       }
     }
+    if (stop === '/') throw this.error('missing "/" in ${...}', 'write ${NAME/pattern/replacement}');
     if (stop !== undefined) throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
     return out;
   }
 
-  /** An unquoted backslash gives the next character literally; a trailing one is dropped, as in docker. */
-  private escaped(): string {
+  /** An unquoted backslash gives the next character literally (raw: with the backslash); a trailing one is dropped, as in docker. */
+  private escaped(raw: boolean): string {
     const next = this.word[this.at + 1] ?? '';
     this.at += 2;
-    return next;
+    return raw ? `\\${next}` : next;
   }
-
   /** '...': every character literal, no escapes (a ' cannot appear inside). */
   private singleQuoted(): string {
     const close = this.word.indexOf("'", this.at + 1);
@@ -113,47 +122,100 @@ class WordExpander {
    * extension docker rejects: `${K3S_SHA256_${ARCH}}` reads the ARG for the platform being built.
    */
   private braced(): string {
+    const first = this.word[this.at];
+    if (first === undefined) throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
+    if (first === '{' || first === '}' || first === ':') throw this.error('bad substitution: a variable name must follow "${"', `write ${SUBSTITUTION_FORMS}`);
     let name = this.name();
-    while (this.word[this.at] === '$' && /[{\p{L}_]/u.test(this.word[this.at + 1] ?? '')) name += this.dollar() + this.name();
-    if (name === '') {
-      if (this.at >= this.word.length) throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
-      throw this.error('bad substitution: a variable name must follow "${"', `write ${SUBSTITUTION_FORMS}`);
+    if (!SPECIAL.includes(name)) {
+      while (this.word[this.at] === '$' && /[{\p{L}_]/u.test(this.word[this.at + 1] ?? '')) name += this.dollar() + this.name();
     }
+    if (name === '') throw this.error('bad substitution: a variable name must follow "${"', `write ${SUBSTITUTION_FORMS}`);
     const value = this.lookup(name);
-    const operator = this.word[this.at] === ':' ? this.word.slice(this.at, this.at + 2) : this.word[this.at];
+    const operator = this.word[this.at];
+    this.at++;
     switch (operator) {
       case '}':
-        this.at++;
         return value ?? '';
       case '-':
-      case ':-':
       case '+':
-      case ':+':
-        return this.modified(operator, value);
+      case '?':
+        return this.modified(name, operator, false, value);
+      case ':': {
+        const next = this.word[this.at];
+        this.at++;
+        if (next === '-' || next === '+' || next === '?') return this.modified(name, next, true, value);
+        if (next === undefined) throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
+        throw this.unsupported(name, `:${next}`);
+      }
+      case '#':
+      case '%':
+        return this.trimmed(operator, value);
+      case '/':
+        return this.replaced(value);
       case undefined:
-      case ':':
         throw this.error('missing "}"', `close the substitution: ${SUBSTITUTION_FORMS}`);
       default:
-        throw this.error(`unsupported modifier "${operator}" in \${${name}...}`, `use ${SUBSTITUTION_FORMS}`);
+        throw this.unsupported(name, operator);
     }
   }
 
-  /** `${X-w}`/`${X+w}` test whether X is set; the `:` forms test whether it is set and non-empty. */
-  private modified(operator: '-' | ':-' | '+' | ':+', value: string | undefined): string {
-    this.at += operator.length;
+  /**
+   * `${X-w}`/`${X+w}`/`${X?w}` test whether X is set; the `:` forms whether it is set and
+   * non-empty. `?` fails the build with w (or a default message) when the test fails.
+   */
+  private modified(name: string, operator: '-' | '+' | '?', nullIsUnset: boolean, value: string | undefined): string {
     // The word is expanded even when unused, so a syntax error in it is never silently ignored.
-    const word = this.unquoted('}');
+    const word = this.unquoted('}', false);
     this.at++;
-    const present = operator.startsWith(':') ? value !== undefined && value !== '' : value !== undefined;
-    if (operator.endsWith('-')) return present ? value! : word;
-    return present ? word : '';
+    const present = value !== undefined && !(nullIsUnset && value === '');
+    if (operator === '-') return present ? value! : word;
+    if (operator === '+') return present ? word : '';
+    if (!present) {
+      const problem = value === undefined ? 'is not allowed to be unset' : 'is not allowed to be empty';
+      throw new KubefileError(this.position, `${name}: ${word === '' ? problem : word}`, `set ${name} (ARG, --build-arg or ENV): \${${name}${nullIsUnset ? ':' : ''}?} requires it`);
+    }
+    return value;
   }
 
+  /** `${X#p}` `${X##p}` `${X%p}` `${X%%p}`: the pattern keeps its escapes for the matcher. */
+  private trimmed(operator: '#' | '%', value: string | undefined): string {
+    let pattern = this.unquoted('}', true);
+    this.at++;
+    const greedy = pattern.startsWith(operator);
+    if (greedy) pattern = pattern.slice(1);
+    return this.matching(pattern, () => (operator === '#' ? trimPrefix : trimSuffix)(pattern, value ?? '', greedy));
+  }
+
+  /** `${X/p/r}` `${X//p/r}`. */
+  private replaced(value: string | undefined): string {
+    const all = this.word[this.at] === '/';
+    if (all) this.at++;
+    const pattern = this.unquoted('/', true);
+    this.at++;
+    const replacement = this.unquoted('}', true);
+    this.at++;
+    return this.matching(pattern, () => replacePattern(pattern, value ?? '', replacement, all));
+  }
+
+  private matching(pattern: string, match: () => string): string {
+    try {
+      return match();
+    } catch (err) {
+      throw this.error(`invalid pattern "${pattern}": ${(err as Error).message}`, 'in a pattern, \\ escapes only *, ? and \\');
+    }
+  }
+
+  /** A name (letters, digits, `_`), all digits (positional), or one special parameter character. */
   private name(): string {
     NAME.lastIndex = this.at;
-    const name = NAME.exec(this.word)?.[0] ?? '';
+    let name = NAME.exec(this.word)?.[0] ?? '';
+    if (name === '' && SPECIAL.includes(this.word[this.at] ?? '\0')) name = this.word[this.at]!;
     this.at += name.length;
     return name;
+  }
+
+  private unsupported(name: string, operator: string): KubefileError {
+    return this.error(`unsupported modifier "${operator}" in \${${name}...}`, `use ${SUBSTITUTION_FORMS}`);
   }
 
   private error(problem: string, hint: string): KubefileError {

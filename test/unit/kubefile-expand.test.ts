@@ -44,7 +44,9 @@ test('unset variables expand to the empty string', () => {
 test('a $ not followed by a name is literal', () => {
   assert.equal(expand('$'), '$');
   assert.equal(expand('a$'), 'a$');
-  assert.equal(expand('cost: $-5'), 'cost: $-5');
+  // `$-` is a special parameter (never set), as in BuildKit: it expands to ''.
+  assert.equal(expand('cost: $-5'), 'cost: 5');
+  assert.equal(expand('$.x $/'), '$.x $/');
 });
 
 test('single quotes keep everything literal', () => {
@@ -122,9 +124,9 @@ test('bad substitution syntax is a KubefileError at the given position', () => {
   throwsAt('${X:', 'missing "}" in "${X:"', /\$\{NAME\}/);
   throwsAt('${}', 'bad substitution: a variable name must follow "${" in "${}"', /\$\{NAME\}/);
   throwsAt('${:-x}', 'bad substitution: a variable name must follow "${" in "${:-x}"', /\$\{NAME\}/);
-  throwsAt('${X!}', 'unsupported modifier "!" in ${X...} in "${X!}"', /\$\{NAME\+alternative\}/);
+  throwsAt('${X!}', 'unsupported modifier "!" in ${X...} in "${X!}"', /\$\{NAME:\+alternative\}/);
   throwsAt('${X:=v}', 'unsupported modifier ":=" in ${X...} in "${X:=v}"', /\$\{NAME:-default\}/);
-  throwsAt('${X#prefix}', 'unsupported modifier "#" in ${X...} in "${X#prefix}"', /\$\{NAME/);
+  throwsAt('${X:#prefix}', 'unsupported modifier ":#" in ${X...} in "${X:#prefix}"', /\$\{NAME#pattern\}/);
   throwsAt('${UNSET:-${Y}', 'missing "}" in "${UNSET:-${Y}"', /\$\{NAME\}/);
 });
 
