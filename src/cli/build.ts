@@ -31,6 +31,7 @@ interface BuildFlags {
   imageField: string[];
   buildMode: string;
   type: string;
+  dryRun?: boolean;
   allPlatforms?: boolean;
   cacheFrom?: string;
   cacheTo?: string;
@@ -118,6 +119,7 @@ export function buildCommand(): Command {
     .option('--build-mode <full|lite>', 'lite skips caching container images into registry/', 'full')
     .option('--all-platforms', 'cache every platform of each container image, not only the ones built')
     .option('--type <kube-installer|app-installer>', "sealer's image type: app-installer images only install apps onto a running cluster", 'kube-installer')
+    .option('--dry-run', 'parse the Kubefile, expand its words, check its context sources and print the plan; build and write nothing')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
@@ -144,6 +146,12 @@ export function buildCommand(): Command {
         sandbox: sandboxOptions(flags),
         imageType,
       };
+      if (flags.dryRun) {
+        const { dryRun } = await import('../builder/dry-run.js');
+        const plan = await dryRun({ ...options, listedImages: options.images.extra.map((f) => f.image) });
+        process.stdout.write(`${plan.join('\n')}\n`);
+        return;
+      }
       const cacheFrom = cacheReference('--cache-from', flags.cacheFrom);
       const cacheTo = cacheReference('--cache-to', flags.cacheTo);
       const startedAt = new Date();

@@ -226,3 +226,40 @@ test('COPY ../x and COPY /x read CONTEXT/x with a warning, as BuildKit does; sym
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /COPY source "\.\.\/out\/hostname" resolves outside the build context/);
 });
+
+test('build --dry-run prints the plan with words expanded and sources checked, writes nothing, and fails on errors (#14 point 11)', async () => {
+  const dir = await context('dry', {
+    Kubefile: 'ARG BASE=scratch\nFROM $BASE\nARG VERSION=v1.34.2\nENV TAG=${VERSION#v}\nCOPY bin/${TARGETARCH}/ bin/\nLABEL version=$TAG\nAPP web local://manifests\nCMDS ["kubectl get nodes"]\n',
+    'bin/amd64/tool': 'x', 'bin/arm64/tool': 'y', 'manifests/a.yaml': 'kind: List\n', 'images.txt': 'docker.io/library/nginx:1.27\n',
+  });
+  const dryRoot = join(work, 'dry-root');
+  const plan = await sealbuildOk(dryRoot, ['build', '--dry-run', '--platform', 'linux/amd64,linux/arm64', '--image-list', join(dir, 'images.txt'), dir]);
+  assert.equal(plan.stdout, [
+    'platform linux/amd64',
+    '  stage 0: FROM scratch',
+    '    ARG VERSION=v1.34.2',
+    '    ENV TAG=1.34.2',
+    '    COPY bin/amd64/ -> bin/',
+    '    LABEL version=1.34.2',
+    '    APP web local://manifests -> application/apps/web/',
+    '    CMDS ["kubectl get nodes"]',
+    'platform linux/arm64',
+    '  stage 0: FROM scratch',
+    '    ARG VERSION=v1.34.2',
+    '    ENV TAG=1.34.2',
+    '    COPY bin/arm64/ -> bin/',
+    '    LABEL version=1.34.2',
+    '    APP web local://manifests -> application/apps/web/',
+    '    CMDS ["kubectl get nodes"]',
+    'images from --image-list: docker.io/library/nginx:1.27',
+    '',
+  ].join('\n'));
+  await assert.rejects(readFile(join(dryRoot, 'index.json')), 'no store is written');
+  const missing = await context('dry-missing', { Kubefile: 'FROM scratch\nARG REGISTRY\nCOPY bin/${TARGETARCH}/ bin/\nLABEL registry=${REGISTRY:?give --build-arg REGISTRY}\n', 'bin/amd64/tool': 'x' });
+  const noArm = await sealbuild(dryRoot, ['build', '--dry-run', '--platform', 'linux/arm64', '--build-arg', 'REGISTRY=r', missing]);
+  assert.equal(noArm.code, 1);
+  assert.match(noArm.stderr, /Kubefile:3:1: COPY source "bin\/arm64\/" not found in the build context/);
+  const noArg = await sealbuild(dryRoot, ['build', '--dry-run', '--platform', 'linux/amd64', missing]);
+  assert.equal(noArg.code, 1);
+  assert.match(noArg.stderr, /Kubefile:4:1: REGISTRY: give --build-arg REGISTRY/);
+});
