@@ -255,7 +255,7 @@ test('build --dry-run prints the plan with words expanded and sources checked, w
     '',
   ].join('\n'));
   await assert.rejects(readFile(join(dryRoot, 'index.json')), 'no store is written');
-  const missing = await context('dry-missing', { Kubefile: 'FROM scratch\nARG REGISTRY\nCOPY bin/${TARGETARCH}/ bin/\nLABEL registry=${REGISTRY:?give --build-arg REGISTRY}\n', 'bin/amd64/tool': 'x' });
+  const missing = await context('dry-missing', { Kubefile: 'FROM scratch\nARG REGISTRY\nCOPY bin/${TARGETARCH}/ bin/\nLABEL registry="${REGISTRY:?give --build-arg REGISTRY}"\n', 'bin/amd64/tool': 'x' });
   const noArm = await sealbuild(dryRoot, ['build', '--dry-run', '--platform', 'linux/arm64', '--build-arg', 'REGISTRY=r', missing]);
   assert.equal(noArm.code, 1);
   assert.match(noArm.stderr, /Kubefile:3:1: COPY source "bin\/arm64\/" not found in the build context/);
