@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, pack, type Pack } from 'tar-stream';
 import { digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import { decompressStream } from '../layer/decompress.js';
-import { cleanPath, viewFromLayers, type RootfsView } from '../runtime/rootfs.js';
+import { cacheDir } from '../builder/cache.js';
+import { cleanPath, viewFromRemembered, type RootfsView } from '../runtime/rootfs.js';
 import type { ResolvedImage } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { HostError, run, shellQuote, type Host } from '../hosts/host.js';
@@ -18,9 +19,10 @@ export function rootfsDir(hex: string): string {
   return `${ROOTFS_BASE}/${hex}`;
 }
 
-/** What a platform image's layers make: the view (which layer wrote each path). */
+/** What a platform image's layers make: the view (which layer wrote each path), from what the build remembered of them. */
 export function rootfsView(store: Store, image: ResolvedImage): Promise<RootfsView> {
-  return viewFromLayers(image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) })));
+  const layers = image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) }));
+  return viewFromRemembered(layers, join(cacheDir(store.root), 'layer-facts'));
 }
 
 /**

@@ -255,6 +255,18 @@ export async function viewFromLayers(layers: LayerSource[], memo?: LayerFactsMem
   return view;
 }
 
+/**
+ * The rootfs the layers make, reading the facts builds remembered in `memoDir` and scanning
+ * only layers no build saw (nothing is written: readers of the store keep it unchanged).
+ */
+export async function viewFromRemembered(layers: LayerSource[], memoDir: string): Promise<RootfsView> {
+  const view: RootfsView = new Map();
+  for (const [index, layer] of layers.entries()) {
+    applyLayer(view, (await readMemo(join(memoDir, `${digestHex(layer.diffId)}.json`))) ?? (await scanLayer(layer)), index);
+  }
+  return view;
+}
+
 /** A memo written by an earlier build; unreadable or outdated ones are scanned again. */
 async function readMemo(file: string): Promise<LayerFacts | undefined> {
   const bytes = await readFile(file).catch(() => undefined);

@@ -67,3 +67,18 @@ test('a platform no host matches is refused after reading the hosts, with nothin
   const status = await sealbuild(root, ['status']);
   assert.equal(status.code, 2, 'no cluster was recorded');
 });
+
+test('host keys: an unknown one is refused naming the file; --insecure-host-keys accepts it; a changed one is refused', async () => {
+  const empty = join(work, 'known_hosts.empty');
+  await writeFile(empty, '');
+  const unknown = await sealbuild(root, ['run', 'test/k3s-arm:1', '--masters', ip, '--pk', bed.privateKey, '--known-hosts', empty]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, new RegExp(`^Error: ${ip.replaceAll('.', '\\.')}: connect: its host key is not in ${empty}`));
+  // Accepted, the run gets as far as the platform check.
+  await usage(['run', 'test/k3s-arm:1', '--masters', ip, '--pk', bed.privateKey, '--insecure-host-keys'], /is linux\/amd64, but image/);
+  const other = join(work, 'known_hosts.other');
+  await writeFile(other, `${ip} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKcXqEvN3ddqHIVgnX8Y4Yz0AiHkBcdN6fR4m8Wb5kqK\n`);
+  const changed = await sealbuild(root, ['run', 'test/k3s-arm:1', '--masters', ip, '--pk', bed.privateKey, '--known-hosts', other]);
+  assert.equal(changed.code, 1);
+  assert.match(changed.stderr, /its host key does not match .*possible man-in-the-middle/);
+});

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { removeDir, sealbuild, sealbuildOk, tempDir } from '../helpers/cli.js';
+import { buildClusterImage } from '../helpers/cluster-images.js';
+import { TestBed } from '../helpers/testbed.js';
+
+/*
+ * sealbuild run|add|delete|upgrade|reset of a k3s ClusterImage on five test-bed hosts over
+ * real SSH: 3 servers with embedded etcd + 2 agents. The cluster binary is the fake k3s
+ * (test/fixtures/fakes); the scripts, sshd, containerd, runc and the registry container are real.
+ */
+
+const bed = new TestBed('sbik', '198.18.3');
+/** Hosts in the cluster after add and delete. */
+const LATER = [1, 2, 3, 4, 6];
+let work: string;
+let root: string;
+let ips: string[];
+/** Each host's /etc, /var, /usr/local, /opt before anything was installed. */
+const before0 = new Map<number, string>();
+
+/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
+function difference(was: string, now: string): string[] {
+  const a = new Set(was.split('\n'));
+  const b = new Set(now.split('\n'));
+  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
+}
+
+/** A listing of what install and reset touch: paths, and sizes of files. */
+function listing(i: number): Promise<string> {
+  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
+}
+
+function access(): string[] {
+  return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
+}
+
+before(async () => {
+  await bed.down();
+  work = await tempDir();
+  root = join(work, 'root');
+  ips = await bed.up(6);
+  for (let i = 1; i <= 6; i++) {
+    // The fakes share their "cluster" through the test bed's shared directory.
+    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k3s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
+    before0.set(i, await listing(i));
+  }
+  await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
+  await buildClusterImage(root, work, 'k3s', 'v1.35.0+k3s1', 'test/k3s:v2');
+});
+
+after(async () => {
+  await bed.down();
+  await removeDir(work);
+});
+
+async function nodes(): Promise<string> {
+  return bed.sh(1, 'k3s kubectl get nodes');
+}
+
+/** `kubectl get nodes` once it matches every pattern: a node turns Ready when its sandbox runs, a moment after its service started. */
+async function nodesWhen(patterns: RegExp[], seconds = 60): Promise<string> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const listed = await nodes();
+    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+test('run: 3 servers (embedded etcd) + 2 agents come up; config, token, registries.yaml, airgap images where k3s reads them', async () => {
+  const result = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...access()]);
+  assert.match(result.stdout, new RegExp(`${ips[0]!.replaceAll('.', '\\.')}\\s+master\\s+linux/amd64\\s+sbik-1\\s+installed`));
+  const wanted = [1, 2, 3, 4, 5].map((i) => new RegExp(`sbik-${i}\\s+Ready\\s+${i <= 3 ? 'control-plane' : '<none>'}\\s+v1\\.34\\.2\\+k3s1`));
+  const listed = await nodesWhen(wanted);
+  for (const pattern of wanted) assert.match(listed, pattern);
+
+  const token = (await bed.sh(1, "sed -n 's/^token: \"\\(.*\\)\"$/\\1/p' /etc/rancher/k3s/config.yaml")).trim();
+  assert.match(token, /^[0-9a-f]{48}$/);
+  assert.match(await bed.sh(1, 'cat /etc/rancher/k3s/config.yaml'), /cluster-init: true/);
+  for (const i of [2, 3]) assert.match(await bed.sh(i, 'cat /etc/rancher/k3s/config.yaml'), new RegExp(`server: "https://${ips[0]}:6443"[\\s\\S]*token: "${token}"`));
+  for (const i of [4, 5]) {
+    const config = await bed.sh(i, 'cat /etc/rancher/k3s/config.yaml');
+    assert.match(config, new RegExp(`server: "https://${ips[0]}:6443"`));
+    assert.doesNotMatch(config, /cluster-init/);
+    assert.equal((await bed.exec(i, ['test', '-f', '/etc/systemd/system/k3s-agent.service'])).code, 0);
+  }
+  for (let i = 1; i <= 5; i++) {
+    assert.match(await bed.sh(i, 'cat /etc/rancher/k3s/registries.yaml'), /sea\.hub:5000/);
+    assert.equal((await bed.exec(i, ['test', '-f', '/var/lib/rancher/k3s/agent/images/k3s-airgap-images.tar.zst'])).code, 0);
+    assert.match(await bed.sh(i, 'cat /etc/hosts'), new RegExp(`^${ips[0]!.replaceAll('.', '\\.')} sea\\.hub`, 'm'));
+  }
+  // The registry container runs on the first master only, from images/registry.tar.gz.
+  assert.match(await bed.sh(1, 'k3s ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/);
+  // A worker's real containerd pulled the pause image through the mirror, from that registry.
+  assert.match(await bed.sh(5, 'cat /run/fakes.log'), /pulled docker\.io\/rancher\/mirrored-pause:3\.6/);
+  assert.match(await bed.sh(5, 'k3s ctr -n k8s.io images ls -q'), /docker\.io\/rancher\/mirrored-pause:3\.6/);
+
+  const status = await sealbuildOk(root, ['status']);
+  assert.match(status.stdout, /^cluster default: k3s from test\/k3s:v1 \(sha256:[0-9a-f]{64}\)$/m);
+  // The recorded state keeps no password and is readable by its owner only.
+  const state = await readFile(join(root, 'clusters/default/cluster.json'), 'utf8');
+  assert.doesNotMatch(state, /passwd/);
+});
+
+test('run again: every host is already installed and delivered, nothing is sent twice', async () => {
+  const again = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...access()]);
+  assert.match(again.stdout, /installed/);
+  const log = await readFile(join(root, 'clusters/default/logs', `${ips[3]}.log`), 'utf8');
+  assert.equal(log.match(/tar -x/g)?.length, 1, 'the rootfs was streamed once');
+});
+
+test('add a worker: it joins; delete a worker: drained, removed from the cluster, its host back to its listing', async () => {
+  await sealbuildOk(root, ['add', '--nodes', ips[5]!, ...access()]);
+  assert.match(await nodesWhen([/sbik-6\s+Ready\s+<none>/]), /sbik-6\s+Ready\s+<none>\s+v1\.34\.2\+k3s1/);
+  assert.match(await bed.sh(6, 'cat /etc/rancher/k3s/config.yaml'), new RegExp(`server: "https://${ips[0]}:6443"`));
+
+  await sealbuildOk(root, ['delete', '--nodes', ips[4]!, ...access()]);
+  assert.doesNotMatch(await nodes(), /sbik-5/);
+  assert.deepEqual(difference(before0.get(5)!, await listing(5)), []);
+  assert.doesNotMatch((await sealbuildOk(root, ['status'])).stdout, new RegExp(ips[4]!.replaceAll('.', '\\.')));
+});
+
+test('upgrade: servers one at a time, then agents, to the new version', async () => {
+  const calls = '/run/testbed-shared/k3s/calls.log';
+  const seen = Number((await bed.sh(1, `wc -l < ${calls}`)).trim());
+  await sealbuildOk(root, ['upgrade', 'test/k3s:v2', ...access()]);
+  const wanted = LATER.map((i) => new RegExp(`sbik-${i}\\s+Ready\\s+\\S+\\s+v1\\.35\\.0\\+k3s1`));
+  const listed = await nodesWhen(wanted);
+  for (const pattern of wanted) assert.match(listed, pattern);
+  // The restarts as the fake k3s recorded them, in time order: the servers 1, 2, 3, then the agents.
+  const restarts = (await bed.sh(1, `tail -n +${seen + 1} ${calls}`)).split('\n').filter((l) => / k3s (server|agent)$/.test(l)).map((l) => l.split(':')[0]);
+  assert.deepEqual(restarts.slice(0, 3), ['sbik-1', 'sbik-2', 'sbik-3']);
+  assert.deepEqual(restarts.slice(3).sort(), ['sbik-4', 'sbik-6']);
+  assert.match((await sealbuildOk(root, ['status'])).stdout, /from test\/k3s:v2/);
+});
+
+test('reset: every host back to its listing from before run; the cluster is forgotten', async () => {
+  await sealbuildOk(root, ['reset', ...access()]);
+  for (let i = 1; i <= 6; i++) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  const status = await sealbuild(root, ['status']);
+  assert.equal(status.code, 2);
+  assert.match(status.stderr, /there is no cluster "default"/);
+});

@@ -1,0 +1,90 @@
+import { cp, mkdir, writeFile, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO, run, sealbuildOk } from './cli.js';
+import { fakeBinary, type FakeTool } from './fakes.js';
+import { serveReleases, sha256, tarGz } from './releases.js';
+
+/*
+ * ClusterImages for the installer's tests, built by sealbuild from basefs/ with the fake
+ * cluster binaries (test/fixtures/fakes) in place of the release downloads, a real registry
+ * image (basefs/registry-image.sh --offline: Debian's registry binary) and a pause image the
+ * nodes pull through the registry mirror.
+ */
+
+export type RuntimeName = 'k3s' | 'k0s' | 'kubernetes';
+
+/** The sandbox image each fake pulls through the mirror (see the fakes). */
+const PAUSE_IMAGES: Record<RuntimeName, string> = {
+  k3s: 'docker.io/rancher/mirrored-pause:3.6',
+  k0s: 'quay.io/k0sproject/pause:3.10.1',
+  kubernetes: 'registry.k8s.io/pause:3.9',
+};
+
+/** A runnable stand-in for a pause image: sleep and the libraries it needs, as /pause. */
+async function pauseArchive(root: string, work: string, name: string): Promise<string> {
+  const ctx = join(work, 'pause-ctx');
+  for (const dir of ['lib64', 'lib/x86_64-linux-gnu']) await mkdir(join(ctx, 'rootfs', dir), { recursive: true });
+  await copyFile('/bin/sleep', join(ctx, 'rootfs/pause'));
+  await copyFile('/lib64/ld-linux-x86-64.so.2', join(ctx, 'rootfs/lib64/ld-linux-x86-64.so.2'));
+  await copyFile('/lib/x86_64-linux-gnu/libc.so.6', join(ctx, 'rootfs/lib/x86_64-linux-gnu/libc.so.6'));
+  await writeFile(join(ctx, 'Kubefile'), 'FROM scratch\nCOPY rootfs/ /\n');
+  await sealbuildOk(root, ['build', '-t', name, '--platform', 'linux/amd64', ctx]);
+  const archive = join(work, `pause-${name.replace(/[^a-z0-9]+/g, '-')}.tar`);
+  await sealbuildOk(root, ['save', name, '-o', archive]);
+  return archive;
+}
+
+/** The release files of `runtime`'s Kubefile for amd64: fakes for the binaries, stubs for the rest. */
+async function releases(runtime: RuntimeName, version: string): Promise<{ files: Map<string, Buffer>; args: string[] }> {
+  const files = new Map<string, Buffer>();
+  const args: string[] = [];
+  const add = (path: string, content: Buffer, arg: string) => {
+    files.set(path, content);
+    args.push('--build-arg', `${arg}=${sha256(content)}`);
+  };
+  const fake = (tool: FakeTool) => fakeBinary(tool, version);
+  if (runtime === 'k3s') {
+    add(`/k3s/${version}/k3s`, await fake('k3s'), 'K3S_SHA256_amd64');
+    add(`/k3s/${version}/k3s-airgap-images-amd64.tar.zst`, Buffer.from('no airgap images in the fake\n'), 'K3S_IMAGES_SHA256_amd64');
+    args.push('--build-arg', `VERSION=${version}`);
+  } else if (runtime === 'k0s') {
+    add(`/k0s/${version}/k0s-${version}-amd64`, await fake('k0s'), 'K0S_SHA256_amd64');
+    args.push('--build-arg', `VERSION=${version}`);
+  } else {
+    const v = version;
+    for (const tool of ['kubeadm', 'kubelet', 'kubectl'] as const) add(`/kube/${v}/bin/linux/amd64/${tool}`, await fake(tool), `${tool.toUpperCase()}_SHA256_amd64`);
+    // containerd and runc are the machine's own (Debian's), behind the paths the release has.
+    const delegate = (binary: string) => Buffer.from(`#!/bin/sh\nexec ${binary} "$@"\n`);
+    add('/runc/v1.1.13/runc.amd64', delegate('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
+    add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', await tarGz({ 'bin/containerd': delegate('/usr/bin/containerd'), 'bin/ctr': delegate('/usr/bin/ctr') }), 'CONTAINERD_SHA256_amd64');
+    add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\nexit 0\n') }), 'CRICTL_SHA256_amd64');
+    add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: Buffer.from('#!/bin/sh\nexit 0\n') }), 'CNI_SHA256_amd64');
+    args.push('--build-arg', `VERSION=${v}`);
+  }
+  return { files, args };
+}
+
+/**
+ * Builds basefs/<runtime> for linux/amd64 as `tag`, with the fakes reporting `version`.
+ * Returns the tag.
+ */
+export async function buildClusterImage(root: string, work: string, runtime: RuntimeName, version: string, tag: string): Promise<string> {
+  const ctx = join(work, `ctx-${runtime}-${version}`);
+  await cp(join(REPO, 'basefs', runtime), ctx, { recursive: true });
+  run('bash', [join(REPO, 'basefs', 'registry-image.sh'), '--offline', ctx]);
+  // The system images upstream publishes cannot be fetched here: the pause image stands for them.
+  if (runtime !== 'k3s') await writeFile(join(ctx, 'manifests', 'imageList'), '');
+  const pause = await pauseArchive(root, work, PAUSE_IMAGES[runtime]);
+  const list = join(work, `images-${runtime}.txt`);
+  await writeFile(list, `oci-archive:${pause}\n`);
+  const { files, args } = await releases(runtime, version);
+  const server = await serveReleases(files);
+  try {
+    const base = server.url;
+    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'], kubernetes: ['KUBE_RELEASES=kube', 'RUNC_RELEASES=runc', 'CONTAINERD_RELEASES=containerd', 'CRICTL_RELEASES=crictl', 'CNI_RELEASES=cni'] }[runtime];
+    await sealbuildOk(root, ['build', '-t', tag, '--platform', 'linux/amd64', ...locations.flatMap((l) => ['--build-arg', l.replace('=', `=${base}/`)]), ...args, '--image-list', list, ctx]);
+  } finally {
+    await server.close();
+  }
+  return tag;
+}
