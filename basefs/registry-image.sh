@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Puts images/registry.tar.gz, the registry container image a ClusterImage starts at install
-# (formats.md §3), into basefs contexts. It is not kept in git: it is a 10 MB binary per
+# (docs/formats.md §3), into basefs contexts. It is not kept in git: it is a 10 MB binary per
 # architecture, and it comes from a registry, not from a release URL ADD could fetch.
 #
 #   bash basefs/registry-image.sh [CONTEXT...]                 (network: pulls the image)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what sealbuild's tests need on a fresh Debian machine: the independent tools
-# that check our output (quality.md) and the npm packages. Safe to run again: it installs
+# that check our output (tests never mock them) and the npm packages. Safe to run again: it installs
 # only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

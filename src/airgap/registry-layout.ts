@@ -19,7 +19,7 @@ export interface LayoutImage {
 }
 
 /**
- * The registry folder for `images` in distribution's storage layout (formats.md §3):
+ * The registry folder for `images` in distribution's storage layout (docs/formats.md §3):
  * blob data once per digest (streamed from `blobPath`), and per repository the links that
  * make tags, digests and blobs resolve. `registry:2` serves it as is.
  */

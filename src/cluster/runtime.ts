@@ -29,7 +29,7 @@ export interface RuntimeContext {
 }
 
 /**
- * sealer's runtime interface (founding notes; runtime.md): one implementation per cluster
+ * A cluster runtime's driver, as sealer has one runtime implementation per cluster
  * runtime, chosen from Metadata.clusterRuntime. Implementations only choose which of the image's
  * scripts (basefs/<runtime>/scripts) to run where, with which facts; how the runtime is
  * installed is the scripts' business.

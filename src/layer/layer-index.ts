@@ -17,7 +17,7 @@ export interface IndexedLayer {
 const IndexedLayerSchema = z.object({ descriptor: DescriptorSchema, diffId: z.string().refine(isDigest) });
 
 /**
- * Two indexes that keep a layer from being made twice (formats.md §1), each one small JSON
+ * Two indexes that keep a layer from being made twice (docs/formats.md §1), each one small JSON
  * file per key, named by the content it describes and replaced only by atomic rename:
  * - `ROOT/compressed/<kind>/<diff_id hex>`: the blob that is the `kind` compression of a tar;
  * - `ROOT/layer-keys/<compression>/<tar key hex>`: the layer made of a list of entries whose

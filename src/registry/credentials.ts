@@ -25,7 +25,7 @@ export function dockerConfigPath(): string {
   return join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
 }
 
-/** The files credentials are read from, in order (formats.md §2). */
+/** The files credentials are read from, in order (docs/formats.md §2). */
 function credentialFiles(): string[] {
   const files = [dockerConfigPath()];
   if (process.env.REGISTRY_AUTH_FILE) files.push(process.env.REGISTRY_AUTH_FILE);

@@ -25,7 +25,7 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
 }
 
-/** Docker Hub's API lives on another host than its name (formats.md §2). */
+/** Docker Hub's API lives on another host than its name (docs/formats.md §2). */
 export function apiHost(domain: string): string {
   return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
 }

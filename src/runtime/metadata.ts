@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.js';
 import { CLUSTER_RUNTIMES, DEFAULT_CONTAINER_RUNTIME, DEFAULT_REGISTRY, Label, isClusterRuntime, type ClusterRuntime } from './runtimes.js';
 
 /**
- * The `Metadata` file at the root of each platform's rootfs (formats.md §5). Unknown fields
+ * The `Metadata` file at the root of each platform's rootfs (docs/formats.md §5). Unknown fields
  * (old sealer's `NydusFlag`, `ClusterRuntime`) are kept, never required.
  */
 export const MetadataSchema = z.looseObject({
@@ -71,7 +71,7 @@ export function expectedMetadata(runtime: ClusterRuntime, labels: ReadonlyMap<st
   };
 }
 
-/** The labels sealer and sealos read, with the values Metadata holds (formats.md §4). */
+/** The labels sealer and sealos read, with the values Metadata holds (docs/formats.md §4). */
 export function mirroredLabels(metadata: Metadata): Map<string, string> {
   return new Map([
     [Label.runtimeType, metadata.clusterRuntime],

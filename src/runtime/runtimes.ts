@@ -1,6 +1,6 @@
 /**
  * The cluster runtimes a ClusterImage can carry and what each needs in its rootfs to be
- * installable (formats.md §5, §6). Everything else about a runtime lives in its basefs/
+ * installable (docs/formats.md §5, §6). Everything else about a runtime lives in its basefs/
  * context and templates/.
  */
 export const CLUSTER_RUNTIMES = ['kubernetes', 'k0s', 'k3s'] as const;
@@ -10,7 +10,7 @@ export function isClusterRuntime(value: string): value is ClusterRuntime {
   return (CLUSTER_RUNTIMES as readonly string[]).includes(value);
 }
 
-/** Labels sealer and sealos read (formats.md §4), by the name sealbuild uses for them. */
+/** Labels sealer and sealos read (docs/formats.md §4), by the name sealbuild uses for them. */
 export const Label = {
   runtimeType: 'cluster.alpha.sealer.io/cluster-runtime-type',
   runtimeVersion: 'cluster.alpha.sealer.io/cluster-runtime-version',
@@ -57,5 +57,5 @@ export const RUNTIME_EXECUTABLES: Record<ClusterRuntime, string[]> = {
 /** k3s and k0s embed containerd; the kubernetes basefs ships it (cri/). */
 export const DEFAULT_CONTAINER_RUNTIME: Record<ClusterRuntime, string> = { k3s: 'containerd', k0s: 'containerd', kubernetes: 'containerd' };
 
-/** sealer's and sealos' default registry address for a ClusterImage (formats.md §3). */
+/** sealer's and sealos' default registry address for a ClusterImage (docs/formats.md §3). */
 export const DEFAULT_REGISTRY = { domain: 'sea.hub', port: 5000 };

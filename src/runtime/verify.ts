@@ -134,7 +134,7 @@ function checkRegistryImage(view: RootfsView, ok: Report, fail: Report): void {
   }
 }
 
-/** formats.md §3: every link file names a blob, and the blob's data file is there. */
+/** docs/formats.md §3: every link file names a blob, and the blob's data file is there. */
 function checkRegistryFolder(view: RootfsView, ok: Report, fail: Report): void {
   const prefix = 'registry/docker/registry/v2/repositories/';
   let links = 0;

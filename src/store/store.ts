@@ -12,7 +12,7 @@ import { UserError } from '../util/errors.js';
 import { syncDir, writeFileAtomic } from '../util/fs-atomic.js';
 import { withLock } from './lock.js';
 
-/** The default root: system-wide for root, per user otherwise (architecture.md). */
+/** The default root: system-wide for root, per user otherwise (README.md, `--root`). */
 export function defaultRoot(): string {
   if (process.env.SEALBUILD_ROOT) return process.env.SEALBUILD_ROOT;
   if (process.getuid?.() === 0) return '/var/lib/sealbuild';

@@ -241,3 +241,13 @@ test('a damaged index.json in the store is one line with a hint', async () => {
   assert.equal(result.code, 1);
   assert.match(result.stderr, /^Error: [^\n]*index\.json: invalid document at [^\n]* \(hint: the store's tag list was damaged or edited by hand[^\n]*\)\n$/);
 });
+
+test('the store is read directly as the README says: skopeo picks a platform, umoci refuses a multi-platform tag', async () => {
+  tool('umoci', 'umoci');
+  const ref = `oci:${join(root, 'oci')}:docker.io/site/k3s:v1`;
+  assert.equal(JSON.parse(run('skopeo', ['inspect', '--override-arch', 'arm64', ref])).Architecture, 'arm64');
+  const copied = join(work, 'arm64-layout');
+  run('skopeo', ['copy', '--override-arch', 'arm64', ref, `oci:${copied}:docker.io/site/k3s:v1`]);
+  run('umoci', ['unpack', '--rootless', '--image', `${copied}:docker.io/site/k3s:v1`, join(work, 'arm64-bundle')]);
+  assert.throws(() => run('umoci', ['unpack', '--rootless', '--image', `${join(root, 'oci')}:docker.io/site/k3s:v1`, join(work, 'ambiguous-bundle')]), /ambiguous/);
+});

@@ -119,3 +119,11 @@ test('prune says which running build it waits for, then prunes', async () => {
   assert.equal(await exited, 0);
   assert.match(stdout, /^Removed \d+ cache entries and \d+ blobs/);
 });
+
+test('init + build needs no network once the base image is in the store', async () => {
+  const dir = join(work, 'mycluster');
+  await sealbuildOk(root, ['init', '--runtime', 'k3s', dir, '--base', 'edges/app:v1']);
+  const built = await sealbuild(root, ['-t', 'edges/cluster:v1', dir], { offline: true });
+  assert.equal(built.code, 0, built.stderr);
+  assert.match(built.stdout, /^sha256:[0-9a-f]{64}\n$/);
+});

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the ClusterImage's registry: the registry container image shipped as
-# images/registry.tar.gz, serving the image's registry/ folder (formats.md §3).
+# images/registry.tar.gz, serving the image's registry/ folder (docs/formats.md §3).
 #
 #   init-registry.sh [PORT [DATA_DIR [DOMAIN]]]      (sealer's argument order)
 #
