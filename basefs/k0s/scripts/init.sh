@@ -14,10 +14,13 @@
 #                              controller alone (no --single, no --enable-worker) runs none
 #
 # Writes /etc/k0s/k0s.yaml (spec.images.repository = the image's registry) and a containerd
-# drop-in that mirrors every registry through it, then installs and starts the k0s service.
+# drop-in that mirrors every registry through it; on a node with a worker, puts the system
+# images into /var/lib/k0s/images (system-images.sh); then installs and starts the k0s service.
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=system-images.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/system-images.sh"
 
 role=controller
 if [ "$#" -gt 0 ] && [[ "$1" != -* ]]; then role="$1"; shift; fi
@@ -60,6 +63,7 @@ if [ "$role" = controller ]; then
   deploy_manifests /var/lib/k0s/manifests/sealbuild
 fi
 [ -z "$token_file" ] || args+=(--token-file "$token_file")
+! $runs_worker || write_system_images_bundle
 k0s "${args[@]}"
 # `k0s start` only starts the service and returns (k0s cmd/start/start.go); the service
 # starts containerd later, with its worker part.

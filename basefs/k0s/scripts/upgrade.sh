@@ -8,6 +8,8 @@
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=system-images.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/system-images.sh"
 
 parse_upgrade_args controller worker -- "$@"
 [ -f "$DEST/etc/systemd/system/k0s$role.service" ] || die "k0s$role.service is not installed: run init.sh $role first"
@@ -16,6 +18,10 @@ log "upgrading k0s ($role) to $(metadata version) from $ROOTFS"
 ! $with_registry || [ ! -S "$DEST/run/k0s/containerd.sock" ] || stop_registry k0s ctr
 k0s stop
 put 0755 bin/k0s /usr/local/bin/k0s
+# A node with a worker gets the new version's system images before k0s starts again.
+if [ "$role" = worker ] || grep -qE -- '--single|--enable-worker' "$DEST/etc/systemd/system/k0s$role.service"; then
+  write_system_images_bundle
+fi
 k0s start
 
 if $with_registry; then
