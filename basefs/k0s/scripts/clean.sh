@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Undoes init.sh on one node: stops the registry while k0s' containerd still answers, stops
-# k0s, `k0s reset` removes the service, the containers and the cluster's state, then the
-# files init.sh wrote go.
+# k0s, `k0s reset` removes the service, the containers and the cluster's state, then what the
+# shims and ctr left in /run/containerd and the files init.sh wrote go.
 #
 #   clean.sh           (no arguments)
 set -euo pipefail
@@ -14,6 +14,7 @@ if [ -x "$DEST/usr/local/bin/k0s" ]; then
   k0s stop || true
   k0s reset
 fi
+remove_containerd_run_leftovers
 rm -f "$DEST/usr/local/bin/k0s"
 rm -rf "$DEST/etc/k0s"
 remove_hosts_entry

@@ -5,7 +5,8 @@
 #      containerd: pkg/agent/containerd/command.go runs it with Pdeathsig)
 #   2. the k3s units
 #   3. the containerd shims and their containers (KillMode=process leaves them running)
-#   4. every mount under /run/k3s, /var/lib/kubelet and /var/lib/rancher/k3s
+#   4. every mount under /run/k3s, /var/lib/kubelet and /var/lib/rancher/k3s, and what the
+#      shims and ctr left in /run/containerd (unless a containerd of the machine serves it)
 #   5. the pod network: cni- namespaces, cni0 and flannel interfaces, KUBE-/CNI-/flannel rules
 #   6. the files: units, binary and its links, /etc/rancher/k3s, /var/lib/rancher/k3s,
 #      /var/lib/kubelet, /run/k3s, /run/flannel, the registry's /etc/hosts entry
@@ -31,6 +32,7 @@ fi
 
 kill_shims /run/k3s/containerd/containerd.sock
 for dir in /run/k3s /var/lib/kubelet/pods /var/lib/kubelet/plugins; do unmount_and_remove "$dir"; done
+remove_containerd_run_leftovers
 remove_pod_network
 
 for unit in "${units[@]}"; do rm -f "$DEST/etc/systemd/system/$unit"; done

@@ -215,3 +215,10 @@ parse_upgrade_args() {
     esac
   done
 }
+
+# What containerd's shims, runc and ctr keep under /run/containerd whatever containerd's own
+# state directory (shim sockets in s/, runc state in runc/, ctr's fifo/): once the runtime's
+# shims are gone it is litter, unless a containerd of the machine's own serves that directory.
+remove_containerd_run_leftovers() {
+  [ -S "$DEST/run/containerd/containerd.sock" ] || unmount_and_remove /run/containerd
+}

@@ -58,3 +58,13 @@ case "${tool[-1]}" in
     "${tool[@]}" run -d --restart=always --name "$name" -p "${port}:5000" -v "${data}:/var/lib/registry" "$image" "${command[@]}"
     ;;
 esac
+
+# The container runs in the background: it is up when its port answers. What comes next
+# (kubeadm's image pull, k3s' and k0s' kubelets) pulls from it at once.
+waited=0
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  [ "$waited" -lt "$WAIT_SECONDS" ] || die "the registry does not answer on port $port after ${WAIT_SECONDS}s (its container: $cli -n sealbuild tasks ls, or $cli ps)"
+  sleep 1
+  waited=$((waited + 1))
+done
+log "the registry answers on port $port"

@@ -87,9 +87,12 @@ put 0644 etc/modules-load.conf /etc/modules-load.d/sealbuild-kubernetes.conf
 put 0644 etc/sysctl.conf /etc/sysctl.d/99-sealbuild-kubernetes.conf
 registry_hosts_entry "$registry_ip" "$with_registry"
 
-modprobe overlay
-modprobe br_netfilter
-sysctl --system >/dev/null
+# containerd needs overlay and the kubelet br_netfilter (kubeadm's install guide); a kernel may
+# have them built in, with no module to load (k3s' unit runs modprobe the same forgiving way).
+modprobe overlay 2>/dev/null || grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem and modprobe overlay failed"
+modprobe br_netfilter 2>/dev/null || [ -d /proc/sys/net/bridge ] || die "the kernel has no br_netfilter (/proc/sys/net/bridge) and modprobe br_netfilter failed"
+# Only this file: the machine's other sysctl settings are not ours to re-apply.
+sysctl -p "$DEST/etc/sysctl.d/99-sealbuild-kubernetes.conf" >/dev/null
 systemctl daemon-reload
 systemctl enable --now containerd.service
 systemctl enable kubelet.service
