@@ -166,11 +166,15 @@ async function runScript(runtime: Runtime, script: string, args: string[], env: 
   await mkdir(join(dest, SOCKETS[runtime], '..'), { recursive: true });
   const socket: Server = createServer();
   await new Promise<void>((resolve) => socket.listen(join(dest, SOCKETS[runtime]), resolve));
+  // init-registry.sh waits for the registry's port to answer; something already on it will do.
+  const port: Server = createServer((c) => c.destroy());
+  await new Promise<void>((resolve) => port.once('error', () => resolve()).listen(Number(env.REGISTRY_PORT ?? 5000), '127.0.0.1', resolve));
   const result = spawnSync('bash', [join(rootfs, 'scripts', script), ...args], {
     encoding: 'utf8',
     env: { PATH: `${stubs}:${process.env.PATH}`, DESTDIR: dest, SEALBUILD_ROOTFS: rootfs, HOME: dest, SEALBUILD_WAIT_SECONDS: '5', ...env },
   });
   await new Promise<void>((resolve) => socket.close(() => resolve()));
+  if (port.listening) await new Promise<void>((resolve) => port.close(() => resolve()));
   const calls = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
   return { dest, calls, stdout: result.stdout, stderr: result.stderr, code: result.status ?? -1 };
 }
@@ -251,7 +255,7 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
   assert.deepEqual(init.calls.filter((c) => !/ -n sealbuild (containers label|tasks delete|containers delete) /.test(c)), [
     'modprobe overlay',
     'modprobe br_netfilter',
-    'sysctl --system',
+    `sysctl -p ${dest}/etc/sysctl.d/99-sealbuild-kubernetes.conf`,
     'systemctl daemon-reload',
     'systemctl enable --now containerd.service',
     'systemctl enable kubelet.service',
