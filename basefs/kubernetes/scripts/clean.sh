@@ -7,7 +7,8 @@
 #   3. the kubelet and containerd units, the shims and containers left running, every mount
 #      under /run/containerd and /var/lib/kubelet
 #   4. the pod network (flannel's interfaces, cni- namespaces, KUBE-/CNI-/flannel rules)
-#   5. what init.sh installed and wrote
+#   5. what init.sh installed and wrote (a containerd config.toml of the machine's own, which
+#      init.sh kept aside, is put back; other files in /etc/cni and /opt/cni stay)
 #
 #   clean.sh           (no arguments)
 set -euo pipefail
@@ -30,6 +31,13 @@ systemctl daemon-reload
 for tool in kubeadm kubelet kubectl crictl containerd containerd-shim containerd-shim-runc-v1 containerd-shim-runc-v2 containerd-stress ctr; do rm -f "$DEST/usr/local/bin/$tool"; done
 rm -f "$DEST/usr/local/sbin/runc" "$DEST/etc/crictl.yaml" "$DEST/etc/modules-load.d/sealbuild-kubernetes.conf" "$DEST/etc/sysctl.d/99-sealbuild-kubernetes.conf"
 unmount_and_remove /var/lib/containerd
-rm -rf "$DEST/etc/containerd" "$DEST/etc/kubernetes" "$DEST/etc/cni/net.d" "$DEST/opt/cni/bin" "$DEST/run/flannel"
+# Only what init.sh and the pod network wrote: the machine's own files there stay.
+rm -f "$DEST/etc/containerd/config.toml" "$DEST/etc/containerd/certs.d/_default/hosts.toml" "$DEST/etc/cni/net.d/10-flannel.conflist" "$DEST/opt/cni/bin/flannel"
+[ ! -f "$DEST/etc/containerd/config.toml.sealbuild-saved" ] || mv "$DEST/etc/containerd/config.toml.sealbuild-saved" "$DEST/etc/containerd/config.toml"
+for plugin in $(tar -tzf "$ROOTFS/cni/cni-plugins.tgz"); do
+  [ -d "$DEST/opt/cni/bin/$plugin" ] || rm -f "$DEST/opt/cni/bin/$plugin"
+done
+rmdir "$DEST/etc/containerd/certs.d/_default" "$DEST/etc/containerd/certs.d" "$DEST/etc/containerd" "$DEST/etc/cni/net.d" "$DEST/etc/cni" "$DEST/opt/cni/bin" "$DEST/opt/cni" 2>/dev/null || true
+rm -rf "$DEST/etc/kubernetes" "$DEST/run/flannel"
 remove_hosts_entry
 log "kubernetes removed"

@@ -77,6 +77,11 @@ tar -xzf "$ROOTFS/cni/cni-plugins.tgz" -C "$DEST/opt/cni/bin"
 put 0755 bin/runc /usr/local/sbin/runc
 for tool in kubeadm kubelet kubectl; do put 0755 "bin/$tool" "/usr/local/bin/$tool"; done
 
+# A containerd configuration of the machine's own is kept aside for clean.sh to put back.
+saved="$DEST/etc/containerd/config.toml.sealbuild-saved"
+if [ -f "$DEST/etc/containerd/config.toml" ] && [ ! -f "$saved" ] && ! cmp -s "$DEST/etc/containerd/config.toml" "$ROOTFS/etc/containerd-config.toml"; then
+  cp -p "$DEST/etc/containerd/config.toml" "$saved"
+fi
 put 0644 etc/containerd-config.toml /etc/containerd/config.toml
 render etc/hosts.toml.tmpl /etc/containerd/certs.d/_default/hosts.toml
 put 0644 etc/crictl.yaml /etc/crictl.yaml
