@@ -58,9 +58,9 @@ test('a Kubefile error starts with the Kubefile path relative to the current dir
   await writeFile(join(work, 'bad', 'Kubefile'), 'FROM scratch\nFROBNICATE /x\n');
   const inParent = await sealbuild(root, ['bad'], { cwd: work });
   assert.equal(inParent.code, 1);
-  assert.match(inParent.stderr, /^Error: bad\/Kubefile:2:1: unknown instruction "FROBNICATE"/);
+  assert.match(inParent.stderr, /^Error: bad\/Kubefile:2:1: unknown instruction "FROBNICATE"/m);
   const inside = await sealbuild(root, ['-f', join(work, 'bad', 'Kubefile'), '.'], { cwd: join(work, 'bad') });
-  assert.match(inside.stderr, /^Error: Kubefile:2:1: unknown instruction "FROBNICATE"/);
+  assert.match(inside.stderr, /^Error: Kubefile:2:1: unknown instruction "FROBNICATE"/m);
 });
 
 test('a mistyped command is not taken for a build context', async () => {
