@@ -23,7 +23,7 @@ import { TestBed } from '../helpers/testbed.js';
 
 const exec = promisify(execFile);
 const bed = new TestBed('sbbf', '198.18.1');
-/** Where the rootfs is delivered on a host (as `sealbuild run` will: runtime.md). */
+/** Where the rootfs is delivered on a host, as `sealbuild run` does (src/cluster/deliver.ts). */
 const ROOTFS = '/var/lib/sealbuild/rootfs';
 /** The trees a script may write to, listed before and after to prove clean.sh removed its files. */
 const TREES = '/etc /usr/local /opt /var/lib /run';
