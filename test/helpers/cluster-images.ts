@@ -2,7 +2,7 @@ import { cp, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO, run, sealbuildOk } from './cli.js';
 import { fakeBinary, type FakeTool } from './fakes.js';
-import { serveReleases, sha256, tarGz } from './releases.js';
+import { serveReleases, sha256 } from './releases.js';
 
 /*
  * ClusterImages for the installer's tests, built by sealbuild from basefs/ with the fake
@@ -11,13 +11,12 @@ import { serveReleases, sha256, tarGz } from './releases.js';
  * nodes pull through the registry mirror.
  */
 
-export type RuntimeName = 'k3s' | 'k0s' | 'kubernetes';
+export type RuntimeName = 'k3s' | 'k0s';
 
 /** The sandbox image each fake pulls through the mirror (see the fakes). */
 const PAUSE_IMAGES: Record<RuntimeName, string> = {
   k3s: 'docker.io/rancher/mirrored-pause:3.6',
   k0s: 'quay.io/k0sproject/pause:3.10.1',
-  kubernetes: 'registry.k8s.io/pause:3.9',
 };
 
 /** A runnable stand-in for a pause image: sleep and the libraries it needs, as /pause. */
@@ -47,19 +46,9 @@ async function releases(runtime: RuntimeName, version: string): Promise<{ files:
     add(`/k3s/${version}/k3s`, await fake('k3s'), 'K3S_SHA256_amd64');
     add(`/k3s/${version}/k3s-airgap-images-amd64.tar.zst`, Buffer.from('no airgap images in the fake\n'), 'K3S_IMAGES_SHA256_amd64');
     args.push('--build-arg', `VERSION=${version}`);
-  } else if (runtime === 'k0s') {
+  } else {
     add(`/k0s/${version}/k0s-${version}-amd64`, await fake('k0s'), 'K0S_SHA256_amd64');
     args.push('--build-arg', `VERSION=${version}`);
-  } else {
-    const v = version;
-    for (const tool of ['kubeadm', 'kubelet', 'kubectl'] as const) add(`/kube/${v}/bin/linux/amd64/${tool}`, await fake(tool), `${tool.toUpperCase()}_SHA256_amd64`);
-    // containerd and runc are the machine's own (Debian's), behind the paths the release has.
-    const delegate = (binary: string) => Buffer.from(`#!/bin/sh\nexec ${binary} "$@"\n`);
-    add('/runc/v1.1.13/runc.amd64', delegate('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
-    add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', await tarGz({ 'bin/containerd': delegate('/usr/bin/containerd'), 'bin/ctr': delegate('/usr/bin/ctr') }), 'CONTAINERD_SHA256_amd64');
-    add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\nexit 0\n') }), 'CRICTL_SHA256_amd64');
-    add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: Buffer.from('#!/bin/sh\nexit 0\n') }), 'CNI_SHA256_amd64');
-    args.push('--build-arg', `VERSION=${v}`);
   }
   return { files, args };
 }
@@ -81,7 +70,7 @@ export async function buildClusterImage(root: string, work: string, runtime: Run
   const server = await serveReleases(files);
   try {
     const base = server.url;
-    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'], kubernetes: ['KUBE_RELEASES=kube', 'RUNC_RELEASES=runc', 'CONTAINERD_RELEASES=containerd', 'CRICTL_RELEASES=crictl', 'CNI_RELEASES=cni'] }[runtime];
+    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'] }[runtime];
     await sealbuildOk(root, ['build', '-t', tag, '--platform', 'linux/amd64', ...locations.flatMap((l) => ['--build-arg', l.replace('=', `=${base}/`)]), ...args, '--image-list', list, ctx]);
   } finally {
     await server.close();
