@@ -231,25 +231,34 @@ export class RepositoryClient {
 /**
  * Destroys `body` with a stall error when, over a window of `windowMs`, it moved less than
  * `needed()` bytes (what is left of the blob, at most MIN_PROGRESS_BYTES). A window in which
- * the consumer held the download back (a slow disk, a layer check decompressing) is not judged.
+ * the consumer held the download back for half the time or more (a slow disk, a layer check
+ * decompressing) is not judged: the registry was not the slow side.
  */
-function watchProgress(body: Readable, windowMs: number, needed: () => number): { moved(n: number): void; holding(held: boolean): void; stop(): void } {
+function watchProgress(body: Readable, windowMs: number, needed: () => number): { moved(n: number): void; holding(now: boolean): void; stop(): void } {
   let moved = 0;
-  let holding = false;
-  let held = false;
+  let heldMs = 0;
+  let heldSince: number | undefined;
   const timer = setInterval(() => {
-    if (!held && !holding && moved < needed()) {
+    const now = Date.now();
+    if (heldSince !== undefined) {
+      heldMs += now - heldSince;
+      heldSince = now;
+    }
+    if (heldMs < windowMs / 2 && moved < needed()) {
       body.destroy(Object.assign(new Error(`less than ${Math.min(needed(), MIN_PROGRESS_BYTES)} bytes in ${windowMs / 1000} s`), { code: 'SEALBUILD_STALLED' }));
     }
     moved = 0;
-    held = false;
+    heldMs = 0;
   }, windowMs);
   timer.unref();
   return {
     moved: (n) => void (moved += n),
     holding: (now) => {
-      holding = now;
-      held ||= now;
+      if (now) heldSince = Date.now();
+      else if (heldSince !== undefined) {
+        heldMs += Date.now() - heldSince;
+        heldSince = undefined;
+      }
     },
     stop: () => clearInterval(timer),
   };

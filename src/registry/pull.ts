@@ -104,8 +104,9 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
         pipeline(download, stream, () => {});
         // Both settle before the batch may be aborted: the write must not go on into a removed dir.
         const [written, checked] = await Promise.allSettled([batch.writeStream(stream, blob.mediaType, { digest: blob.digest, size: blob.size }), result]);
-        if (checked.status === 'rejected') throw checked.reason;
+        // A download that failed cut the check short: its error is the cause, not "damaged".
         if (written.status === 'rejected') throw written.reason;
+        if (checked.status === 'rejected') throw checked.reason;
       } else {
         await batch.writeStream(download, blob.mediaType, { digest: blob.digest, size: blob.size });
       }
