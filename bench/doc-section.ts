@@ -2,25 +2,37 @@ import { readFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../src/util/fs-atomic.js';
 
-/** docs/benchmarks.md, from the compiled bench/ (dist/bench/) two levels up. */
-export const BENCHMARKS_MD = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
+/**
+ * Where a run's report goes: the file `BENCH_OUT` names, else nowhere but stdout. A run on
+ * a shared or busy machine must not rewrite the tracked docs/benchmarks.md by itself;
+ * `BENCH_OUT=docs/benchmarks.md` publishes.
+ */
+export function reportTarget(): string | undefined {
+  return process.env.BENCH_OUT || undefined;
+}
 
 /**
- * Replaces (or appends) one benchmark's section of docs/benchmarks.md, between
- * `<!-- bench:NAME -->` markers, so each benchmark script owns its part of the page.
+ * Prints one benchmark's section and, with a `target` file, replaces (or appends) it there
+ * between `<!-- bench:NAME -->` markers, so each benchmark script owns its part of the page.
+ * Returns the file written, if any.
  */
-export async function writeSection(name: string, markdown: string): Promise<void> {
+export async function writeSection(name: string, markdown: string, target = reportTarget()): Promise<string | undefined> {
+  process.stdout.write(`${markdown.trim()}\n`);
+  if (target === undefined) {
+    process.stderr.write(`bench: ${name} not written to a file (BENCH_OUT=FILE writes it there; BENCH_OUT=docs/benchmarks.md publishes)\n`);
+    return undefined;
+  }
   const begin = `<!-- bench:${name} -->`;
   const end = `<!-- /bench:${name} -->`;
-  const page = await readFile(BENCHMARKS_MD, 'utf8').catch(() => '# Benchmarks\n');
+  const page = await readFile(target, 'utf8').catch(() => '# Benchmarks\n');
   const section = `${begin}\n${markdown.trim()}\n${end}`;
   const start = page.indexOf(begin);
   const stop = page.indexOf(end);
   const next = start >= 0 && stop > start ? `${page.slice(0, start)}${section}${page.slice(stop + end.length)}` : `${page.trimEnd()}\n\n${section}\n`;
-  await writeFileAtomic(BENCHMARKS_MD, next);
+  await writeFileAtomic(target, next);
+  return target;
 }
 
 /** A tool's version line: `--version`, or the `version` subcommand (crane, oras). */

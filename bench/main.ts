@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCHMARKS_MD, writeSection } from './doc-section.js';
+import { writeSection } from './doc-section.js';
 import { describeMachine, renderReport, type Results } from './report.js';
 import { buildah, compressTool, sealbuildGzip, sealbuildZstd, type BenchContext } from './scenarios.js';
 import { generateWorkload } from './workload.js';
@@ -68,8 +68,8 @@ async function main(): Promise<void> {
       log(`run ${run}/${runs}: zstd -T${cores}`);
       results.zstd.push(await compressTool(ctx, 'zstd'));
     }
-    await writeSection('build', renderReport(machine, results));
-    log(`wrote ${BENCHMARKS_MD}; push and pull (bench/registry.ts) come next in \`npm run bench\``);
+    const written = await writeSection('build', renderReport(machine, results));
+    log(`${written ? `wrote ${written}; ` : ''}push and pull (bench/registry.ts) come next in \`npm run bench\``);
   } finally {
     if (values.keep) log(`kept ${work}`);
     else await rm(work, { recursive: true, force: true });
