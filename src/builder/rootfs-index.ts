@@ -7,9 +7,8 @@ import { digestHex, type Digest } from '../oci/digest.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 
 /** What the index needs of a layer: its directories with their modes, other paths, whiteouts. */
 interface LayerPaths {
@@ -66,7 +65,7 @@ export class RootfsIndex {
     this.assertReady();
     const paths: LayerPaths = { dirs: [], others: [], whiteouts: [] };
     for (const e of entries) {
-      if (posix.basename(e.path).startsWith(WHITEOUT)) paths.whiteouts.push(e.path);
+      if (posix.basename(e.path).startsWith(WHITEOUT_PREFIX)) paths.whiteouts.push(e.path);
       else if (e.type === 'directory') paths.dirs.push([e.path, e.mode & 0o7777]);
       else paths.others.push(e.path);
     }
@@ -89,7 +88,7 @@ export class RootfsIndex {
     const reader = extract();
     reader.on('entry', (header, body, next) => {
       const path = posix.normalize(header.name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
-      if (posix.basename(path).startsWith(WHITEOUT)) paths.whiteouts.push(path);
+      if (posix.basename(path).startsWith(WHITEOUT_PREFIX)) paths.whiteouts.push(path);
       else if (header.type === 'directory') paths.dirs.push([path, (header.mode ?? 0o755) & 0o7777]);
       else paths.others.push(path);
       body.on('end', () => next());
@@ -107,8 +106,8 @@ export class RootfsIndex {
     for (const path of paths.whiteouts) {
       const base = posix.basename(path);
       const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-      if (base === OPAQUE) this.removeBelow(parent);
-      else this.removeDir(posix.join(parent, base.slice(WHITEOUT.length)));
+      if (base === OPAQUE_MARKER) this.removeBelow(parent);
+      else this.removeDir(posix.join(parent, base.slice(WHITEOUT_PREFIX.length)));
     }
     // A file, link or device where a directory was replaces the directory and all below it.
     for (const path of paths.others) this.removeDir(path);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, pack, type Pack } from 'tar-stream';
@@ -11,6 +11,7 @@ import { cleanPath, viewFromRemembered, type RootfsView } from '../runtime/rootf
 import type { ResolvedImage } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { HostError, run, shellQuote, type Host } from '../hosts/host.js';
+import { whiteoutOf } from '../layer/whiteout.js';
 
 /** Where a host keeps delivered rootfs trees, one per platform image (manifest digest). */
 export const ROOTFS_BASE = '/var/lib/sealbuild/rootfs';
@@ -46,7 +47,7 @@ export function rootfsTar(store: Store, image: ResolvedImage, view: RootfsView):
       reader.on('entry', (header, body, next) => {
         const path = cleanPath(header.name);
         const facts = view.get(path);
-        if (path === '' || facts?.layer !== index || posix.basename(path).startsWith('.wh.')) {
+        if (path === '' || facts?.layer !== index || whiteoutOf(path) !== undefined) {
           body.on('end', () => next());
           body.resume();
           return;

@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareEntryPaths, type LayerEntry } from './tar-writer.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout.js';
 
 /** What a snapshot keeps of one path: enough to tell any change without reading content. */
 interface Seen {
@@ -13,9 +14,6 @@ interface Seen {
 
 /** Directory path ('' = root) -> its children by name. Held in memory: about 100 bytes a path. */
 export type Snapshot = Map<string, Map<string, Seen>>;
-
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 
 /**
  * Records every path under `root` with its inode, type, mode, owner, size, mtime and ctime.
@@ -91,7 +89,7 @@ export async function diffSnapshot(root: string, before: Snapshot, options: Diff
     const old = before.get(dir) ?? new Map<string, Seen>();
     const names = await readdir(join(root, dir));
     const present = new Set(names);
-    for (const [name] of old) if (!present.has(name)) marker(dir, `${WHITEOUT}${name}`);
+    for (const [name] of old) if (!present.has(name)) marker(dir, `${WHITEOUT_PREFIX}${name}`);
     for (const name of names) {
       const path = dir === '' ? name : `${dir}/${name}`;
       const stats = await lstat(join(root, path));
@@ -109,7 +107,7 @@ export async function diffSnapshot(root: string, before: Snapshot, options: Diff
       if (entry) entries.set(path, entry);
       if (now.kind !== 'dir') continue;
       // A directory in place of an older one (rm -rf d && mkdir d): hide all of the old.
-      if (was?.kind === 'dir') marker(path, OPAQUE);
+      if (was?.kind === 'dir') marker(path, OPAQUE_MARKER);
       await addAll(path);
     }
   }
@@ -132,13 +130,13 @@ export async function diffUpper(upper: string, opaque: ReadonlySet<string>, opti
       const path = dir === '' ? name : `${dir}/${name}`;
       const stats = await lstat(join(upper, path));
       if (stats.isCharacterDevice() && stats.rdev === 0) {
-        entries.set(whiteoutPath(dir, `${WHITEOUT}${name}`), whiteoutEntry(whiteoutPath(dir, `${WHITEOUT}${name}`)));
+        entries.set(whiteoutPath(dir, `${WHITEOUT_PREFIX}${name}`), whiteoutEntry(whiteoutPath(dir, `${WHITEOUT_PREFIX}${name}`)));
         continue;
       }
       const entry = await entryFor(path, stats);
       if (entry) entries.set(path, entry);
       if (!stats.isDirectory()) continue;
-      if (opaque.has(path)) entries.set(`${path}/${OPAQUE}`, whiteoutEntry(`${path}/${OPAQUE}`));
+      if (opaque.has(path)) entries.set(`${path}/${OPAQUE_MARKER}`, whiteoutEntry(`${path}/${OPAQUE_MARKER}`));
       await walk(path);
     }
   }

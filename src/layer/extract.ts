@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type ExtractEvents, type Header } from 'tar-stream';
 import { UserError } from '../util/errors.js';
 import { LayerError } from './layer-reader.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout.js';
 
 export interface ExtractOptions {
   /** Apply OCI/overlay whiteouts (image layers). False for user archives: `.wh.*` are ordinary files. */
@@ -24,8 +25,6 @@ export interface ExtractSummary {
 /** One archive member: its header, and a stream of its body. */
 type Entry = ExtractEvents['entry'][1];
 
-const WHITEOUT_PREFIX = '.wh.';
-const OPAQUE_MARKER = '.wh..wh..opq';
 const MALFORMED_HINT = 'the archive is malformed or malicious';
 
 /** An error that already names the label and the entry; passed through unchanged. */

@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
 import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER } from './runtimes.js';
+import { whiteoutOf } from '../layer/whiteout.js';
 
 /** What `images/registry.tar.gz` turned out to hold. */
 export type ArchiveKind = 'oci' | 'docker' | 'placeholder' | 'invalid';
@@ -146,12 +147,11 @@ async function scanTar(tar: Readable): Promise<LayerFacts> {
   const reader = extract();
   reader.on('entry', (header, body, next) => {
     const path = cleanPath(header.name);
-    const base = posix.basename(path);
-    const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-    if (base === '.wh..wh..opq') facts.opaque.push(dir);
-    else if (base.startsWith('.wh.')) facts.removed.push(posix.join(dir, base.slice('.wh.'.length)));
+    const whiteout = whiteoutOf(path);
+    if (whiteout !== undefined && 'opaque' in whiteout) facts.opaque.push(whiteout.opaque);
+    else if (whiteout !== undefined) facts.removed.push(whiteout.removed);
     const type = header.type;
-    if (path === '' || base.startsWith('.wh.') || (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link')) {
+    if (path === '' || whiteout !== undefined || (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link')) {
       body.on('end', () => next());
       // A damaged layer fails the entry too; the pipeline below reports it once.
       body.on('error', () => {});
