@@ -12,7 +12,10 @@ import type { Reporter } from '../util/reporter.js';
  */
 export const DEFAULT_FILE_NAMES = ['Kubefile', 'Sealfile', 'Dockerfile', 'Containerfile'];
 
-/** Reads and parses the build file: `-f FILE`, else the first default name in the context (and says which). */
+/**
+ * Reads and parses the build file: `-f FILE`, else the first default name in the context,
+ * saying which when it is not the usual lone Kubefile.
+ */
 export async function readKubefile(contextDir: string, file: string | undefined, reporter: Reporter): Promise<Kubefile> {
   const path = file ?? (await defaultFile(contextDir, reporter));
   const text = await readFile(path, 'utf8').catch(() => {
@@ -31,6 +34,8 @@ async function defaultFile(contextDir: string, reporter: Reporter): Promise<stri
     throw new UserError(`no Kubefile in ${contextDir}: looked for ${DEFAULT_FILE_NAMES.join(', ')}`, { hint: 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
   }
   const path = join(contextDir, used);
-  reporter.info(`using ${path}${others.length > 0 ? ` (also found ${others.join(', ')}, not used; pass -f to choose)` : ''}`, { kubefile: path });
+  if (used !== 'Kubefile' || others.length > 0) {
+    reporter.info(`using ${path}${others.length > 0 ? ` (also found ${others.join(', ')}, not used; pass -f to choose)` : ''}`, { kubefile: path });
+  }
   return path;
 }

@@ -161,6 +161,9 @@ test('no -f: Kubefile, then Sealfile, Dockerfile, Containerfile; the build says 
   assert.equal((await inspect('test/sealfile:v1')).config.config.Labels!['from' as never], 'sealfile');
   const docker = await context('dockerfile', { Dockerfile: 'FROM scratch\nLABEL from=dockerfile\n' });
   assert.match((await sealbuildOk(root, ['-t', 'test/dockerfile:v1', docker])).stderr, /using .*dockerfile\/Dockerfile\n/);
+  // The usual lone Kubefile is not announced.
+  const kubefile = await context('kubefile-only', { Kubefile: 'FROM scratch\nLABEL from=kubefile\n' });
+  assert.doesNotMatch((await sealbuildOk(root, ['-t', 'test/kubefile-only:v1', kubefile])).stderr, /using /);
 });
 
 interface App {
