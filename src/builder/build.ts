@@ -74,7 +74,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
-    contextFile: async (written, pos) => (await shared.context.resolve(written, 'image file', pos))[0]!.abs,
+    contextFile: async (written, pos) => (await shared.context.resolve(written, 'image file', pos, true))[0]!.abs,
     layers: result.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: result.diffIds[i]!, file: batch.pathOf(descriptor.digest) })), facts,
   });
   if (cached) {

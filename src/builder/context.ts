@@ -67,13 +67,23 @@ export class BuildContext {
     return this.hasIgnoreRules && rel !== '' && rel !== '.' && this.ignorer.ignores(rel);
   }
 
-  /** Resolves one source as written in COPY/ADD/APP (globs expand to several). */
-  async resolve(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
+  /**
+   * Resolves one source as written in COPY/ADD/APP (globs expand to several). `strict`
+   * (sealbuild's own file references, such as image files in an imageList) refuses "/" and
+   * ".." above the context instead of dropping them as BuildKit does for COPY.
+   */
+  async resolve(written: string, what: string, pos: SourcePosition, strict = false): Promise<ContextSource[]> {
     if (this.rootfsLabel !== undefined) return this.resolveInRootfs(written, what, pos);
     // As BuildKit (and buildah) do: the path is joined to the context root, so a leading "/"
     // or ".." above the root is dropped and the source never leaves the context.
     const rel = posix.normalize(`/${written}`).replace(/^\/+/, '').replace(/\/+$/, '');
     const asWritten = posix.normalize(written).replace(/\/+$/, '');
+    if (strict && written.startsWith('/')) {
+      throw new KubefileError(pos, `${what} source "${written}" is an absolute path`, 'sources are paths relative to the build context; copy the file into the context');
+    }
+    if (strict && (asWritten === '..' || asWritten.startsWith('../'))) {
+      throw new KubefileError(pos, `${what} source "${written}" is outside the build context`, 'sources must stay inside the context directory');
+    }
     if (written.startsWith('/') || asWritten === '..' || asWritten.startsWith('../')) {
       this.warn(`${pos.file}:${pos.line}:${pos.col}: ${what} source "${written}" is read as "${rel || '.'}" in the build context (sources never leave it: a leading "/" and ".." above the context are dropped, as in BuildKit)`);
     }
