@@ -13,7 +13,7 @@ import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo, type LayerSource } from '../runtime/rootfs.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
-import type { Reporter } from '../util/reporter.js';
+import { formatBytes, type Reporter } from '../util/reporter.js';
 import { formatImageFileSpec, openImageFile, parseImageFileSpec, type ImageFileSpec } from './image-files.js';
 import { findCharts, imagesInHelmChart, scanChartValues } from './charts.js';
 import { imagesInList, imagesInYaml, type FoundImage, type ImageField } from './discover.js';
@@ -191,7 +191,7 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   const annotation = JSON.stringify(
     [...wanted.values()].map((f) => ({ image: f.image, ...(f.appName ? { appName: f.appName } : {}), platform: { architecture, os, ...(variant ? { variant } : {}) } })),
   );
-  reporter.info(`cached ${wanted.size} images (${downloadedBytes} bytes new to the store)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
+  reporter.info(`cached ${wanted.size} images (${formatBytes(downloadedBytes)} new to the store)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
   return { entries, lock, annotation, downloadedBytes };
 }
 

@@ -1,7 +1,7 @@
 import { lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
-import { createRequire } from 'node:module';
+import dockerignore from '@balena/dockerignore';
 import { glob } from 'tinyglobby';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
 
@@ -16,8 +16,9 @@ export interface ContextSource {
   stats: Stats;
 }
 
-// @balena/dockerignore is CommonJS with a mistyped default export; require gives the function.
-const ignoreFactory = createRequire(import.meta.url)('@balena/dockerignore') as typeof import('@balena/dockerignore').default;
+// @balena/dockerignore is CommonJS (module.exports = the factory) with types that declare a
+// default export: Node's and esbuild's CommonJS interop both give module.exports as the default.
+const ignoreFactory = dockerignore as unknown as typeof import('@balena/dockerignore').default;
 
 const IGNORE_FILES = ['.dockerignore', '.sealignore'];
 const GLOB_CHARS = /[*?[]/;

@@ -1,7 +1,7 @@
 import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
-import { shortDigest, type Digest } from '../oci/digest.js';
+import { type Digest } from '../oci/digest.js';
 import { Annotation, layerCompression } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, History } from '../oci/schemas.js';
@@ -405,7 +405,7 @@ export class StageBuilder {
       const before = tools ? undefined : await takeSnapshot(workspace.dir);
       const { reporter } = this.input;
       const outcome = await runCommand({
-        argv, dir: tools ? merged : workspace.dir, env: Object.fromEntries(env), scratch, onLine: (line) => reporter.info(`  | ${line}`, { output: line }),
+        argv, dir: tools ? merged : workspace.dir, env: Object.fromEntries(env), scratch, onLine: (line) => reporter.output(line),
         ...(tools ? { overlay: { tools, dirs } } : {}),
       }, this.input.sandbox);
       if (outcome.code !== 0) {
@@ -455,7 +455,7 @@ export class StageBuilder {
     if (hit === undefined) return false;
     this.pushLayer(hit, text);
     this.indexLater(hit.descriptor, hit.diffId);
-    this.input.reporter.info(`  CACHED ${shortDigest(hit.descriptor.digest)}`, { cached: true, digest: hit.descriptor.digest });
+    this.input.reporter.cached(hit.descriptor.digest);
     return true;
   }
 
@@ -468,7 +468,9 @@ export class StageBuilder {
     const { facts } = this.input;
     const learn = named && !named.inputs.complete ? new Map<string, Digest>() : undefined;
     const started = Date.now();
-    const layer = await writeLayer(named ? named.inputs.name(entries) : entries, { mtime: this.input.timestamp, compression: this.input.compression, inspect: facts.scanTar, learn }, this.input.batch);
+    const progress = this.input.reporter.layer(entries.reduce((sum, e) => sum + (e.size ?? 0), 0));
+    const layer = await writeLayer(named ? named.inputs.name(entries) : entries, { mtime: this.input.timestamp, compression: this.input.compression, inspect: facts.scanTar, learn, progress: progress?.add }, this.input.batch);
+    progress?.end('done');
     if (named && learn) {
       await named.inputs.learn(learn, started);
       this.result.key = named.keyOf(named.inputs);
@@ -477,7 +479,7 @@ export class StageBuilder {
     this.rootfs.apply(layer.diffId, entries);
     this.input.cache.record(this.result.key, layer);
     this.pushLayer(layer, text);
-    this.input.reporter.info(`  layer ${shortDigest(layer.descriptor.digest)} ${layer.descriptor.size} bytes`, { digest: layer.descriptor.digest, size: layer.descriptor.size });
+    this.input.reporter.layerWritten(layer.descriptor.digest, layer.descriptor.size);
   }
 
   private pushLayer(layer: CachedLayer, text: string): void {

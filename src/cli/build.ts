@@ -8,6 +8,7 @@ import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type Sandb
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { COMMAND_NAMES } from './command-names.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
 import { writeBuildMetadata } from './metadata.js';
 
@@ -86,8 +87,7 @@ function sandboxOptions(flags: BuildFlags): SandboxOptions {
  */
 async function rejectMistypedCommand(contextDir: string, command: Command): Promise<void> {
   if (await stat(contextDir).then(() => true, () => false)) return;
-  const names = (command.parent?.commands ?? []).map((c) => c.name());
-  const guess = closest(contextDir, names, 2);
+  const guess = closest(contextDir, COMMAND_NAMES, 2);
   if (guess !== undefined) throw new UsageError(`unknown command "${contextDir}"`, `did you mean ${guess}?`);
   const args = command.parent?.args ?? [];
   if (args.length === 1 && args[0] === contextDir && !contextDir.includes('/')) {
@@ -168,6 +168,7 @@ export function buildCommand(): Command {
       }
       if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
       if (flags.metadataFile !== undefined) await writeBuildMetadata(flags.metadataFile, store, result.descriptor, tags, startedAt);
+      options.reporter.finish(`Built ${tags.join(', ') || result.descriptor.digest}`);
       process.stdout.write(`${result.descriptor.digest}\n`);
     });
 }

@@ -32,24 +32,6 @@ export async function registriesFor(command: Command): Promise<Registries> {
   return new Registries({ tlsVerify, ...(certDir === undefined ? {} : { certDir }), ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }) });
 }
 
-/** `--timeout SECONDS`: a positive number. */
-export function parseSeconds(flag: string): (value: string) => number {
-  return (value) => {
-    const seconds = Number(value);
-    if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) throw new UsageError(`${flag}: "${value}" is not a number of seconds`, `write ${flag} 30`);
-    return seconds;
-  };
-}
-
-/** `--tls-verify`, `--tls-verify=true|false`, as podman and buildah spell it. */
-export function parseBool(flag: string): (value: string) => boolean {
-  return (value) => {
-    if (/^(true|1|yes)$/i.test(value)) return true;
-    if (/^(false|0|no)$/i.test(value)) return false;
-    throw new UsageError(`${flag}: "${value}" is not true or false`, `write ${flag}=false or ${flag}=true`);
-  };
-}
-
 export function reporterFor(command: Command): Reporter {
   const mode = globalOptions(command).progress;
   if (!PROGRESS_MODES.includes(mode)) throw new UsageError(`--progress: unknown mode "${mode}"`, `use one of ${PROGRESS_MODES.join(', ')}`);

@@ -1,29 +1,16 @@
 #!/usr/bin/env node
+import module from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
-import { allowExpansion } from '../layer/layer-reader.js';
 import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
 import { VERSION } from '../version.js';
-import { buildCommand } from './build.js';
-import { parseBool, parseSeconds } from './common.js';
-import { loginCommand, logoutCommand } from './login.js';
-import { pullCommand } from './pull.js';
-import { pushCommand } from './push.js';
-import { keyCommand, signCommand } from './sign.js';
-import { exportCommand } from './export.js';
-import { imagesCommand } from './images.js';
-import { inspectCommand } from './inspect.js';
-import { saveCommand } from './save.js';
-import { loadCommand } from './load.js';
-import { manifestCommand } from './manifest.js';
-import { pruneCommand } from './prune.js';
-import { rmiCommand, tagCommand } from './tag.js';
-import { initCommand } from './init.js';
-import { verifyCommand } from './verify.js';
-import { addCommand, deleteCommand, resetCommand, runCommand, statusCommand, upgradeCommand } from './cluster.js';
+import { COMMAND_NAMES, type CommandName } from './command-names.js';
+import { COMMANDS, commandOf } from './commands.js';
+import { parseBool, parseSeconds } from './option-values.js';
 
+/** The program with its own options, without commands. */
 function program(): Command {
-  const root = new Command('sealbuild')
+  return new Command('sealbuild')
     .description('Build, store and ship Kubernetes ClusterImages from Kubefiles.\n`sealbuild -t REF CONTEXT` is `sealbuild build -t REF CONTEXT`.')
     .version(VERSION)
     .option('--root <dir>', 'where images are stored (default: $SEALBUILD_ROOT, /var/lib/sealbuild as root, else ~/.local/share/sealbuild)')
@@ -34,13 +21,16 @@ function program(): Command {
     .option('--allow-expansion', 'unpack layers that expand more than 100:1 past 1 GiB (refused as decompression bombs by default)')
     .option('--timeout <seconds>', 'registry requests: how long a connection or an answer may take, and a download may go without data (default: 30)', parseSeconds('--timeout'))
     .exitOverride();
-  root.addCommand(buildCommand(), { isDefault: true });
-  for (const command of [imagesCommand(), inspectCommand(), pullCommand(), pushCommand(), saveCommand(), loadCommand(), manifestCommand(), exportCommand(), tagCommand(), rmiCommand(), pruneCommand(), loginCommand(), logoutCommand(), signCommand(), keyCommand()]) root.addCommand(command);
-  for (const command of [initCommand(), verifyCommand()]) root.addCommand(command);
-  for (const command of [runCommand(), addCommand(), deleteCommand(), upgradeCommand(), resetCommand(), statusCommand()]) root.addCommand(command);
-  root.hook('preAction', (_root, action) => allowExpansion(action.optsWithGlobals<{ allowExpansion?: boolean }>().allowExpansion === true));
+}
+
+/** Adds the commands `names` (loading a command loads what it uses). */
+async function addCommands(root: Command, names: readonly CommandName[]): Promise<void> {
+  for (const command of await Promise.all(names.map((name) => COMMANDS[name]()))) root.addCommand(command, { isDefault: command.name() === 'build' });
+  // Loaded only when asked for: the layer reader is not start-up's business.
+  root.hook('preAction', async (_root, action) => {
+    if (action.optsWithGlobals<{ allowExpansion?: boolean }>().allowExpansion === true) (await import('../layer/layer-reader.js')).allowExpansion(true);
+  });
   oneLineErrors(root, 'sealbuild');
-  return root;
 }
 
 /** commander's own errors (unknown option, missing argument) in our one-line format, for every command and subcommand. */
@@ -70,10 +60,17 @@ function endQuietlyOnClosedPipes(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Node 22+ keeps compiled code on disk: the chunks a command loads start faster next time.
+  (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   endQuietlyOnClosedPipes();
   const debug = argv.includes('--debug');
   try {
+    // Only the command that runs is loaded.
     const cli = program();
+    const command = commandOf(argv.slice(2), cli.options);
+    // --version needs no command; help without a command lists them all.
+    const versionOnly = command === undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
+    await addCommands(cli, command !== undefined ? [command] : versionOnly ? [] : COMMAND_NAMES);
     if (argv.length <= 2) {
       cli.outputHelp();
       process.exit(2);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -34,6 +34,8 @@ export interface LayerOptions<T> {
    * (that would read every file once more).
    */
   learn?: Map<string, Digest>;
+  /** Told the bytes of tar written, as they are (the live progress view). */
+  progress?: (bytes: number) => void;
 }
 
 const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: Readable) => Readable }> = {
@@ -68,7 +70,7 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   // uncompressed blob's own digest is its diff_id.
   const tee = options.inspect && teeInspect(options.inspect);
   const diffHasher = kind === 'none' ? undefined : new HashingStream();
-  const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
+  const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(options.progress ? [counter(options.progress)] : []), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
   const tarOut = chain.at(-1)!;
   const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();
   const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : batch.writeStream(COMPRESSORS[kind].compress(tarOut), COMPRESSORS[kind].mediaType);
@@ -93,4 +95,14 @@ async function hashTar(entries: readonly LayerEntry[], mtime: Date): Promise<Dig
 
 export function isLayerCompression(value: string): value is LayerCompression {
   return (LAYER_COMPRESSIONS as readonly string[]).includes(value);
+}
+
+/** Passes bytes through, telling `progress` how many. */
+function counter(progress: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      progress(chunk.length);
+      done(null, chunk);
+    },
+  });
 }

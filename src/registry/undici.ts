@@ -6,6 +6,8 @@ let loaded: Promise<typeof import('undici')> | undefined;
  * never does), so a static import would cost every build its load time.
  */
 export function undici(): Promise<typeof import('undici')> {
-  loaded ??= import('undici');
+  // undici is CommonJS: Node's import() also names its exports, the bundle's only has the
+  // default (module.exports), which both have.
+  loaded ??= import('undici').then((m) => (m as unknown as { default?: typeof m }).default ?? m);
   return loaded;
 }

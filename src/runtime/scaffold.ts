@@ -1,14 +1,14 @@
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expandWord } from '../kubefile/expand.js';
 import { parseKubefile } from '../kubefile/parse.js';
 import { normalizeReference } from '../oci/reference.js';
 import { UserError } from '../util/errors.js';
 import type { ClusterRuntime } from './runtimes.js';
 
+import { PACKAGE_ROOT } from '../package-root.js';
+
 /** basefs/ and templates/ ship beside dist/ (package.json "files"). */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BASEFS_DIR = join(PACKAGE_ROOT, 'basefs');
 const TEMPLATES_DIR = join(PACKAGE_ROOT, 'templates');
 

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { removeDir, sealbuild, sealbuildOk, snapshot, tempDir, type RunResult } from '../helpers/cli.js';
+import { LAYER_LINE, removeDir, type RunResult, sealbuild, sealbuildOk, snapshot, tempDir } from '../helpers/cli.js';
 
 const TAG = 'my/base:v1';
 const MISSING_IMAGE = 'my/absent:v1';
@@ -172,7 +172,7 @@ test('8. a build failing after layers were written leaves no blob behind', async
   assert.equal(result.stdout, '');
   const lines = result.stderr.split(/(?<=\n)/);
   assertErrorLine(lines.pop()!, [`Error: ${file}:3:1: COPY source "missing" not found`]);
-  const written = lines.flatMap((line) => /^\s+layer ([0-9a-f]{12}) \d+ bytes\n$/.exec(line)?.[1] ?? []);
+  const written = lines.flatMap((line) => LAYER_LINE.exec(line.trimEnd())?.[1] ?? []);
   assert.equal(written.length, 1, `expected one layer before the failure: ${result.stderr}`);
   const blobs = await readdir(join(store, 'oci', 'blobs', 'sha256'));
   assert.ok(!blobs.some((blob) => blob.startsWith(written[0]!)), `layer ${written[0]} of a failed build is in the store`);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, readlink, stat, utimes, writeFile, symlink, link } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO, removeDir, run, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { exampleContext, removeDir, run, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 
-const EXAMPLE = join(REPO, 'examples', 'hello');
+let EXAMPLE: string;
 let work: string;
 let root: string;
 
@@ -40,6 +40,7 @@ before(async () => {
   tool('umoci', 'umoci');
   tool('oci-image-tool', 'oci-image-tool');
   work = await tempDir();
+  EXAMPLE = await exampleContext(work);
   root = join(work, 'root');
   await makeContext(join(work, 'ctx'));
 });
@@ -141,7 +142,7 @@ test('the example builds for amd64 and arm64 into one index; export gives each a
     await sealbuildOk(root, ['export', 'example/hello:v0.1.0', '--platform', `linux/${arch}`, '-o', dir]);
     assert.match(await readFile(join(dir, 'bin', 'hello'), 'utf8'), new RegExp(`hello from ${arch}`));
     assert.equal((await stat(join(dir, 'scripts', 'init.sh'))).mode & 0o777, 0o755);
-    assert.ok((await readFile(join(dir, 'application', 'apps', 'hello-nginx', 'nginx.yaml'), 'utf8')).includes('kind: Deployment'));
+    assert.ok((await readFile(join(dir, 'application', 'apps', 'hello-web', 'web.yaml'), 'utf8')).includes('kind: Deployment'));
   }
   // Layers that do not depend on the architecture are stored once.
   const info = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'example/hello:v0.1.0'])).stdout);
@@ -150,8 +151,8 @@ test('the example builds for amd64 and arm64 into one index; export gives each a
   assert.deepEqual(amd.slice(1, -1), arm.slice(1, -1), 'scripts, etc, manifests, app layers are shared');
   assert.notEqual(amd.at(-1), arm.at(-1), 'Metadata (the last layer) names each arch');
   const ext = JSON.parse(info.images[0].annotations['sealer.image.extension']);
-  assert.deepEqual(ext.launch.app_names, ['hello-nginx']);
-  assert.deepEqual(ext.applications, [{ name: 'hello-nginx', version: 'v1', files: ['nginx.yaml'], type: 'kube' }]);
+  assert.deepEqual(ext.launch.app_names, ['hello-web']);
+  assert.deepEqual(ext.applications, [{ name: 'hello-web', version: 'v1', files: ['web.yaml'], type: 'kube' }]);
   assert.equal(info.images[0].labels['app.alpha.sealer.io/supported-kube-version'], 'v1.25.3');
 });
 

@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { exampleContext, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
-const EXAMPLE = join(REPO, 'examples', 'hello');
+let EXAMPLE: string;
 let work: string;
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -40,6 +40,7 @@ before(async () => {
   tool('skopeo', 'skopeo');
   tool('zstd', 'zstd');
   work = await tempDir();
+  EXAMPLE = await exampleContext(work);
   root = join(work, 'root');
   env = { DOCKER_CONFIG: join(work, 'docker'), REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '' };
   registry = await startRegistry();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CLI, REPO, removeDir, run, sealbuild, sealbuildOk, tempDir, tool, type RunResult } from '../helpers/cli.js';
+import { CLI, exampleContext, removeDir, run, sealbuild, sealbuildOk, tempDir, tool, type RunResult } from '../helpers/cli.js';
 
 // Images that come as files (oci-archive:, oci:, docker-archive:) cached into registry/ with
 // no network: every build here that reads them runs in a network namespace of its own
@@ -53,8 +53,8 @@ after(async () => {
 
 test('the example ClusterImage builds offline from its own files and passes verify', async () => {
   tool('bash', 'bash');
-  const example = join(work, 'hello');
-  await cp(join(REPO, 'examples', 'hello'), example, { recursive: true, filter: (src) => !/\/(vendor|images)$/.test(src) });
+  const example = await exampleContext(join(work, 'hello'));
+  // The real images, over the placeholder.
   run('bash', [join(example, 'make-images.sh'), process.execPath, CLI]);
   const root = join(work, 'example-root');
   const built = await offline(root, ['-t', 'example/hello:v0.1.0', '--platform', 'linux/amd64,linux/arm64', example], work);

@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { exampleContext, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
-const EXAMPLE = join(REPO, 'examples', 'hello');
+let EXAMPLE: string;
 let work: string;
 let env: NodeJS.ProcessEnv;
 let registry: Registry;
@@ -14,6 +14,7 @@ let registry: Registry;
 before(async () => {
   tool('skopeo', 'skopeo');
   work = await tempDir();
+  EXAMPLE = await exampleContext(work);
   env = { DOCKER_CONFIG: join(work, 'docker'), REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '' };
   registry = await startRegistry();
 });

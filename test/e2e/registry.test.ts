@@ -4,12 +4,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { issueServerCert, makeTestCA } from '../helpers/certs.js';
-import { REPO, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { exampleContext, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
 import { startFaultProxy, type FaultPlan } from '../helpers/fault-proxy.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { startTokenServer } from '../helpers/token-server.js';
 
-const EXAMPLE = join(REPO, 'examples', 'hello');
+let EXAMPLE: string;
 let work: string;
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -53,6 +53,7 @@ async function expectFailure(args: string[], code: number, pattern: RegExp, r = 
 before(async () => {
   tool('skopeo', 'skopeo');
   work = await tempDir();
+  EXAMPLE = await exampleContext(work);
   root = join(work, 'root');
   env = { DOCKER_CONFIG: join(work, 'docker'), REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '' };
   plain = await startRegistry();

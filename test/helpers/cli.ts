@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The compiled CLI, run the way a user runs it. */
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The bundled CLI (what the package's bin is), run the way a user runs it. */
+export const CLI = fileURLToPath(new URL('../../cli/sealbuild.js', import.meta.url));
 /** The repository root (tests are compiled to dist/test/). */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -88,6 +88,9 @@ export async function snapshot(dir: string): Promise<string[]> {
   return out;
 }
 
+/** A layer written, in plain progress: `  layer 93c91f4d866f 135 MB in 2.1s`; the group is the short digest. */
+export const LAYER_LINE = /^ {2}layer ([0-9a-f]{12}) \d+(?:\.\d+)? [kMGT]?B in \S+$/;
+
 /** The layer steps of a build's progress (plain mode): `CACHED <instruction>` or `built <instruction>` (compressed). */
 export function layerSteps(stderr: string): string[] {
   const steps: string[] = [];
@@ -96,7 +99,20 @@ export function layerSteps(stderr: string): string[] {
     const step = /^STEP \d+\/\d+ \[[^\]]+\]: (.*)$/.exec(line);
     if (step) current = step[1]!;
     else if (/^ {2}CACHED [0-9a-f]{12}$/.test(line)) steps.push(`CACHED ${current}`);
-    else if (/^ {2}layer [0-9a-f]{12} \d+ bytes$/.test(line)) steps.push(`built ${current}`);
+    else if (LAYER_LINE.test(line)) steps.push(`built ${current}`);
   }
   return steps;
+}
+
+/**
+ * examples/hello copied into `dir` for builds with `--build-mode lite`: the registry image
+ * examples/hello/make-images.sh would make is a placeholder (such builds read no imageList and
+ * run no verify). Returns the copy's path.
+ */
+export async function exampleContext(dir: string): Promise<string> {
+  const copy = join(dir, 'example-hello');
+  await cp(join(REPO, 'examples', 'hello'), copy, { recursive: true, filter: (src) => !/\/(vendor|images)$/.test(src) });
+  await mkdir(join(copy, 'images'));
+  await writeFile(join(copy, 'images', 'registry.tar.gz'), 'SEALBUILD-PLACEHOLDER: not the registry image (a test build)\n');
+  return copy;
 }
