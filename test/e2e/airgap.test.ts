@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool, writeFiles } from '../helpers/cli.js';
 import { pathWithout } from '../helpers/go-tools.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
@@ -15,13 +15,7 @@ let env: NodeJS.ProcessEnv;
 const seeded = new Map<string, string>();
 const stops: (() => Promise<void>)[] = [];
 
-async function context(dir: string, files: Record<string, string>): Promise<string> {
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(join(dir, path, '..'), { recursive: true });
-    await writeFile(join(dir, path), content);
-  }
-  return dir;
-}
+const context = writeFiles;
 
 /** The digest of the manifest bytes a registry serves for `ref` (skopeo --raw, hashed). */
 function servedDigest(ref: string): string {

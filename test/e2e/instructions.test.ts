@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuildOk, tempDir } from '../helpers/cli.js';
+import { removeDir, run, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -29,13 +29,8 @@ after(async () => {
   await removeDir(work);
 });
 
-async function context(name: string, files: Record<string, string>): Promise<string> {
-  const dir = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(join(dir, path, '..'), { recursive: true });
-    await writeFile(join(dir, path), content);
-  }
-  return dir;
+function context(name: string, files: Record<string, string>): Promise<string> {
+  return writeFiles(join(work, name), files);
 }
 
 async function exported(ref: string, name: string): Promise<string> {

@@ -3,10 +3,10 @@
  * against buildah (what sealos builds with) building the same file, and read back by skopeo.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool, writeFiles } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -21,13 +21,8 @@ after(async () => {
   await removeDir(work);
 });
 
-async function context(name: string, files: Record<string, string>): Promise<string> {
-  const dir = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(join(dir, path, '..'), { recursive: true });
-    await writeFile(join(dir, path), content);
-  }
-  return dir;
+function context(name: string, files: Record<string, string>): Promise<string> {
+  return writeFiles(join(work, name), files);
 }
 
 interface Inspected {

@@ -116,3 +116,12 @@ export async function exampleContext(dir: string): Promise<string> {
   await writeFile(join(copy, 'images', 'registry.tar.gz'), 'SEALBUILD-PLACEHOLDER: not the registry image (a test build)\n');
   return copy;
 }
+
+/** Writes `files` (path relative to `dir` -> content) under `dir`, making parent directories; returns `dir`. */
+export async function writeFiles(dir: string, files: Record<string, string>): Promise<string> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(dir, path, '..'), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+  return dir;
+}
