@@ -201,11 +201,11 @@ describe('k3s', () => {
   });
 
   test('an agent joins with the token and --registry-ip, pulling through the first server\'s registry; a wrong token is refused', async () => {
-    const wrong = await script(2, 'k3s-v1', 'init.sh', ['agent', '--server', 'https://198.18.1.1:6443', '--token', 'wrong', '--registry-ip', '198.18.1.1']);
+    const wrong = await script(2, 'k3s-v1', 'init.sh', ['agent', '--server', `https://${bed.ip(1)}:6443`, '--token', 'wrong', '--registry-ip', bed.ip(1)]);
     assert.notEqual(wrong.code, 0, 'an agent with a wrong token does not start');
     assert.match(wrong.stderr, /token rejected/);
     await scriptOk(2, 'k3s-v1', 'clean.sh', []);
-    await scriptOk(2, 'k3s-v1', 'init.sh', ['agent', '--server', 'https://198.18.1.1:6443', '--token', 's3cret', '--registry-ip', '198.18.1.1']);
+    await scriptOk(2, 'k3s-v1', 'init.sh', ['agent', '--server', `https://${bed.ip(1)}:6443`, '--token', 's3cret', '--registry-ip', bed.ip(1)]);
     await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready/.test(await sh(1, 'k3s kubectl get nodes')));
     assert.match(await sh(2, 'k3s ctr -n k8s.io images ls -q'), /docker\.io\/rancher\/mirrored-pause:3\.6/);
   });
@@ -297,14 +297,14 @@ describe('k0s', () => {
     // from the bundle init.sh put into /var/lib/k0s/images; the registry serves the rest.
     await waitFor('the pause image on host 1', async () => (await sh(1, 'k0s ctr -n k8s.io images ls -q')).includes('sea.hub:5000/k0sproject/pause:3.10.1'));
     // The registry answers on the node's address (this machine is on the test bed's bridge).
-    assert.match(await (await fetch('http://198.18.1.1:5000/v2/_catalog')).text(), /"k0sproject\/pause"/);
+    assert.match(await (await fetch(`http://${bed.ip(1)}:5000/v2/_catalog`)).text(), /"k0sproject\/pause"/);
     await waitFor('node 1 Ready', async () => /sbbf-1\s+Ready\s+control-plane\s+v1\.34\.3\+k0s\.0/.test(await sh(1, 'k0s kubectl get nodes')));
   });
 
   test('a second controller with a worker joins with a controller token; its system images come from /var/lib/k0s/images, with no registry in reach', async () => {
     await sh(1, 'k0s token create --role=controller > /run/testbed-shared/controller-token');
-    // 198.18.1.99 is no host: only the bundle can give this node its sandbox image.
-    await scriptOk(2, 'k0s-v1', 'init.sh', ['controller', '--enable-worker', '--token-file', '/run/testbed-shared/controller-token', '--registry-ip', '198.18.1.99']);
+    // host 99 does not exist: only the bundle can give this node its sandbox image.
+    await scriptOk(2, 'k0s-v1', 'init.sh', ['controller', '--enable-worker', '--token-file', '/run/testbed-shared/controller-token', '--registry-ip', bed.ip(99)]);
     await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready/.test(await sh(1, 'k0s kubectl get nodes')));
     assert.match(await sh(2, 'k0s ctr -n k8s.io images ls -q'), /^sea\.hub:5000\/k0sproject\/pause:3\.10\.1$/m);
     assert.match(await sh(2, 'tar -tf /var/lib/k0s/images/sealbuild-system-images.tar'), /^index\.json$/m);
@@ -382,7 +382,7 @@ describe('kubernetes', () => {
   test('a worker joins with kubeadm\'s join command and --registry-ip', async () => {
     const join = await sh(1, 'kubeadm token create --print-join-command');
     const [, token, hash] = /--token (\S+) --discovery-token-ca-cert-hash (\S+)/.exec(join)!;
-    await scriptOk(2, 'kube-v1', 'init.sh', ['join', '--control-plane-endpoint', '198.18.1.1:6443', '--token', token!, '--discovery-token-ca-cert-hash', hash!, '--registry-ip', '198.18.1.1'], env);
+    await scriptOk(2, 'kube-v1', 'init.sh', ['join', '--control-plane-endpoint', `${bed.ip(1)}:6443`, '--token', token!, '--discovery-token-ca-cert-hash', hash!, '--registry-ip', bed.ip(1)], env);
     await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready\s+<none>\s+v1\.30\.4/.test(await sh(1, 'kubectl get nodes')));
   });
 

@@ -19,11 +19,20 @@ export interface ExecResult {
 export class TestBed {
   readonly stateDir: string;
 
-  constructor(
-    readonly name: string,
-    readonly net: string,
-  ) {
-    this.stateDir = `/run/sealbuild-testbed/${name}`;
+  readonly name: string;
+  readonly net: string;
+
+  /**
+   * TESTBED_SLOT=N (1-9) moves this test bed to name+N and 198.19.(third octet + 10*N), so two
+   * checkouts on one machine can run the same test file at once without meeting.
+   */
+  constructor(name: string, net: string) {
+    const slot = Number(process.env.TESTBED_SLOT ?? 0);
+    if (!Number.isInteger(slot) || slot < 0 || slot > 9) throw new Error(`TESTBED_SLOT must be 0-9, got ${process.env.TESTBED_SLOT}`);
+    const [a, b, c] = net.split('.');
+    this.name = slot === 0 ? name : `${name}${slot}`;
+    this.net = slot === 0 ? net : `${a}.${Number(b) + 1}.${Number(c) + 10 * slot}`;
+    this.stateDir = `/run/sealbuild-testbed/${this.name}`;
   }
 
   /** The root key pair every host accepts. */
