@@ -196,7 +196,7 @@ describe('k3s', () => {
     assert.match(await sh(1, 'k3s ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/);
     // The only way to docker.io/rancher/mirrored-pause is the mirror: the host has no route out.
     await waitFor('the pause image on host 1', async () => (await sh(1, 'k3s ctr -n k8s.io images ls -q')).includes('docker.io/rancher/mirrored-pause:3.6'));
-    await waitFor('node 1 Ready', async () => /sbbf-1\s+Ready\s+control-plane\s+v1\.34\.2\+k3s1/.test(await sh(1, 'k3s kubectl get nodes')));
+    await waitFor('node 1 Ready', async () => new RegExp(`${bed.name}-1\\s+Ready\\s+control-plane\\s+v1\\.34\\.2\\+k3s1`).test(await sh(1, 'k3s kubectl get nodes')));
     assert.match(await sh(1, 'k3s ctr -n k8s.io tasks ls'), /fake-sandbox\s+\d+\s+RUNNING/);
   });
 
@@ -206,7 +206,7 @@ describe('k3s', () => {
     assert.match(wrong.stderr, /token rejected/);
     await scriptOk(2, 'k3s-v1', 'clean.sh', []);
     await scriptOk(2, 'k3s-v1', 'init.sh', ['agent', '--server', `https://${bed.ip(1)}:6443`, '--token', 's3cret', '--registry-ip', bed.ip(1)]);
-    await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready/.test(await sh(1, 'k3s kubectl get nodes')));
+    await waitFor('node 2 Ready', async () => new RegExp(`${bed.name}-2\\s+Ready`).test(await sh(1, 'k3s kubectl get nodes')));
     assert.match(await sh(2, 'k3s ctr -n k8s.io images ls -q'), /docker\.io\/rancher\/mirrored-pause:3\.6/);
   });
 
@@ -221,16 +221,16 @@ describe('k3s', () => {
     await scriptOk(2, 'k3s-v2', 'upgrade.sh', ['agent']);
     await waitFor('both nodes at v1.34.3', async () => {
       const nodes = await sh(1, 'k3s kubectl get nodes');
-      return /sbbf-1\s+Ready\s+\S+\s+v1\.34\.3\+k3s1/.test(nodes) && /sbbf-2\s+Ready\s+\S+\s+v1\.34\.3\+k3s1/.test(nodes);
+      return new RegExp(`${bed.name}-1\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k3s1`).test(nodes) && new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k3s1`).test(nodes);
     });
     assert.match(await sh(1, 'k3s ctr -n sealbuild containers info sealbuild-registry'), /rootfs\/k3s-v2\/registry/);
     assert.equal((await sh(1, '/usr/local/bin/k3s --version')).trim(), 'k3s version v1.34.3+k3s1 (fake)');
   });
 
   test('delete.sh node NAME on the server, delete.sh leave and clean.sh on the agent: the node is gone, the agent host as before', async () => {
-    await scriptOk(1, 'k3s-v2', 'delete.sh', ['node', 'sbbf-2']);
-    assert.doesNotMatch(await sh(1, 'k3s kubectl get nodes'), /sbbf-2/);
-    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), /sbbf-1: k3s kubectl drain sbbf-2 --ignore-daemonsets --delete-emptydir-data --force/);
+    await scriptOk(1, 'k3s-v2', 'delete.sh', ['node', `${bed.name}-2`]);
+    assert.doesNotMatch(await sh(1, 'k3s kubectl get nodes'), new RegExp(`${bed.name}-2`));
+    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), new RegExp(`${bed.name}-1: k3s kubectl drain ${bed.name}-2 --ignore-daemonsets --delete-emptydir-data --force`));
     await scriptOk(2, 'k3s-v2', 'delete.sh', ['leave']);
     await scriptOk(2, 'k3s-v2', 'clean.sh', []);
     assert.deepEqual(await leftovers(2), { processes: '', mounts: '' });
@@ -298,17 +298,17 @@ describe('k0s', () => {
     await waitFor('the pause image on host 1', async () => (await sh(1, 'k0s ctr -n k8s.io images ls -q')).includes('sea.hub:5000/k0sproject/pause:3.10.1'));
     // The registry answers on the node's address (this machine is on the test bed's bridge).
     assert.match(await (await fetch(`http://${bed.ip(1)}:5000/v2/_catalog`)).text(), /"k0sproject\/pause"/);
-    await waitFor('node 1 Ready', async () => /sbbf-1\s+Ready\s+control-plane\s+v1\.34\.3\+k0s\.0/.test(await sh(1, 'k0s kubectl get nodes')));
+    await waitFor('node 1 Ready', async () => new RegExp(`${bed.name}-1\\s+Ready\\s+control-plane\\s+v1\\.34\\.3\\+k0s\\.0`).test(await sh(1, 'k0s kubectl get nodes')));
   });
 
   test('a second controller with a worker joins with a controller token; its system images come from /var/lib/k0s/images, with no registry in reach', async () => {
     await sh(1, 'k0s token create --role=controller > /run/testbed-shared/controller-token');
     // host 99 does not exist: only the bundle can give this node its sandbox image.
     await scriptOk(2, 'k0s-v1', 'init.sh', ['controller', '--enable-worker', '--token-file', '/run/testbed-shared/controller-token', '--registry-ip', bed.ip(99)]);
-    await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready/.test(await sh(1, 'k0s kubectl get nodes')));
+    await waitFor('node 2 Ready', async () => new RegExp(`${bed.name}-2\\s+Ready`).test(await sh(1, 'k0s kubectl get nodes')));
     assert.match(await sh(2, 'k0s ctr -n k8s.io images ls -q'), /^sea\.hub:5000\/k0sproject\/pause:3\.10\.1$/m);
     assert.match(await sh(2, 'tar -tf /var/lib/k0s/images/sealbuild-system-images.tar'), /^index\.json$/m);
-    assert.match(await sh(1, 'k0s etcd member-list'), /"sbbf-2"/);
+    assert.match(await sh(1, 'k0s etcd member-list'), new RegExp(`"${bed.name}-2"`));
   });
 
   test('upgrade.sh: k0s stop, the new binary, k0s start, on each controller; the registry follows the new image', async () => {
@@ -316,17 +316,17 @@ describe('k0s', () => {
     await scriptOk(2, 'k0s-v2', 'upgrade.sh', ['controller']);
     await waitFor('both nodes at v1.34.4', async () => {
       const nodes = await sh(1, 'k0s kubectl get nodes');
-      return /sbbf-1\s+Ready\s+\S+\s+v1\.34\.4\+k0s\.0/.test(nodes) && /sbbf-2\s+Ready\s+\S+\s+v1\.34\.4\+k0s\.0/.test(nodes);
+      return new RegExp(`${bed.name}-1\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`).test(nodes) && new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`).test(nodes);
     });
     assert.match(await sh(1, 'k0s ctr -n sealbuild containers info sealbuild-registry'), /rootfs\/k0s-v2\/registry/);
   });
 
   test('delete.sh: drained and deleted from controller 1, `k0s etcd leave` on controller 2, then clean.sh: host 2 as before', async () => {
-    await scriptOk(1, 'k0s-v2', 'delete.sh', ['node', 'sbbf-2']);
-    assert.doesNotMatch(await sh(1, 'k0s kubectl get nodes'), /sbbf-2/);
+    await scriptOk(1, 'k0s-v2', 'delete.sh', ['node', `${bed.name}-2`]);
+    assert.doesNotMatch(await sh(1, 'k0s kubectl get nodes'), new RegExp(`${bed.name}-2`));
     await scriptOk(2, 'k0s-v2', 'delete.sh', ['leave']);
-    assert.doesNotMatch(await sh(1, 'k0s etcd member-list'), /sbbf-2/);
-    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), /sbbf-2: k0s etcd leave/);
+    assert.doesNotMatch(await sh(1, 'k0s etcd member-list'), new RegExp(`${bed.name}-2`));
+    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), new RegExp(`${bed.name}-2: k0s etcd leave`));
     await scriptOk(2, 'k0s-v2', 'clean.sh', []);
     assert.deepEqual(await leftovers(2), { processes: '', mounts: '' });
     assert.deepEqual(await listing(2), before2);
@@ -358,12 +358,12 @@ describe('kubernetes', () => {
     }
     [before1, before2] = [await listing(1), await listing(2)];
     // A PATH with what the script needs before its check, and none of the host tools.
-    await sh(1, 'mkdir -p /tmp/sbbf-path && for t in bash dirname sed head cat; do ln -sf "$(command -v $t)" /tmp/sbbf-path/; done');
-    const missing = await bed.exec(1, ['env', 'PATH=/tmp/sbbf-path', 'bash', `${ROOTFS}/kube-v1/scripts/init.sh`, ...v1.init]);
+    await sh(1, `mkdir -p /tmp/${bed.name}-path && for t in bash dirname sed head cat; do ln -sf "$(command -v $t)" /tmp/${bed.name}-path/; done`);
+    const missing = await bed.exec(1, ['env', `PATH=/tmp/${bed.name}-path`, 'bash', `${ROOTFS}/kube-v1/scripts/init.sh`, ...v1.init]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^\[sealbuild\] error: missing host tools for kubernetes v1\.30\.4: conntrack ip iptables mount nsenter modprobe sysctl tar \(install them first/m);
     assert.equal(missing.stderr.split('\n').filter((l) => l.includes('error')).length, 1, 'one message');
-    await sh(1, 'rm -rf /tmp/sbbf-path');
+    await sh(1, `rm -rf /tmp/${bed.name}-path`);
     assert.deepEqual(await listing(1), before1);
   });
 
@@ -373,7 +373,7 @@ describe('kubernetes', () => {
     assert.match(await sh(1, 'cat /etc/hosts'), /^198\.18\.1\.1 sea\.hub # sealbuild registry$/m);
     // kubeadm's image pull went through the mirror: registry.k8s.io is unreachable from here.
     assert.match(await sh(1, 'ctr -n k8s.io images ls -q'), /^registry\.k8s\.io\/pause:3\.9$/m);
-    await waitFor('node 1 Ready', async () => /sbbf-1\s+Ready\s+control-plane\s+v1\.30\.4/.test(await sh(1, 'kubectl get nodes')));
+    await waitFor('node 1 Ready', async () => new RegExp(`${bed.name}-1\\s+Ready\\s+control-plane\\s+v1\\.30\\.4`).test(await sh(1, 'kubectl get nodes')));
     const flannel = await sh(1, 'cat /run/testbed-shared/cluster/applied/kube-flannel.yaml');
     assert.match(flannel, /"Network": "10\.244\.0\.0\/16"/);
     assert.match(flannel, /image: docker\.io\/flannel\/flannel:v0\.25\.6/);
@@ -383,7 +383,7 @@ describe('kubernetes', () => {
     const join = await sh(1, 'kubeadm token create --print-join-command');
     const [, token, hash] = /--token (\S+) --discovery-token-ca-cert-hash (\S+)/.exec(join)!;
     await scriptOk(2, 'kube-v1', 'init.sh', ['join', '--control-plane-endpoint', `${bed.ip(1)}:6443`, '--token', token!, '--discovery-token-ca-cert-hash', hash!, '--registry-ip', bed.ip(1)], env);
-    await waitFor('node 2 Ready', async () => /sbbf-2\s+Ready\s+<none>\s+v1\.30\.4/.test(await sh(1, 'kubectl get nodes')));
+    await waitFor('node 2 Ready', async () => new RegExp(`${bed.name}-2\\s+Ready\\s+<none>\\s+v1\\.30\\.4`).test(await sh(1, 'kubectl get nodes')));
   });
 
   test('upgrade.sh: kubeadm upgrade apply on the first control plane, upgrade node on the worker, then the new kubelets', async () => {
@@ -393,16 +393,16 @@ describe('kubernetes', () => {
     await scriptOk(2, 'kube-v2', 'upgrade.sh', ['join'], env);
     await waitFor('both nodes at v1.30.5', async () => {
       const nodes = await sh(1, 'kubectl get nodes');
-      return /sbbf-1\s+Ready\s+\S+\s+v1\.30\.5/.test(nodes) && /sbbf-2\s+Ready\s+\S+\s+v1\.30\.5/.test(nodes);
+      return new RegExp(`${bed.name}-1\\s+Ready\\s+\\S+\\s+v1\\.30\\.5`).test(nodes) && new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.30\\.5`).test(nodes);
     });
-    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), /sbbf-1: kubeadm upgrade apply v1\.30\.5 --yes[\s\S]*sbbf-2: kubeadm upgrade node/);
+    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), new RegExp(`${bed.name}-1: kubeadm upgrade apply v1\\.30\\.5 --yes[\\s\\S]*${bed.name}-2: kubeadm upgrade node`));
   });
 
   test('delete.sh node NAME, delete.sh leave (kubeadm reset) and clean.sh: host 2 as before', async () => {
-    await scriptOk(1, 'kube-v2', 'delete.sh', ['node', 'sbbf-2']);
-    assert.doesNotMatch(await sh(1, 'kubectl get nodes'), /sbbf-2/);
+    await scriptOk(1, 'kube-v2', 'delete.sh', ['node', `${bed.name}-2`]);
+    assert.doesNotMatch(await sh(1, 'kubectl get nodes'), new RegExp(`${bed.name}-2`));
     await scriptOk(2, 'kube-v2', 'delete.sh', ['leave']);
-    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), /sbbf-2: kubeadm reset --force/);
+    assert.match(await sh(1, 'cat /run/testbed-shared/cluster/calls.log'), new RegExp(`${bed.name}-2: kubeadm reset --force`));
     await scriptOk(2, 'kube-v2', 'clean.sh', []);
     assert.deepEqual(await leftovers(2), { processes: '', mounts: '' });
     assert.deepEqual(await listing(2), before2);
