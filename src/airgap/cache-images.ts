@@ -7,7 +7,7 @@ import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '
 import { formatReference, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
-import { pullImages, type PullRequest } from '../registry/pull.js';
+import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';

@@ -11,7 +11,7 @@ import { Annotation, MediaType } from '../oci/media-types.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { IndexSchema, parseJson, type Descriptor } from '../oci/schemas.js';
 import { manifestMediaType, type FetchedManifest } from '../registry/client.js';
-import type { ImageSource } from '../registry/pull.js';
+import type { ImageSource } from '../transfer/pull.js';
 import { UserError } from '../util/errors.js';
 
 /**

@@ -9,7 +9,7 @@ import { MediaType, layerCompression } from '../oci/media-types.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { DescriptorSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
 import type { RepositoryClient } from '../registry/client.js';
-import { pushBlob } from '../registry/push.js';
+import { pushBlob } from '../transfer/push.js';
 import type { Registries } from '../registry/registries.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { UsageError, UserError } from '../util/errors.js';

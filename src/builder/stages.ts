@@ -2,7 +2,7 @@ import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { normalizeReference } from '../oci/reference.js';
-import { pullImage } from '../registry/pull.js';
+import { pullImage } from '../transfer/pull.js';
 import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../store/image.js';
 import type { BlobBatch } from '../store/store.js';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';

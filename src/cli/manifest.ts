@@ -3,7 +3,7 @@ import { parseReference } from '../oci/reference.js';
 import { openStore, printJson, refArg, registriesFor, reporterFor } from './common.js';
 
 /** Loaded on demand like the rest of the registry code: only these commands need it. */
-const lists = () => import('../registry/manifest-list.js');
+const lists = () => import('../transfer/manifest-list.js');
 
 export function manifestCommand(): Command {
   const manifest = new Command('manifest').description('join per-platform images (built on different machines) into one index');

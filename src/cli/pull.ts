@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import type { Digest } from '../oci/digest.js';
 import { parseReference } from '../oci/reference.js';
-import { pullImages, type PullRequest } from '../registry/pull.js';
+import { pullImages, type PullRequest } from '../transfer/pull.js';
 import { withBuildLease } from '../store/gc.js';
 import { UsageError } from '../util/errors.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
-import { pushImage } from '../registry/push.js';
+import { pushImage } from '../transfer/push.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
 import { signRemote } from './sign.js';
 

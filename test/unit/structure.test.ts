@@ -16,7 +16,7 @@ const MAX_LINES = 400;
 const LEFT = {
   folderCycles: [] as string[][],
   fileCycles: [] as string[][],
-  registryFilesImportingStore: ['registry/manifest-list.ts', 'registry/pull.ts', 'registry/push.ts'],
+  registryFilesImportingStore: [] as string[],
   longFiles: ['builder/stage-builder.ts'],
 };
 

@@ -13,9 +13,9 @@ import type { BlobBatch, Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
-import { BODY_CAPS, readSmallBlob } from './body.js';
-import type { RepositoryClient } from './client.js';
-import type { Registries } from './registries.js';
+import { BODY_CAPS, readSmallBlob } from '../registry/body.js';
+import type { RepositoryClient } from '../registry/client.js';
+import type { Registries } from '../registry/registries.js';
 
 export interface PullOptions {
   /** Which platforms of a multi-platform image to fetch; 'all' for every one. */

@@ -9,8 +9,8 @@ import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
-import type { RepositoryClient } from './client.js';
-import type { Registries } from './registries.js';
+import type { RepositoryClient } from '../registry/client.js';
+import type { Registries } from '../registry/registries.js';
 
 export interface PushOptions {
   registries: Registries;

@@ -7,7 +7,7 @@ import { withBuildLease } from '../store/gc.js';
 import { readTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
-import type { Registries } from './registries.js';
+import type { Registries } from '../registry/registries.js';
 
 /**
  * The per-platform entries `ref` contributes to a list: its manifest with the platform its
