@@ -23,6 +23,8 @@ import { TestBed } from '../helpers/testbed.js';
 
 const exec = promisify(execFile);
 const bed = new TestBed('sbbf', '198.18.1');
+/** The /etc/hosts line init.sh writes for the registry on host 1. */
+const registryHostsLine = new RegExp(`^${bed.ip(1).replaceAll('.', '\\.')} sea\\.hub # sealbuild registry$`, 'm');
 /** Where the rootfs is delivered on a host, as `sealbuild run` does (src/cluster/deliver.ts). */
 const ROOTFS = '/var/lib/sealbuild/rootfs';
 /** The trees a script may write to, listed before and after to prove clean.sh removed its files. */
@@ -192,7 +194,7 @@ describe('k3s', () => {
     [before1, before2] = [await listing(1), await listing(2)];
     await scriptOk(1, 'k3s-v1', 'init.sh', [...v1.init, '--token', 's3cret']);
     // The registry domain points at this node, where the registry listens.
-    assert.match(await sh(1, 'cat /etc/hosts'), /^198\.18\.1\.1 sea\.hub # sealbuild registry$/m);
+    assert.match(await sh(1, 'cat /etc/hosts'), registryHostsLine);
     assert.match(await sh(1, 'k3s ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/);
     // The only way to docker.io/rancher/mirrored-pause is the mirror: the host has no route out.
     await waitFor('the pause image on host 1', async () => (await sh(1, 'k3s ctr -n k8s.io images ls -q')).includes('docker.io/rancher/mirrored-pause:3.6'));
@@ -292,7 +294,7 @@ describe('k0s', () => {
     await fakeSettings(1, 'FAKE_K0S_CONTAINERD_DELAY=4');
     await scriptOk(1, 'k0s-v1', 'init.sh', v1.init);
     assert.match(await sh(1, 'k0s ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/);
-    assert.match(await sh(1, 'cat /etc/hosts'), /^198\.18\.1\.1 sea\.hub # sealbuild registry$/m);
+    assert.match(await sh(1, 'cat /etc/hosts'), registryHostsLine);
     // The system images, named as k0s.yaml's images.repository makes k0s ask for them, come
     // from the bundle init.sh put into /var/lib/k0s/images; the registry serves the rest.
     await waitFor('the pause image on host 1', async () => (await sh(1, 'k0s ctr -n k8s.io images ls -q')).includes('sea.hub:5000/k0sproject/pause:3.10.1'));
@@ -370,7 +372,7 @@ describe('kubernetes', () => {
   test('init.sh with the image\'s default init label: containerd from the image, the registry, the pause image pulled through it, the pod network applied, the node Ready', async () => {
     await scriptOk(1, 'kube-v1', 'init.sh', v1.init, env);
     assert.match(await sh(1, 'ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/);
-    assert.match(await sh(1, 'cat /etc/hosts'), /^198\.18\.1\.1 sea\.hub # sealbuild registry$/m);
+    assert.match(await sh(1, 'cat /etc/hosts'), registryHostsLine);
     // kubeadm's image pull went through the mirror: registry.k8s.io is unreachable from here.
     assert.match(await sh(1, 'ctr -n k8s.io images ls -q'), /^registry\.k8s\.io\/pause:3\.9$/m);
     await waitFor('node 1 Ready', async () => new RegExp(`${bed.name}-1\\s+Ready\\s+control-plane\\s+v1\\.30\\.4`).test(await sh(1, 'kubectl get nodes')));

@@ -13,6 +13,7 @@ import { TestBed } from '../helpers/testbed.js';
  */
 
 const bed = new TestBed('sbif', '198.18.5');
+const netPattern = bed.net.replaceAll('.', '\\.');
 let work: string;
 let root: string;
 let ips: string[];
@@ -56,7 +57,7 @@ async function status(): Promise<string> {
 
 test('a wrong password: the login fails, nothing is recorded; the right one works', async () => {
   // Both hosts refuse the login; whichever answers first is named.
-  await fails(runArgs(['-p', 'wrong', '--pk', '/nonexistent']), '198\\.18\\.5\\.[12]', 'connect', /login as root failed/);
+  await fails(runArgs(['-p', 'wrong', '--pk', '/nonexistent']), `${netPattern}\\.[12]`, 'connect', /login as root failed/);
   assert.equal(await status(), '', 'no cluster is recorded');
 });
 
@@ -64,7 +65,7 @@ test('an unreachable host: named, nothing recorded', async () => {
   const link = `${bed.name}-v2`;
   await run(['ip', 'link', 'set', link, 'down']);
   try {
-    await fails(runArgs(['-p', bed.password]), '198\\.18\\.5\\.2', 'connect', /unreachable/);
+    await fails(runArgs(['-p', bed.password]), `${netPattern}\\.2`, 'connect', /unreachable/);
   } finally {
     await run(['ip', 'link', 'set', link, 'up']);
   }
@@ -74,7 +75,7 @@ test('an unreachable host: named, nothing recorded', async () => {
 test('a script that exits non-zero: the host and phase named, the first master recorded installed and the worker only delivered; the rerun completes', async () => {
   // install(1) cannot put the k3s binary where a directory stands.
   await bed.sh(2, 'mkdir -p /usr/local/bin/k3s/blocked');
-  await fails(runArgs(), '198\\.18\\.5\\.2', 'join', /exited 1/);
+  await fails(runArgs(), `${netPattern}\\.2`, 'join', /exited 1/);
   const recorded = await status();
   assert.match(recorded, new RegExp(`${ips[0]!.replaceAll('.', '\\.')}\\s+master\\s+\\S+\\s+\\S+\\s+installed`));
   assert.match(recorded, new RegExp(`${ips[1]!.replaceAll('.', '\\.')}\\s+node\\s+\\S+\\s+\\S+\\s+delivered`));
