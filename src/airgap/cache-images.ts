@@ -11,7 +11,8 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo, type LayerSource } from '../runtime/rootfs.js';
+import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/rootfs.js';
+import type { Layer } from '../layer/image-model.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
 import { formatBytes, type Reporter } from '../util/reporter.js';
 import { formatImageFileSpec, openImageFile, parseImageFileSpec, type ImageFileSpec } from './image-files.js';
@@ -41,7 +42,7 @@ export interface CacheInput {
   lookup: (name: string) => string | undefined;
   batch: BlobBatch;
   /** The image's layers so far, in order, with where their bytes are, and what they hold. */
-  layers: LayerSource[];
+  layers: readonly Layer[];
   facts: LayerFactsMemo;
   options: ImageCachingOptions;
   /** Image files an image list in the image names are paths in the build context: the host path of one (never outside it). */
@@ -68,7 +69,7 @@ export interface CachedImages {
 const APP_DIR = /^application\/apps\/([^/]+)\//;
 
 /** What the image's document roots hold once all layers are applied (whiteouts included): path -> content. */
-async function imageDocuments(layers: LayerSource[], memo: LayerFactsMemo): Promise<Map<string, Buffer>> {
+async function imageDocuments(layers: readonly Layer[], memo: LayerFactsMemo): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   for (const [path, facts] of await viewFromLayers(layers, memo)) {
     const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;

@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { z } from 'zod';
-import { decompressStream, detectCompression } from '../layer/decompress.js';
+import { decompressFile, detectCompression } from '../layer/decompress.js';
 import { HashingStream, digestHex, isDigest, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import { formatReference, parseReference } from '../oci/reference.js';
@@ -191,7 +191,7 @@ async function unpack(file: string, dir: string, keep: (name: string) => string 
       (err: unknown) => reader.destroy(err as Error),
     );
   });
-  const input = decompressStream(createReadStream(file), detectCompression(head.subarray(0, bytesRead)));
+  const input = decompressFile(file, detectCompression(head.subarray(0, bytesRead)));
   await pipeline(input, reader as unknown as Writable).catch((err: unknown) => {
     if (err instanceof UserError) throw err;
     throw new UserError(`${file}: not a readable tar archive: ${(err as Error).message}`);

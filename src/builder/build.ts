@@ -75,7 +75,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
     contextFile: async (written, pos) => (await shared.context.resolve(written, 'image file', pos, true))[0]!.abs,
-    layers: result.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: result.diffIds[i]!, file: batch.pathOf(descriptor.digest) })), facts,
+    layers: result.layers, facts,
   });
   if (cached) {
     // Uncompressed: what it holds is compressed already (image layers), so gzip would burn CPU
@@ -83,8 +83,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
     // finds the layer made before without reading it.
     const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', inspect: facts.scanTar }, batch);
     if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
-    result.layers.push(layer.descriptor);
-    result.diffIds.push(layer.diffId);
+    result.layers.push(layer);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }
   await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, facts, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
@@ -101,7 +100,7 @@ async function writeImage(result: StageResult, platform: Platform, base: Resolve
     os: platform.os,
     ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
     config: configObject(result.config, result.env, Object.fromEntries([...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),
-    rootfs: { type: 'layers', diff_ids: result.diffIds },
+    rootfs: { type: 'layers', diff_ids: result.layers.map((l) => l.diffId) },
     history: result.history,
   };
   const configDescriptor = await batch.writeBytes(Buffer.from(JSON.stringify(config)), MediaType.ociConfig);
@@ -114,7 +113,7 @@ async function writeImage(result: StageResult, platform: Platform, base: Resolve
     annotations[Annotation.baseName] = baseName;
     annotations[Annotation.baseDigest] = base.descriptor.digest;
   }
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDescriptor, layers: result.layers, annotations };
+  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDescriptor, layers: result.layers.map((l) => l.descriptor), annotations };
   const descriptor = await batch.writeBytes(Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
   options.reporter.info(`built ${formatPlatform(platform)}: ${descriptor.digest}`, { platform: formatPlatform(platform), digest: descriptor.digest });
   return { ...descriptor, platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) } };

@@ -4,7 +4,8 @@ import { access, lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
-import { DescriptorSchema, type Descriptor } from '../oci/schemas.js';
+import { DescriptorSchema } from '../oci/schemas.js';
+import { blobLayer, type Layer } from '../layer/image-model.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 
@@ -43,17 +44,12 @@ function isFlat(value: unknown): boolean {
   return primitive(value) || (Array.isArray(value) && value.every(primitive));
 }
 
-export interface CachedLayer {
-  descriptor: Descriptor;
-  diffId: Digest;
-}
-
 const EntrySchema = z.object({ layer: DescriptorSchema, diffId: z.string().refine(isDigest) });
 
 /** Where a key the local cache misses may still be found: a registry cache (remote-cache.ts). */
 export interface RemoteLayers {
   /** The layer for `key` with its blob in `batch` or the store, or undefined. */
-  fetch(key: Digest, batch: BlobBatch): Promise<CachedLayer | undefined>;
+  fetch(key: Digest, batch: BlobBatch): Promise<Layer | undefined>;
 }
 
 /**
@@ -65,10 +61,10 @@ export interface RemoteLayers {
  * `remote`, if given; its hits are recorded here too, so the next build finds them locally.
  */
 export class LayerCache {
-  private readonly staged = new Map<Digest, CachedLayer>();
+  private readonly staged = new Map<Digest, Layer>();
   private readonly stagedSteps = new Set<Digest>();
   /** Every entry this build hit or recorded: what --cache-to exports. */
-  private readonly touched = new Map<Digest, CachedLayer>();
+  private readonly touched = new Map<Digest, Layer>();
 
   constructor(
     private readonly store: Store,
@@ -85,7 +81,7 @@ export class LayerCache {
     });
   }
 
-  async lookup(key: Digest): Promise<CachedLayer | undefined> {
+  async lookup(key: Digest): Promise<Layer | undefined> {
     const local = await this.lookupLocal(key);
     if (local !== undefined) {
       this.touched.set(key, local);
@@ -113,11 +109,11 @@ export class LayerCache {
   }
 
   /** The entries this build hit or recorded, in the order it met them. */
-  used(): ReadonlyMap<Digest, CachedLayer> {
+  used(): ReadonlyMap<Digest, Layer> {
     return this.touched;
   }
 
-  private async lookupLocal(key: Digest): Promise<CachedLayer | undefined> {
+  private async lookupLocal(key: Digest): Promise<Layer | undefined> {
     const staged = this.staged.get(key);
     if (staged) return staged;
     let text: string;
@@ -129,12 +125,12 @@ export class LayerCache {
     }
     const parsed = EntrySchema.safeParse(safeJson(text));
     if (!parsed.success) return undefined;
-    const layer = { descriptor: parsed.data.layer, diffId: parsed.data.diffId as Digest };
+    const layer = blobLayer(parsed.data.layer, parsed.data.diffId as Digest, (d) => this.batch.pathOf(d), 'the layer cache');
     return (await this.store.hasBlob(layer.descriptor.digest)) ? layer : undefined;
   }
 
   /** Records `layer` for `key`: usable by later steps of this build now, on disk from the commit on. */
-  record(key: Digest, layer: CachedLayer): void {
+  record(key: Digest, layer: Layer): void {
     this.staged.set(key, layer);
     this.touched.set(key, layer);
   }

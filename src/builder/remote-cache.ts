@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isDigest, sha256Digest, shortDigest, type Digest } from '../oci/digest.js';
-import { decompressStream } from '../layer/decompress.js';
-import { MediaType, layerCompression } from '../oci/media-types.js';
+import { MediaType } from '../oci/media-types.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { DescriptorSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
 import type { RepositoryClient } from '../registry/client.js';
@@ -15,7 +12,8 @@ import type { BlobBatch, Store } from '../store/store.js';
 import { UsageError, UserError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
-import type { CachedLayer, RemoteLayers } from './cache.js';
+import type { RemoteLayers } from './cache.js';
+import { blobLayer, type Layer } from '../layer/image-model.js';
 
 /** The tag a cache goes to when `registry=REPO` names none (BuildKit's habit). */
 export const DEFAULT_CACHE_TAG = 'buildcache';
@@ -90,7 +88,7 @@ export class RemoteCache implements RemoteLayers {
   }
 
   /** A cached layer for `key`, its blob streamed into `batch` unless the store has it. */
-  async fetch(key: Digest, batch: BlobBatch): Promise<CachedLayer | undefined> {
+  async fetch(key: Digest, batch: BlobBatch): Promise<Layer | undefined> {
     const entry = this.entries.get(key);
     if (entry === undefined || this.options.from === undefined) return undefined;
     const { layer } = entry;
@@ -109,11 +107,12 @@ export class RemoteCache implements RemoteLayers {
     }
     // The blob matches its digest, but the diffId goes into the image config as given: a
     // damaged or forged entry must not produce an image whose rootfs does not match.
-    if ((await diffIdOf(batch.pathOf(layer.digest), layer.mediaType)) !== entry.diffId) {
+    const fetched = blobLayer({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, entry.diffId, (d) => batch.pathOf(d), 'the remote build cache');
+    if (!(await unpacksWhole(fetched))) {
       reporter.warn(`--cache-from: layer ${shortDigest(layer.digest)} does not unpack to the diffId its cache entry names; building the step instead`);
       return undefined;
     }
-    return { descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, diffId: entry.diffId };
+    return fetched;
   }
 
   /**
@@ -122,7 +121,7 @@ export class RemoteCache implements RemoteLayers {
    * first, capped at MAX_ENTRIES. Two runners exporting at the same moment each merge what
    * they read: the later tag wins and the other's new entries wait for its next export.
    */
-  async export(store: Store, used: ReadonlyMap<Digest, CachedLayer>): Promise<void> {
+  async export(store: Store, used: ReadonlyMap<Digest, Layer>): Promise<void> {
     const { to, from, registries, reporter } = this.options;
     if (to === undefined) return;
     const name = formatReference(to);
@@ -169,15 +168,16 @@ async function readCache(repo: RepositoryClient, ref: Reference, name: string): 
   return parseJson(CacheConfigSchema, bytes, `cache config of ${name}`).entries;
 }
 
-/** sha256 of the layer's tar; undefined when it does not decompress (then it matches no diffId). */
-async function diffIdOf(file: string, mediaType: string): Promise<Digest | undefined> {
-  const hash = createHash('sha256');
+/** Whether the layer's tar reads to its end as its diffId (Layer.open checks it there). */
+async function unpacksWhole(layer: Layer): Promise<boolean> {
   try {
-    for await (const chunk of decompressStream(createReadStream(file), layerCompression(mediaType))) hash.update(chunk as Buffer);
+    for await (const _ of layer.open()) {
+      // the bytes are only hashed by the check
+    }
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
-  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Uploads a small blob that is not in the store (the cache config), unless the registry has it. */

@@ -1,9 +1,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { digestHex, type Digest } from '../oci/digest.js';
+import type { Layer } from '../layer/image-model.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -15,12 +15,6 @@ interface LayerPaths {
   dirs: [string, number][];
   others: string[];
   whiteouts: string[];
-}
-
-/** A layer known by its diff_id, whose tar can be opened if its paths are not remembered. */
-interface PendingLayer {
-  diffId: Digest;
-  open: () => Readable;
 }
 
 /**
@@ -35,7 +29,7 @@ interface PendingLayer {
  */
 export class RootfsIndex {
   private readonly dirs = new Map<string, number>();
-  private readonly pending: PendingLayer[] = [];
+  private readonly pending: Layer[] = [];
 
   constructor(
     private readonly memoDir: string,
@@ -74,8 +68,8 @@ export class RootfsIndex {
   }
 
   /** Queues a layer that is applied when a question is asked. */
-  applyLater(diffId: Digest, open: () => Readable): void {
-    this.pending.push({ diffId, open });
+  applyLater(layer: Layer): void {
+    this.pending.push(layer);
   }
 
   private assertReady(): void {
@@ -83,7 +77,7 @@ export class RootfsIndex {
   }
 
   /** A layer's paths from its tar headers (bodies are skipped, but still decompressed). */
-  private async scan(layer: PendingLayer): Promise<LayerPaths> {
+  private async scan(layer: Layer): Promise<LayerPaths> {
     const paths: LayerPaths = { dirs: [], others: [], whiteouts: [] };
     const reader = extract();
     reader.on('entry', (header, body, next) => {

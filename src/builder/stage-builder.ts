@@ -1,16 +1,15 @@
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { type Digest } from '../oci/digest.js';
-import { Annotation, layerCompression } from '../oci/media-types.js';
+import { Annotation } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
-import type { Descriptor, History } from '../oci/schemas.js';
 import { expandWord } from '../kubefile/expand.js';
 import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage, WorkdirInstruction } from '../kubefile/instructions.js';
 import { parseKubefile } from '../kubefile/parse.js';
 import { ConfigWriter, inheritedConfig, runShell, type ContainerConfig } from './container-config.js';
-import { decompressStream, sniffArchive } from '../layer/decompress.js';
-import { openLayer } from '../layer/layer-reader.js';
+import { decompressFile, sniffArchive } from '../layer/decompress.js';
+import { manifestLayers, type ImageDraft, type Layer } from '../layer/image-model.js';
 import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer/diff.js';
 import { extractTar } from '../layer/extract.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
@@ -20,7 +19,7 @@ import type { BlobBatch, Store } from '../store/store.js';
 import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
-import { cacheDir, cacheKey, type CachedLayer, type LayerCache, type StatCache } from './cache.js';
+import { cacheDir, cacheKey, type LayerCache, type StatCache } from './cache.js';
 import { EntryCollector, type Ownership } from './collect.js';
 import { BuildContext } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
@@ -74,13 +73,7 @@ export interface StageBuildInput {
 }
 
 /** What a stage produced: everything the image config and manifest need. */
-export interface StageResult {
-  layers: Descriptor[];
-  diffIds: Digest[];
-  history: History[];
-  env: Map<string, string>;
-  labels: Map<string, string>;
-  author: string | undefined;
+export interface StageResult extends ImageDraft {
   /** User, Cmd, Entrypoint, WorkingDir, ... (container-config.ts). */
   config: ContainerConfig;
   sealer: SealerMetadata;
@@ -115,15 +108,14 @@ export class StageBuilder {
     });
     if (base !== undefined && 'key' in base) {
       this.result = {
-        layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
+        layers: [...base.layers], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
         author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension(''), true), key: rootKey,
       };
       this.triggers = base.config.OnBuild ?? [];
     } else {
       const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
       this.result = {
-        layers: [...(base?.manifest.layers ?? [])],
-        diffIds: [...(base?.config.rootfs.diff_ids ?? [])],
+        layers: base === undefined ? [] : manifestLayers(base.manifest.layers, base.config.rootfs.diff_ids, (d) => input.batch.pathOf(d), input.stage.from.text),
         history: [...(base?.config.history ?? [])],
         env: new Map((base?.config.config?.Env ?? []).map((kv) => splitEnv(kv))),
         labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
@@ -136,7 +128,7 @@ export class StageBuilder {
     }
     this.config = new ConfigWriter(this.result.config, (word, pos) => this.expand(word, pos));
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
-    for (const [i, layer] of this.result.layers.entries()) this.indexLater(layer, this.result.diffIds[i]!);
+    for (const layer of this.result.layers) this.rootfs.applyLater(layer);
   }
 
   async run(): Promise<StageResult> {
@@ -159,7 +151,7 @@ export class StageBuilder {
   /** The stage's filesystem as a directory, for COPY --from (call after run()). */
   async materialize(): Promise<string> {
     const workspace = await this.ensureWorkspace();
-    await workspace.sync(this.result, this.input.stage.from.text);
+    await workspace.sync(this.result.layers, this.input.stage.from.text);
     return workspace.dir;
   }
 
@@ -320,7 +312,7 @@ export class StageBuilder {
     const dir = await this.tempDir(temps);
     const { compression } = await sniffArchive(abs);
     try {
-      await extractTar(decompressStream(createReadStream(abs), compression), dir, { whiteouts: false, label: written });
+      await extractTar(decompressFile(abs, compression), dir, { whiteouts: false, label: written });
     } catch (err) {
       throw new KubefileError(pos, `ADD ${written}: ${(err as Error).message}`, 'the archive is damaged or unsafe; nothing was stored');
     }
@@ -394,7 +386,7 @@ export class StageBuilder {
     const key = cacheKey({ parent: this.result.key, step: { kind: 'RUN', argv, env: sortedEnv, isolation, network } });
     if (await this.reuse(key, ins.text)) return;
     const workspace = await this.ensureWorkspace();
-    await workspace.sync(this.result, this.input.stage.from.text);
+    await workspace.sync(this.result.layers, this.input.stage.from.text);
     const temps: string[] = [];
     try {
       const scratch = await this.tempDir(temps);
@@ -425,7 +417,7 @@ export class StageBuilder {
       await this.commitLayer(entries, ins.text);
       // The layer normalised times and owners: unpack it over the changes, so that the next
       // RUN sees exactly the image's files whether this step ran now or came from the cache.
-      await workspace.sync(this.result, this.input.stage.from.text);
+      await workspace.sync(this.result.layers, this.input.stage.from.text);
     } finally {
       // The command may have left read-only directories in its HOME.
       await Promise.all(temps.map((t) => removeTree(t)));
@@ -454,7 +446,7 @@ export class StageBuilder {
     const hit = await this.input.cache.lookup(key);
     if (hit === undefined) return false;
     this.pushLayer(hit, text);
-    this.indexLater(hit.descriptor, hit.diffId);
+    this.rootfs.applyLater(hit);
     this.input.reporter.cached(hit.descriptor.digest);
     return true;
   }
@@ -482,9 +474,8 @@ export class StageBuilder {
     this.input.reporter.layerWritten(layer.descriptor.digest, layer.descriptor.size);
   }
 
-  private pushLayer(layer: CachedLayer, text: string): void {
-    this.result.layers.push(layer.descriptor);
-    this.result.diffIds.push(layer.diffId);
+  private pushLayer(layer: Layer, text: string): void {
+    this.result.layers.push(layer);
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild' });
   }
 
@@ -492,15 +483,9 @@ export class StageBuilder {
     this.result.history.push({ created: this.created, created_by: text, comment: 'sealbuild', empty_layer: true });
   }
 
-  /** The rootfs index looks at this layer only if a later step asks it something. */
-  private indexLater(layer: Descriptor, diffId: Digest): void {
-    const { batch } = this.input;
-    this.rootfs.applyLater(diffId, () => openLayer(createReadStream(batch.pathOf(layer.digest)), { digest: layer.digest, diffId, owner: this.input.stage.from.text }, layerCompression(layer.mediaType)));
-  }
-
   private async ensureWorkspace(): Promise<Workspace> {
     if (this.workspace === undefined) {
-      this.workspace = await Workspace.create(this.input.store, this.input.batch);
+      this.workspace = await Workspace.create(this.input.store);
       this.input.track(this.workspace);
     }
     return this.workspace;

@@ -1,5 +1,6 @@
 import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
+import { manifestLayers } from '../layer/image-model.js';
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { normalizeReference } from '../oci/reference.js';
 import { pullImage } from '../transfer/pull.js';
@@ -146,9 +147,10 @@ async function imageSource(value: string, pos: SourcePosition, input: StagesInpu
     label: `image "${value}" (${formatPlatform(image.platform)})`,
     dir: () => {
       dir ??= (async () => {
-        const workspace = await Workspace.create(input.options.store, input.batch);
+        const workspace = await Workspace.create(input.options.store);
         input.workspaces.push(workspace);
-        await workspace.sync({ layers: image.manifest.layers, diffIds: image.config.rootfs.diff_ids }, `image "${value}"`);
+        const owner = `image "${value}"`;
+        await workspace.sync(manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => input.batch.pathOf(d), owner), owner);
         return workspace.dir;
       })();
       return dir;

@@ -6,6 +6,7 @@ import { extract, pack, type Pack } from 'tar-stream';
 import { digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import { decompressStream } from '../layer/decompress.js';
+import { manifestLayers } from '../layer/image-model.js';
 import { cacheDir } from '../builder/cache.js';
 import { cleanPath, viewFromRemembered, type RootfsView } from '../runtime/rootfs.js';
 import type { ResolvedImage } from '../store/image.js';
@@ -22,7 +23,7 @@ export function rootfsDir(hex: string): string {
 
 /** What a platform image's layers make: the view (which layer wrote each path), from what the build remembered of them. */
 export function rootfsView(store: Store, image: ResolvedImage): Promise<RootfsView> {
-  const layers = image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) }));
+  const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${image.descriptor.digest}`);
   return viewFromRemembered(layers, join(cacheDir(store.root), 'layer-facts'));
 }
 

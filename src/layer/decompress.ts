@@ -55,6 +55,11 @@ export function decompressStream(input: Readable, kind: Compression): Readable {
   }
 }
 
+/** The file at `path`, decompressed as a stream. */
+export function decompressFile(path: string, kind: Compression): Readable {
+  return decompressStream(createReadStream(path), kind);
+}
+
 /**
  * Decides, like Docker's ADD, whether a file is a (possibly compressed) tar archive: only the
  * first tar block is decompressed and examined. Corrupt compressed data means "not an
@@ -66,7 +71,7 @@ export async function sniffArchive(path: string): Promise<{ compression: Compres
   const compression = detectCompression(head);
   if (compression === 'none') return { compression, isTar: isTarHeader(head) };
   try {
-    const block = await readPrefix(decompressStream(createReadStream(path), compression), TAR_BLOCK);
+    const block = await readPrefix(decompressFile(path, compression), TAR_BLOCK);
     return { compression, isTar: isTarHeader(block) };
   } catch (err) {
     if (err instanceof MissingToolError) throw err;

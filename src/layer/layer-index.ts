@@ -3,16 +3,14 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
 import { DescriptorSchema, type Descriptor } from '../oci/schemas.js';
+import type { Layer } from './image-model.js';
 import type { LayerSink } from './sink.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 
 export type CompressedKind = 'gzip' | 'zstd';
 
-/** A layer blob and the diff_id of the tar it holds. */
-export interface IndexedLayer {
-  descriptor: Descriptor;
-  diffId: Digest;
-}
+/** What a record of the tar-key index holds: a layer without the means to open it. */
+type IndexedLayer = Pick<Layer, 'descriptor' | 'diffId'>;
 
 const IndexedLayerSchema = z.object({ descriptor: DescriptorSchema, diffId: z.string().refine(isDigest) });
 

@@ -5,6 +5,7 @@ import { HashingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { LayerSink } from './sink.js';
+import { blobLayer, type Layer } from './image-model.js';
 import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './layer-index.js';
 import { parallelGzip } from './gzip-parallel.js';
 import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
@@ -15,10 +16,7 @@ export type LayerCompression = CompressedKind | 'none';
 
 export const LAYER_COMPRESSIONS: readonly LayerCompression[] = ['gzip', 'zstd', 'none'];
 
-export interface WrittenLayer {
-  descriptor: Descriptor;
-  /** sha256 of the uncompressed tar: what the config's rootfs.diff_ids lists. */
-  diffId: Digest;
+export interface WrittenLayer extends Layer {
   /** True when a layer made earlier of the same tar was reused instead of writing it again. */
   reused: boolean;
 }
@@ -60,11 +58,11 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   const key = tarKey(entries, options.mtime);
   if (key !== undefined) {
     const known = await findByTarKey(batch, kind, key);
-    if (known !== undefined) return { ...known, reused: true };
+    if (known !== undefined) return { ...written(known.descriptor, known.diffId, batch), reused: true };
   } else if (kind !== 'none' && options.learn === undefined) {
     const prehashed = await hashTar(entries, options.mtime);
     const known = await findCompressed(batch, kind, prehashed);
-    if (known !== undefined) return { descriptor: known, diffId: prehashed, reused: true };
+    if (known !== undefined) return { ...written(known, prehashed, batch), reused: true };
   }
   // The tar, then the copy to `inspect`, then (compressed kinds) the diff_id hasher: an
   // uncompressed blob's own digest is its diff_id.
@@ -84,7 +82,12 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   if (kind !== 'none') await recordCompressed(batch, kind, diffId, descriptor);
   const learntKey = key ?? (options.learn && tarKey(withDigests(entries, options.learn), options.mtime));
   if (learntKey !== undefined) await recordByTarKey(batch, kind, learntKey, { descriptor, diffId });
-  return { descriptor, diffId, reused: false, ...(tee ? { inspected: (inspected as PromiseFulfilledResult<T>).value } : {}) };
+  return { ...written(descriptor, diffId, batch), reused: false, ...(tee ? { inspected: (inspected as PromiseFulfilledResult<T>).value } : {}) };
+}
+
+/** A layer of the build's batch (made now or found made before). */
+function written(descriptor: Descriptor, diffId: Digest, batch: LayerSink): Layer {
+  return blobLayer(descriptor, diffId, (d) => batch.pathOf(d), 'a layer of this build');
 }
 
 async function hashTar(entries: readonly LayerEntry[], mtime: Date): Promise<Digest> {

@@ -1,8 +1,8 @@
 import { stat, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digest } from '../oci/digest.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
-import type { Descriptor, History } from '../oci/schemas.js';
+import type { History } from '../oci/schemas.js';
+import type { ImageDraft } from '../layer/image-model.js';
 import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
 import type { ResolvedImage } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
@@ -14,16 +14,8 @@ import { contentOf, viewFromLayers, type LayerFactsMemo } from './rootfs.js';
 import { Label, SEALOS_IMAGE_VERSIONS } from './runtimes.js';
 import { elfMismatches } from './verify.js';
 
-/** The image being built, as the stage left it; the contract may add labels and a layer. */
-export interface ImageDraft {
-  layers: Descriptor[];
-  diffIds: Digest[];
-  history: History[];
-  env: Map<string, string>;
-  labels: Map<string, string>;
-}
-
 export interface ContractInput {
+  /** The image being built, as the stage left it; the contract may add labels and a layer. */
   image: ImageDraft;
   base: ResolvedImage | undefined;
   platform: Platform;
@@ -47,12 +39,9 @@ export interface ContractInput {
  * as a small layer of its own at the end.
  */
 export async function applyRuntimeContract(input: ContractInput): Promise<void> {
-  const { image, base, platform, batch } = input;
+  const { image, base, platform } = input;
   const baseLayers = base?.manifest.layers.length ?? 0;
-  const view = await viewFromLayers(
-    image.layers.map((descriptor, i) => ({ mediaType: descriptor.mediaType, diffId: image.diffIds[i]!, file: batch.pathOf(descriptor.digest) })),
-    input.facts,
-  );
+  const view = await viewFromLayers(image.layers, input.facts);
   const origin = (layer: number) => (layer < baseLayers ? 'from the base image' : `added by ${JSON.stringify(layerInstruction(image.history, layer))}`);
 
   const wrong = elfMismatches(view, platform);
@@ -139,8 +128,7 @@ async function writeMetadataLayer(metadata: Metadata, input: ContractInput): Pro
     await writeFile(file, serializeMetadata(metadata), { mode: 0o644 });
     const entry = { path: 'Metadata', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: (await stat(file)).size, source: file };
     const layer = await writeLayer([entry], { mtime: input.timestamp, compression: input.compression }, input.batch);
-    input.image.layers.push(layer.descriptor);
-    input.image.diffIds.push(layer.diffId);
+    input.image.layers.push(layer);
     input.image.history.push({ created: input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: Metadata for ${formatPlatform(input.platform)}`, comment: 'sealbuild' });
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink } from 'node:fs/promises';
-import { basename, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
@@ -8,8 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { digestHex, type Digest } from '../oci/digest.js';
-import { layerCompression } from '../oci/media-types.js';
-import { openLayer } from '../layer/layer-reader.js';
+import type { Layer } from '../layer/image-model.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
@@ -190,13 +189,6 @@ function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
   }
 }
 
-export interface LayerSource {
-  mediaType: string;
-  diffId: Digest;
-  /** Where the blob's bytes are (the build's batch or the store). */
-  file: string;
-}
-
 /**
  * Layer facts by diff_id, each layer scanned once ever: a layer the build writes is scanned as
  * its tar streams past (`scanTar` as writeLayer's inspector, then `remember`), any other by
@@ -225,7 +217,7 @@ export class LayerFactsMemo {
     });
   }
 
-  async facts(layer: LayerSource): Promise<LayerFacts> {
+  async facts(layer: Layer): Promise<LayerFacts> {
     const known = this.known.get(layer.diffId);
     if (known) return known;
     const memo = await readMemo(this.memoFile(layer.diffId));
@@ -243,13 +235,12 @@ export class LayerFactsMemo {
   }
 }
 
-function scanLayer(layer: LayerSource): Promise<LayerFacts> {
-  const digest = `sha256:${basename(layer.file)}` as Digest;
-  return scanTar(openLayer(createReadStream(layer.file), { digest, diffId: layer.diffId, owner: 'layer facts' }, layerCompression(layer.mediaType)));
+function scanLayer(layer: Layer): Promise<LayerFacts> {
+  return scanTar(layer.open());
 }
 
 /** The rootfs the layers make; with `memo`, facts already known are not scanned again. */
-export async function viewFromLayers(layers: LayerSource[], memo?: LayerFactsMemo): Promise<RootfsView> {
+export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFactsMemo): Promise<RootfsView> {
   const view: RootfsView = new Map();
   for (const [index, layer] of layers.entries()) applyLayer(view, memo ? await memo.facts(layer) : await scanLayer(layer), index);
   return view;
@@ -259,7 +250,7 @@ export async function viewFromLayers(layers: LayerSource[], memo?: LayerFactsMem
  * The rootfs the layers make, reading the facts builds remembered in `memoDir` and scanning
  * only layers no build saw (nothing is written: readers of the store keep it unchanged).
  */
-export async function viewFromRemembered(layers: LayerSource[], memoDir: string): Promise<RootfsView> {
+export async function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<RootfsView> {
   const view: RootfsView = new Map();
   for (const [index, layer] of layers.entries()) {
     applyLayer(view, (await readMemo(join(memoDir, `${digestHex(layer.diffId)}.json`))) ?? (await scanLayer(layer)), index);

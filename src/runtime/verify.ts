@@ -1,5 +1,6 @@
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { isDigest } from '../oci/digest.js';
+import { manifestLayers } from '../layer/image-model.js';
 import type { StoredTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
@@ -182,7 +183,7 @@ export async function verifyStoredImage(store: Store, target: StoredTarget, only
       reports.push({ platform: formatPlatform(image.platform), digest: image.descriptor.digest, findings: absent.map((d) => ({ ok: false, subject: 'image', message: `layer ${d} is missing from the store (pull or build the image again)` })) });
       continue;
     }
-    const layers = image.manifest.layers.map((layer, i) => ({ mediaType: layer.mediaType, diffId: image.config.rootfs.diff_ids[i]!, file: store.blobPath(layer.digest) }));
+    const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `the ${formatPlatform(image.platform)} image`);
     const config = image.config.config ?? {};
     const declared = {
       labels: new Map(Object.entries(config.Labels ?? {})),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { decompressStream, detectCompression } from '../layer/decompress.js';
+import { decompressFile, detectCompression } from '../layer/decompress.js';
 import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { normalizeReference } from '../oci/reference.js';
@@ -124,7 +124,7 @@ async function readBundle(file: string, batch: BlobBatch): Promise<{ index: Imag
     throw new UserError(`${file}: cannot open: ${err.code ?? err.message}`, { hint: 'give the bundle written by `sealbuild save` with -i FILE' });
   });
   const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close());
-  const input = decompressStream(createReadStream(file), detectCompression(head.subarray(0, bytesRead)));
+  const input = decompressFile(file, detectCompression(head.subarray(0, bytesRead)));
 
   let sums: Map<string, Digest> | undefined;
   const seen = new Set<string>();

@@ -1,8 +1,8 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractTar } from '../layer/extract.js';
-import { checkFreeSpace, openLayer } from '../layer/layer-reader.js';
-import { layerCompression } from '../oci/media-types.js';
+import { manifestLayers } from '../layer/image-model.js';
+import { checkFreeSpace } from '../layer/layer-reader.js';
 import { UserError } from '../util/errors.js';
 import { removeTree } from '../util/remove-tree.js';
 import type { ResolvedImage } from './image.js';
@@ -22,11 +22,10 @@ export async function exportRootfs(store: Store, image: ResolvedImage, dir: stri
   let skipped = 0;
   const owner = `image ${name}`;
   try {
-    for (const [i, layer] of image.manifest.layers.entries()) {
-      const label = `${owner}: layer ${i + 1} (${layer.digest})`;
-      await checkFreeSpace(dir, layer.size, label);
-      const tar = openLayer(store.openBlob(layer.digest), { digest: layer.digest, diffId: image.config.rootfs.diff_ids[i], owner }, layerCompression(layer.mediaType));
-      const summary = await extractTar(tar, dir, { whiteouts: true, label });
+    for (const [i, layer] of manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), owner).entries()) {
+      const label = `${owner}: layer ${i + 1} (${layer.descriptor.digest})`;
+      await checkFreeSpace(dir, layer.descriptor.size, label);
+      const summary = await extractTar(layer.open(), dir, { whiteouts: true, label });
       skipped += summary.skipped.length;
     }
   } catch (err) {
