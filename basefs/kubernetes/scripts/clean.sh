@@ -32,8 +32,14 @@ for tool in kubeadm kubelet kubectl crictl containerd containerd-shim containerd
 rm -f "$DEST/usr/local/sbin/runc" "$DEST/etc/crictl.yaml" "$DEST/etc/modules-load.d/sealbuild-kubernetes.conf" "$DEST/etc/sysctl.d/99-sealbuild-kubernetes.conf"
 unmount_and_remove /var/lib/containerd
 # Only what init.sh and the pod network wrote: the machine's own files there stay.
-rm -f "$DEST/etc/containerd/config.toml" "$DEST/etc/containerd/certs.d/_default/hosts.toml" "$DEST/etc/cni/net.d/10-flannel.conflist" "$DEST/opt/cni/bin/flannel"
-[ ! -f "$DEST/etc/containerd/config.toml.sealbuild-saved" ] || mv "$DEST/etc/containerd/config.toml.sealbuild-saved" "$DEST/etc/containerd/config.toml"
+rm -f "$DEST/etc/containerd/certs.d/_default/hosts.toml" "$DEST/etc/cni/net.d/10-flannel.conflist" "$DEST/opt/cni/bin/flannel"
+# config.toml is ours only when init.sh wrote it: on a node where init.sh never ran (a failed
+# run being reset), the machine's own file stays.
+if [ -f "$DEST/etc/containerd/config.toml.sealbuild-saved" ]; then
+  mv "$DEST/etc/containerd/config.toml.sealbuild-saved" "$DEST/etc/containerd/config.toml"
+elif cmp -s "$DEST/etc/containerd/config.toml" "$ROOTFS/etc/containerd-config.toml"; then
+  rm -f "$DEST/etc/containerd/config.toml"
+fi
 for plugin in $(tar -tzf "$ROOTFS/cni/cni-plugins.tgz"); do
   [ -d "$DEST/opt/cni/bin/$plugin" ] || rm -f "$DEST/opt/cni/bin/$plugin"
 done

@@ -92,10 +92,14 @@ put 0644 etc/modules-load.conf /etc/modules-load.d/sealbuild-kubernetes.conf
 put 0644 etc/sysctl.conf /etc/sysctl.d/99-sealbuild-kubernetes.conf
 registry_hosts_entry "$registry_ip" "$with_registry"
 
-# containerd needs overlay and the kubelet br_netfilter (kubeadm's install guide); a kernel may
-# have them built in, with no module to load (k3s' unit runs modprobe the same forgiving way).
-modprobe overlay 2>/dev/null || grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem and modprobe overlay failed"
-modprobe br_netfilter 2>/dev/null || [ -d /proc/sys/net/bridge ] || die "the kernel has no br_netfilter (/proc/sys/net/bridge) and modprobe br_netfilter failed"
+# containerd needs overlay and the kubelet br_netfilter (kubeadm's install guide). A kernel may
+# have them built in or loaded already, with no module to load (no /lib/modules at all in a
+# container or a minimal VM): what counts is the feature, so modprobe may fail when it is there
+# (k3s' unit runs modprobe the same forgiving way).
+modprobe overlay 2>/dev/null || [ -d /sys/module/overlay ] || grep -qw overlay /proc/filesystems \
+  || die "the kernel has no overlay filesystem (not in /proc/filesystems) and \`modprobe overlay\` failed: load the module or use a kernel with CONFIG_OVERLAY_FS"
+modprobe br_netfilter 2>/dev/null || [ -d /sys/module/br_netfilter ] || [ -d /proc/sys/net/bridge ] \
+  || die "the kernel has no br_netfilter (no /proc/sys/net/bridge) and \`modprobe br_netfilter\` failed: load the module or use a kernel with CONFIG_BRIDGE_NETFILTER"
 # Only this file: the machine's other sysctl settings are not ours to re-apply.
 sysctl -p "$DEST/etc/sysctl.d/99-sealbuild-kubernetes.conf" >/dev/null
 systemctl daemon-reload
