@@ -11,7 +11,7 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/rootfs.js';
+import { IMAGES_LOCK_PATH, contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/rootfs.js';
 import type { Layer } from '../layer/image-model.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
 import { formatBytes, type Reporter } from '../util/reporter.js';
@@ -185,7 +185,7 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
     }
   }
   const lockBytes = Buffer.from(`${JSON.stringify(lock, null, 2)}\n`);
-  const entries = [...registryLayout(layout, (d) => store.blobPath(d)), { path: 'images.lock', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, content: lockBytes, size: lockBytes.length }];
+  const entries = [...registryLayout(layout, (d) => store.blobPath(d)), { path: IMAGES_LOCK_PATH, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, content: lockBytes, size: lockBytes.length }];
   // sealer decodes `platform` as an object (pkg/define/image/v1/sealer_image.go ContainerImage,
   // types/api/v1/image_types.go Platform): the platform the ClusterImage is built for.
   const { architecture, os, variant } = normalizePlatform(platform);

@@ -23,6 +23,7 @@ export const COMMANDS: Record<CommandName, () => Promise<Command>> = {
   logout: async () => (await import('./login.js')).logoutCommand(),
   sign: async () => (await import('./sign.js')).signCommand(),
   key: async () => (await import('./sign.js')).keyCommand(),
+  sbom: async () => (await import('./sbom.js')).sbomCommand(),
   init: async () => (await import('./init.js')).initCommand(),
   verify: async () => (await import('./verify.js')).verifyCommand(),
   run: async () => (await import('./cluster.js')).runCommand(),

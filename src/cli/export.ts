@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { formatPlatform, hostPlatform, parsePlatform, samePlatform } from '../oci/platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import { exportRootfs } from '../store/export.js';
-import { readTagged, selectPlatform } from '../store/image.js';
-import { UserError } from '../util/errors.js';
+import { choosePlatform, readTagged } from '../store/image.js';
 import { openStore, refArg, reporterFor } from './common.js';
 
 export function exportCommand(): Command {
@@ -17,13 +16,7 @@ export function exportCommand(): Command {
       const reporter = reporterFor(command);
       const store = await openStore(command, { create: false });
       const target = await readTagged(store, name, ref);
-      let image;
-      if (wanted) image = selectPlatform(target, wanted, ref);
-      else if (target.images.length === 1) image = target.images[0]!;
-      else image = target.images.find((i) => samePlatform(i.platform, hostPlatform()));
-      if (!image) {
-        throw new UserError(`image "${ref}" has several platforms (${target.images.map((i) => formatPlatform(i.platform)).join(', ')})`, { hint: 'choose one with --platform', exitCode: 2 });
-      }
+      const image = choosePlatform(target, wanted, ref);
       const { skipped } = await exportRootfs(store, image, flags.output, name);
       if (skipped > 0) reporter.warn(`${skipped} device or FIFO entries were not created`);
     });

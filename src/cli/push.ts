@@ -6,7 +6,7 @@ import { signRemote } from './sign.js';
 
 export function pushCommand(): Command {
   return new Command('push')
-    .description('copy an image from the store to a registry')
+    .description('copy an image from the store to a registry; a ClusterImage gets its SBOM (SPDX, see `sealbuild sbom`) attached as an OCI referrer of each platform')
     .argument('<ref>', 'image in the store')
     .argument('[destination]', 'where to push (default: the image name itself)')
     .option('--sign-key <file>', "sign what was pushed with this private key, in cosign's layout (see `sealbuild sign`)")
@@ -18,6 +18,10 @@ export function pushCommand(): Command {
       const registries = await registriesFor(command);
       try {
         const result = await pushImage(store, name, ref, destination, { registries, reporter });
+        const { attachSboms } = await import('../sbom/image-sbom.js');
+        for (const sbom of await attachSboms(store, registries, name, result.destination)) {
+          reporter.info(`Attached the SBOM of ${sbom.platform} (${sbom.digest}) to ${result.destination} (${sbom.via})`);
+        }
         if (flags.signKey !== undefined) {
           const signature = await signRemote(registries, parseReference(result.destination), result.digest, flags.signKey, '--sign-key');
           reporter.info(`Signed ${result.destination}: ${signature}`);

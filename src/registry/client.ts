@@ -81,12 +81,18 @@ export class RepositoryClient {
     return res.status === 200 && digest !== undefined && isDigest(digest) ? digest : undefined;
   }
 
-  async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<void> {
+  /**
+   * PUTs a manifest. `subjectProcessed` is the registry's `OCI-Subject` answer
+   * (distribution-spec "Pushing Manifests with Subject"): it indexed the manifest's subject
+   * for its referrers API, so no fallback tag is needed.
+   */
+  async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<{ subjectProcessed: boolean }> {
     const res = await this.http.send({
       method: 'PUT', url: `/v2/${this.path}/manifests/${ref}`, headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
       body: () => bytes, scopes: this.scopes, ok: [201, 200, 202], what: this.what('manifest', ref),
     });
     await res.body.dump();
+    return { subjectProcessed: header(res.headers['oci-subject']) !== undefined };
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -11,6 +12,7 @@ import { digestHex, type Digest } from '../oci/digest.js';
 import type { Layer } from '../layer/image-model.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { GoBuildInfoFinder } from './go-buildinfo.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
 import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER } from './runtimes.js';
@@ -34,12 +36,17 @@ const FactsSchema = z.object({
   /** base64 */
   content: z.string().optional(),
   archive: z.enum(['oci', 'docker', 'placeholder', 'invalid']).optional(),
+  /** Hex digests of the files an SBOM lists (SBOM_FILE_DIRS, ELF files anywhere): SPDX 2.3 wants SHA1 beside SHA256. */
+  sha256: z.string().optional(),
+  sha1: z.string().optional(),
+  /** What a Go binary says it was built from (go-buildinfo.ts). */
+  go: z.object({ go: z.string(), path: z.string().optional(), module: z.string().optional(), version: z.string().optional() }).optional(),
 });
 export type PathFacts = z.infer<typeof FactsSchema>;
 
 /** One layer: what it adds and what it deletes (whiteouts), in the order a reader applies them. */
 const LayerFactsSchema = z.object({
-  version: z.literal(2),
+  version: z.literal(3),
   entries: z.record(z.string(), FactsSchema),
   removed: z.array(z.string()),
   opaque: z.array(z.string()),
@@ -70,9 +77,16 @@ export function isDocumentPath(path: string): boolean {
  */
 function keepsContent(path: string, size: number): boolean {
   if (path === 'Metadata') return size <= MAX_METADATA_BYTES;
-  if (isDocumentPath(path)) return size <= MAX_DOCUMENT_BYTES;
+  if (isDocumentPath(path) || path === IMAGES_LOCK_PATH) return size <= MAX_DOCUMENT_BYTES;
   return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
 }
+
+/** The list of the images cached into registry/ (airgap/cache-images.ts writes it, SBOMs read it). */
+export const IMAGES_LOCK_PATH = 'images.lock';
+
+/** Directories every file of which an SBOM lists with its digests, executable or not (scripts too). */
+const SBOM_FILE_DIRS = /(^|\/)s?bin\//;
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 export function cleanPath(name: string): string {
   return posix.normalize(name).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
@@ -80,24 +94,53 @@ export function cleanPath(name: string): string {
 
 /**
  * Reads a stream to its end, looking at what the contract needs: the first bytes (ELF
- * header), the whole content (small files), or an archive classification. Always consumes
- * everything, so a tar reader can move on to the next entry.
+ * header), the whole content (small files), or an archive classification; and what an SBOM
+ * lists of binaries: their digests and Go build information. Always consumes everything, so
+ * a tar reader can move on to the next entry. `whole` is false when `body` is only a
+ * file's head (a directory view): nothing is hashed then.
  */
-async function inspectBody(path: string, size: number, body: Body): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive'>> {
+async function inspectBody(path: string, size: number, body: Body, whole = true): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive' | 'sha256' | 'sha1' | 'go'>> {
   if (path === REGISTRY_IMAGE_PATH) return { archive: await classifyArchive(body) };
   const keep = keepsContent(path, size);
   const wantHead = !keep && isElfChecked(path) && size >= ELF_HEADER_BYTES;
   const chunks: Buffer[] = [];
   let held = 0;
+  // Every file is hashed from its first byte until it is known not to be listed (not in a
+  // bin dir and not ELF): registry blobs and documents cost one chunk's hash at most.
+  const listedDir = SBOM_FILE_DIRS.test(path);
+  let hashes: { sha256: Hash; sha1: Hash } | undefined = whole && !path.startsWith('registry/') ? { sha256: createHash('sha256'), sha1: createHash('sha1') } : undefined;
+  let magic = Buffer.alloc(0);
+  let go: GoBuildInfoFinder | undefined;
   for await (const chunk of body) {
     if (keep || (wantHead && held < ELF_HEADER_BYTES)) {
       chunks.push(chunk);
       held += chunk.length;
     }
+    if (hashes === undefined) continue;
+    if (magic.length < ELF_MAGIC.length) {
+      magic = Buffer.concat([magic, chunk.subarray(0, ELF_MAGIC.length - magic.length)]);
+      const elf = magic.length === ELF_MAGIC.length && magic.equals(ELF_MAGIC);
+      if (elf) go = new GoBuildInfoFinder();
+      else if (!listedDir && (magic.length === ELF_MAGIC.length || !ELF_MAGIC.subarray(0, magic.length).equals(magic))) {
+        hashes = undefined;
+        continue;
+      }
+    }
+    hashes.sha256.update(chunk);
+    hashes.sha1.update(chunk);
+    go?.push(chunk);
   }
-  if (keep) return { content: Buffer.concat(chunks).toString('base64') };
+  const out: Pick<PathFacts, 'elf' | 'content' | 'sha256' | 'sha1' | 'go'> = {};
+  // An empty file is listed only in a bin dir; a file shorter than the magic is not ELF.
+  if (hashes !== undefined && (listedDir || go !== undefined)) {
+    out.sha256 = hashes.sha256.digest('hex');
+    out.sha1 = hashes.sha1.digest('hex');
+    const info = go?.result();
+    if (info) out.go = info;
+  }
+  if (keep) return { ...out, content: Buffer.concat(chunks).toString('base64') };
   const elf = wantHead ? parseElfHeader(Buffer.concat(chunks).subarray(0, ELF_HEADER_BYTES)) : undefined;
-  return elf ? { elf } : {};
+  return elf ? { ...out, elf } : out;
 }
 
 /**
@@ -142,7 +185,7 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
 
 /** The facts of a layer's entries, from its uncompressed tar. */
 async function scanTar(tar: Readable): Promise<LayerFacts> {
-  const facts: LayerFacts = { version: 2, entries: {}, removed: [], opaque: [] };
+  const facts: LayerFacts = { version: 3, entries: {}, removed: [], opaque: [] };
   const reader = extract();
   reader.on('entry', (header, body, next) => {
     const path = cleanPath(header.name);
@@ -292,7 +335,8 @@ export async function viewFromDirectory(root: string): Promise<RootfsView> {
           continue;
         }
         if (stats.nlink > 1) inodes.set(key, path);
-        const more = await inspectBody(path, stats.size, await headOrWhole(abs, path, stats.size));
+        const read = await headOrWhole(abs, path, stats.size);
+        const more = await inspectBody(path, stats.size, read.body, read.whole);
         view.set(path, { ...base, type: 'file', ...more });
       }
     }
@@ -302,15 +346,15 @@ export async function viewFromDirectory(root: string): Promise<RootfsView> {
 }
 
 /** Only the header of a file that is ELF-checked: big binaries are not read whole. */
-async function headOrWhole(abs: string, path: string, size: number): Promise<Readable> {
-  if (path === REGISTRY_IMAGE_PATH || keepsContent(path, size) || !isElfChecked(path)) return createReadStream(abs);
+async function headOrWhole(abs: string, path: string, size: number): Promise<{ body: Readable; whole: boolean }> {
+  if (path === REGISTRY_IMAGE_PATH || keepsContent(path, size) || !isElfChecked(path)) return { body: createReadStream(abs), whole: true };
   const handle = await open(abs, 'r');
   try {
     const head = Buffer.alloc(Math.min(size, ELF_HEADER_BYTES));
     await handle.read(head, 0, head.length, 0);
     const stream = new PassThrough();
     stream.end(head);
-    return stream;
+    return { body: stream, whole: false };
   } finally {
     await handle.close();
   }

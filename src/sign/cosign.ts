@@ -1,11 +1,9 @@
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
 import type { RepositoryClient } from '../registry/client.js';
+import { uploadSmallBlob } from '../registry/referrers.js';
 import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
@@ -115,20 +113,6 @@ export async function verifySignature(source: SignatureSource, repository: strin
   throw new UserError(`${where}: no signature verifies with ${keyPath} (${[...new Set(reasons)].join('; ')})`, { hint: 'the image or its signature was changed, or it was signed with another key' });
 }
 
-/** Uploads a small in-memory blob unless the repository has it. */
-async function uploadBytes(repo: RepositoryClient, bytes: Buffer): Promise<Digest> {
-  const digest = sha256Digest(bytes);
-  if (await repo.hasBlob(digest)) return digest;
-  const dir = await mkdtemp(join(tmpdir(), 'sealbuild-sign-'));
-  try {
-    await writeFile(join(dir, 'blob'), bytes);
-    await repo.uploadBlob(join(dir, 'blob'), digest, bytes.length);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  return digest;
-}
-
 /**
  * Signs `digest` in the registry: adds this key's signature to the `.sig` manifest (other
  * keys' signatures stay; one this key already made is not added twice). Returns the tag.
@@ -142,14 +126,14 @@ export async function signImage(repo: RepositoryClient, repository: string, dige
 
   const payload = simpleSigningPayload(repository, digest);
   const signature = sign('sha256', payload, key).toString('base64');
-  const layer: Descriptor = { mediaType: SIMPLE_SIGNING, digest: await uploadBytes(repo, payload), size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: signature } };
+  const layer: Descriptor = { mediaType: SIMPLE_SIGNING, digest: await uploadSmallBlob(repo, payload), size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: signature } };
   const layers = [...(existing?.manifest.layers ?? []), layer];
   // The config lists the payloads as the layers' diff_ids, as an image config would.
   const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: await uploadBytes(repo, config), size: config.length },
+    config: { mediaType: MediaType.ociConfig, digest: await uploadSmallBlob(repo, config), size: config.length },
     layers,
   };
   await repo.putManifest(tag, Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);

@@ -1,5 +1,5 @@
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
-import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, type Descriptor, type ImageConfig, type ImageIndex, type Manifest } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import type { Store } from './store.js';
@@ -69,4 +69,12 @@ export function selectPlatform(target: StoredTarget, platform: Platform, shown: 
   if (match) return match;
   const available = target.images.map((image) => formatPlatform(image.platform)).join(', ');
   throw new UserError(`image "${shown}" has no ${formatPlatform(platform)} variant (it has: ${available || 'none'})`, { hint: 'pick one of its platforms with --platform' });
+}
+
+/** `--platform`'s image, else the only one, else this machine's; several and none of them this machine's is a usage error. */
+export function choosePlatform(target: StoredTarget, wanted: Platform | undefined, shown: string): ResolvedImage {
+  if (wanted) return selectPlatform(target, wanted, shown);
+  const image = target.images.length === 1 ? target.images[0] : target.images.find((i) => samePlatform(i.platform, hostPlatform()));
+  if (image) return image;
+  throw new UserError(`image "${shown}" has several platforms (${target.images.map((i) => formatPlatform(i.platform)).join(', ')})`, { hint: 'choose one with --platform', exitCode: 2 });
 }

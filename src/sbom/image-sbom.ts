@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { findCharts } from '../airgap/charts.js';
+import { cacheDir } from '../builder/cache.js';
+import { manifestLayers } from '../layer/image-model.js';
+import { contentOf, isDocumentPath, viewFromRemembered } from '../runtime/rootfs.js';
+import type { Digest } from '../oci/digest.js';
+import { Annotation } from '../oci/media-types.js';
+import { formatPlatform } from '../oci/platform.js';
+import { parseReference } from '../oci/reference.js';
+import { attachReferrer, type Artifact } from '../registry/referrers.js';
+import type { Registries } from '../registry/registries.js';
+import { readTagged, type ResolvedImage } from '../store/image.js';
+import type { Store } from '../store/store.js';
+import { SPDX_JSON, spdxDocument } from './spdx.js';
+
+/**
+ * The SBOM of one platform image in the store, as bytes. Reads the layer facts builds
+ * remembered (a built image costs no layer read); a pulled image's layers are scanned.
+ */
+export async function imageSbom(store: Store, name: string, image: ResolvedImage): Promise<Buffer> {
+  const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${name}`);
+  const view = await viewFromRemembered(layers, join(cacheDir(store.root), 'layer-facts'));
+  const documents = new Map<string, Buffer>();
+  for (const [path, facts] of view) {
+    const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;
+    if (content !== undefined) documents.set(path, content);
+  }
+  return Buffer.from(`${JSON.stringify(spdxDocument({ name, image, view, charts: await findCharts(documents) }), null, 2)}\n`);
+}
+
+/** The SBOM as the referrer artifact push attaches and save carries. */
+export async function sbomArtifact(store: Store, name: string, image: ResolvedImage): Promise<Artifact> {
+  return { artifactType: SPDX_JSON, content: await imageSbom(store, name, image), title: 'sbom.spdx.json', annotations: { 'org.opencontainers.image.created': image.config.created ?? '1970-01-01T00:00:00Z' } };
+}
+
+/** A ClusterImage: what sealbuild builds (sealer's extension annotation); plain container images are copied without one. */
+export function isClusterImage(image: ResolvedImage): boolean {
+  return image.manifest.annotations?.[Annotation.sealerExtension] !== undefined;
+}
+
+/**
+ * Attaches the SBOM of each platform image of `localName` (ClusterImages only) to what was
+ * pushed as `destination`, as a referrer of that platform's manifest.
+ */
+export async function attachSboms(store: Store, registries: Registries, localName: string, destination: string): Promise<{ platform: string; digest: Digest; via: string }[]> {
+  const target = await readTagged(store, localName, localName);
+  const ref = parseReference(destination);
+  const repo = registries.repository(ref, true);
+  const attached = [];
+  for (const image of target.images.filter(isClusterImage)) {
+    const { descriptor, via } = await attachReferrer(repo, image.descriptor, await sbomArtifact(store, destination, image));
+    attached.push({ platform: formatPlatform(image.platform), digest: descriptor.digest, via });
+  }
+  return attached;
+}

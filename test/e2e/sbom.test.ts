@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { removeDir, run, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
+import { goTool } from '../helpers/go-tools.js';
+import { startRegistry, type Registry } from '../helpers/registry.js';
+
+/*
+ * The SBOM: SPDX 2.3 JSON from what the image holds, attached by `push` as an OCI referrer,
+ * found by the real oras (`discover`, `pull`) on distribution 2.8 (referrers tag schema).
+ */
+
+interface Spdx {
+  spdxVersion: string;
+  packages: { SPDXID: string; name: string; versionInfo?: string; checksums?: { algorithm: string; checksumValue: string }[]; comment?: string; externalRefs?: { referenceLocator: string }[] }[];
+  files: { SPDXID: string; fileName: string; fileTypes: string[]; checksums: { algorithm: string; checksumValue: string }[] }[];
+  relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[];
+}
+
+let work: string;
+let root: string;
+let registry: Registry;
+let h: string;
+let crane: string;
+let oras: string;
+let cachedDigest: string;
+const stops: (() => Promise<void>)[] = [];
+
+const hash = (algorithm: string, bytes: Buffer) => createHash(algorithm).update(bytes).digest('hex');
+
+before(async () => {
+  crane = goTool('crane');
+  oras = goTool('oras');
+  work = await tempDir();
+  root = join(work, 'root');
+  registry = await startRegistry();
+  stops.push(registry.stop);
+  h = registry.host;
+  // A container image the ClusterImage caches into registry/.
+  const app = await writeFiles(join(work, 'app'), { 'Kubefile': 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'app\n' });
+  await sealbuildOk(root, ['-t', `${h}/lib/app:1`, '--platform', 'linux/amd64', app]);
+  cachedDigest = (await sealbuildOk(root, ['push', `${h}/lib/app:1`])).stdout.trim();
+
+  const ctx = await writeFiles(join(work, 'ctx'), {
+    'Kubefile': 'FROM scratch\nCOPY bin bin\nCOPY opt opt\nCOPY charts charts\nCOPY manifests manifests\n',
+    'bin/hello.sh': '#!/bin/sh\necho hello\n',
+    'opt/notes.txt': 'not listed: neither in a bin dir nor ELF\n',
+    'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 1.2.3\nappVersion: "4.5"\n',
+    'manifests/imageList': `${h}/lib/app:1\n`,
+  });
+  await mkdir(join(ctx, 'opt', 'tools'), { recursive: true });
+  // A real Go binary in bin/, and the same ELF outside any bin dir.
+  await copyFile(crane, join(ctx, 'bin', 'crane'));
+  await copyFile(crane, join(ctx, 'opt', 'tools', 'crane.elf'));
+  await sealbuildOk(root, ['-t', `${h}/team/cluster:1`, '--platform', 'linux/amd64', ctx], { env: { ...process.env, PATH: process.env.PATH!.split(':').filter((d) => !d.includes('sealbuild-tools')).join(':') } });
+});
+after(async () => {
+  for (const stop of stops.reverse()) await stop();
+  await removeDir(work);
+});
+
+test('sbom prints SPDX 2.3: binaries with SHA1/SHA256 and Go module version, cached images with digest and platform, charts', async () => {
+  const doc = JSON.parse((await sealbuildOk(root, ['sbom', `${h}/team/cluster:1`])).stdout) as Spdx;
+  assert.equal(doc.spdxVersion, 'SPDX-2.3');
+  const craneBytes = await readFile(crane);
+  const byName = new Map(doc.files.map((f) => [f.fileName, f]));
+  assert.deepEqual([...byName.keys()], ['./bin/crane', './bin/hello.sh', './opt/tools/crane.elf']);
+  for (const name of ['./bin/crane', './opt/tools/crane.elf']) {
+    const file = byName.get(name)!;
+    assert.deepEqual(file.fileTypes, ['BINARY']);
+    assert.deepEqual(file.checksums, [{ algorithm: 'SHA1', checksumValue: hash('sha1', craneBytes) }, { algorithm: 'SHA256', checksumValue: hash('sha256', craneBytes) }]);
+  }
+  assert.deepEqual(byName.get('./bin/hello.sh')!.fileTypes, ['OTHER']);
+  assert.equal(byName.get('./bin/hello.sh')!.checksums[1]!.checksumValue, hash('sha256', Buffer.from('#!/bin/sh\necho hello\n')));
+
+  // crane says it was built from go-containerregistry at the version setup.sh pins.
+  const module = doc.packages.find((p) => p.name === 'github.com/google/go-containerregistry')!;
+  assert.equal(module.versionInfo, 'v0.22.1');
+  assert.ok(doc.relationships.some((r) => r.spdxElementId === byName.get('./bin/crane')!.SPDXID && r.relationshipType === 'GENERATED_FROM' && r.relatedSpdxElement === module.SPDXID));
+
+  const cached = doc.packages.find((p) => p.name === `${h}/lib/app`)!;
+  assert.equal(cached.versionInfo, '1');
+  assert.deepEqual(cached.checksums, [{ algorithm: 'SHA256', checksumValue: cachedDigest.slice(7) }]);
+  assert.match(cached.comment!, /linux\/amd64/);
+  assert.match(cached.externalRefs![0]!.referenceLocator, new RegExp(`^pkg:oci/app@sha256%3A${cachedDigest.slice(7)}\\?`));
+
+  const chart = doc.packages.find((p) => p.name === 'web')!;
+  assert.equal(chart.versionInfo, '1.2.3');
+  const image = doc.packages.find((p) => p.SPDXID === 'SPDXRef-Image')!;
+  const stored = JSON.parse((await sealbuildOk(root, ['inspect', '--json', `${h}/team/cluster:1`])).stdout) as { digest: string };
+  assert.equal(`sha256:${image.checksums![0]!.checksumValue}`, stored.digest);
+  for (const p of [cached, chart]) assert.ok(doc.relationships.some((r) => r.spdxElementId === 'SPDXRef-Image' && r.relationshipType === 'CONTAINS' && r.relatedSpdxElement === p.SPDXID));
+  // The same image gives the same bytes.
+  assert.equal((await sealbuildOk(root, ['sbom', `${h}/team/cluster:1`])).stdout, JSON.stringify(doc, null, 2) + '\n');
+});
+
+test('push attaches the SBOM as a referrer: oras discover lists it, oras pull fetches the same bytes', async () => {
+  const ref = `${h}/team/cluster:1`;
+  const pushed = await sealbuildOk(root, ['push', ref]);
+  const digest = pushed.stdout.trim();
+  assert.match(pushed.stderr, /Attached the SBOM of linux\/amd64 \(sha256:[0-9a-f]{64}\) to .* \(tag schema\)/);
+  // Pushing again adds no second referrer.
+  await sealbuildOk(root, ['push', ref]);
+  const discovered = JSON.parse(run(oras, ['discover', '--plain-http', '--format', 'json', `${h}/team/cluster@${digest}`])) as { referrers: { digest: string; artifactType: string }[] };
+  assert.equal(discovered.referrers.length, 1, JSON.stringify(discovered));
+  assert.equal(discovered.referrers[0]!.artifactType, 'application/spdx+json');
+
+  const out = join(work, 'pulled');
+  run(oras, ['pull', '--plain-http', '-o', out, `${h}/team/cluster@${discovered.referrers[0]!.digest}`]);
+  const expected = (await sealbuildOk(root, ['sbom', ref])).stdout;
+  assert.equal(await readFile(join(out, 'sbom.spdx.json'), 'utf8'), expected);
+});
