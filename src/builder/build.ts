@@ -82,7 +82,7 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
     // for nothing (sealer #2100). Its blobs are known by digest, so an unchanged image set
     // finds the layer made before without reading it.
     const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', inspect: facts.scanTar }, batch);
-    if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
+    if (layer.inspected) facts.remember(layer, layer.inspected);
     result.layers.push(layer);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }

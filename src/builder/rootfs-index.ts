@@ -2,12 +2,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
-import { digestHex, type Digest } from '../oci/digest.js';
 import type { Layer } from '../layer/image-model.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from '../layer/whiteout.js';
+import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 
 
 /** What the index needs of a layer: its directories with their modes, other paths, whiteouts. */
@@ -23,7 +23,7 @@ interface LayerPaths {
  * give parent directories in a new layer the mode they already have.
  * Layers whose entries are not at hand (the base image's, cache hits) are queued and looked
  * at only when a question is asked, so a build whose steps all hit the cache reads nothing.
- * What a layer holds is remembered by diff_id in `memoDir` (written when the build commits),
+ * What a layer holds is remembered by blob and diff_id in `memoDir` (memoName; written when the build commits),
  * so its tar is read at most once per store, not decompressed again on every build that
  * changes a step after it.
  */
@@ -40,7 +40,7 @@ export class RootfsIndex {
   async ready(): Promise<void> {
     while (this.pending.length > 0) {
       const layer = this.pending.shift()!;
-      this.applyLayer((await this.readMemo(layer.diffId)) ?? (await this.scan(layer)));
+      this.applyLayer((await this.readMemo(layer)) ?? (await this.scan(layer)));
     }
   }
 
@@ -55,7 +55,7 @@ export class RootfsIndex {
   };
 
   /** Applies a layer this build wrote, and remembers its paths for later builds. */
-  apply(diffId: Digest, entries: readonly LayerEntry[]): void {
+  apply(layer: LayerIdentity, entries: readonly LayerEntry[]): void {
     this.assertReady();
     const paths: LayerPaths = { dirs: [], others: [], whiteouts: [] };
     for (const e of entries) {
@@ -63,7 +63,7 @@ export class RootfsIndex {
       else if (e.type === 'directory') paths.dirs.push([e.path, e.mode & 0o7777]);
       else paths.others.push(e.path);
     }
-    this.remember(diffId, paths);
+    this.remember(layer, paths);
     this.applyLayer(paths);
   }
 
@@ -91,7 +91,7 @@ export class RootfsIndex {
       body.resume();
     });
     await pipeline(layer.open(), reader);
-    this.remember(layer.diffId, paths);
+    this.remember(layer, paths);
     return paths;
   }
 
@@ -117,13 +117,9 @@ export class RootfsIndex {
     for (const p of [...this.dirs.keys()]) if (p.startsWith(prefix) && p !== dir) this.dirs.delete(p);
   }
 
-  private memoPath(diffId: Digest): string {
-    return join(this.memoDir, `${digestHex(diffId)}.json`);
-  }
-
   /** Remembered paths, or undefined when there are none (or they are unreadable: then the tar is read again). */
-  private async readMemo(diffId: Digest): Promise<LayerPaths | undefined> {
-    const text = await readFile(this.memoPath(diffId), 'utf8').catch(() => undefined);
+  private async readMemo(layer: LayerIdentity): Promise<LayerPaths | undefined> {
+    const text = await readFile(join(this.memoDir, memoName(layer)), 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     try {
       const memo = JSON.parse(text) as LayerPaths;
@@ -133,10 +129,10 @@ export class RootfsIndex {
     }
   }
 
-  private remember(diffId: Digest, paths: LayerPaths): void {
+  private remember(layer: LayerIdentity, paths: LayerPaths): void {
     this.batch.onCommit(async () => {
       await mkdir(this.memoDir, { recursive: true });
-      await writeFileAtomic(this.memoPath(diffId), JSON.stringify(paths));
+      await writeFileAtomic(join(this.memoDir, memoName(layer)), JSON.stringify(paths));
     });
   }
 }

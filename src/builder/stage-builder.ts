@@ -467,8 +467,8 @@ export class StageBuilder {
       await named.inputs.learn(learn, started);
       this.result.key = named.keyOf(named.inputs);
     }
-    if (layer.inspected) facts.remember(layer.diffId, layer.inspected);
-    this.rootfs.apply(layer.diffId, entries);
+    if (layer.inspected) facts.remember(layer, layer.inspected);
+    this.rootfs.apply(layer, entries);
     this.input.cache.record(this.result.key, layer);
     this.pushLayer(layer, text);
     this.input.reporter.layerWritten(layer.descriptor.digest, layer.descriptor.size);

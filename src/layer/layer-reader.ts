@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
-import type { Digest } from '../oci/digest.js';
+import { digestHex, type Digest } from '../oci/digest.js';
 import { UserError } from '../util/errors.js';
 import { decompressStream, type Compression } from './decompress.js';
 
@@ -33,6 +33,23 @@ export interface LayerToRead {
   diffId?: Digest | undefined;
   /** What the layer belongs to, for messages: `image docker.io/x/y:1`, `the base image`. */
   owner: string;
+}
+
+/** A layer as a memo of its content knows it: the blob, and the tar that blob decompresses to. */
+export interface LayerIdentity {
+  descriptor: { digest: Digest };
+  diffId: Digest;
+}
+
+/**
+ * The name a memo of what a layer holds is kept under (the layer-facts and rootfs-index
+ * caches): blob digest and diff_id together. A memo is written only by a build that made the
+ * layer or after its blob was read and its tar hashed to that diff_id, so the pair is proven;
+ * a config that lies about its diff_ids names a pair no memo has, and its layer is read and
+ * refused. Keyed by diff_id alone, it reused the honest layer's facts (#19 point 4).
+ */
+export function memoName(layer: LayerIdentity): string {
+  return `${digestHex(layer.descriptor.digest)}-${digestHex(layer.diffId)}.json`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { z } from 'zod';
-import { digestHex, type Digest } from '../oci/digest.js';
+import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 import type { Layer } from '../layer/image-model.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -233,14 +233,15 @@ function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
 }
 
 /**
- * Layer facts by diff_id, each layer scanned once ever: a layer the build writes is scanned as
- * its tar streams past (`scanTar` as writeLayer's inspector, then `remember`), any other by
- * decompressing its blob. Facts are kept in `dir` once the batch commits (so a failed build
- * leaves nothing behind), and a rebuild reads those small JSON files instead of its layers.
+ * Layer facts by layer (blob and diff_id: see memoName), each layer scanned once ever: a layer
+ * the build writes is scanned as its tar streams past (`scanTar` as writeLayer's inspector,
+ * then `remember`), any other by decompressing its blob. Facts are kept in `dir` once the
+ * batch commits (so a failed build leaves nothing behind), and a rebuild reads those small
+ * JSON files instead of its layers.
  */
 export class LayerFactsMemo {
-  /** Facts met in this build, scanned or read from a memo: the airgap scan and the runtime contract both ask. */
-  private readonly known = new Map<Digest, LayerFacts>();
+  /** Facts met in this build, scanned or read from a memo, by memoName: the airgap scan and the runtime contract both ask. */
+  private readonly known = new Map<string, LayerFacts>();
 
   constructor(
     private readonly dir: string,
@@ -251,30 +252,28 @@ export class LayerFactsMemo {
   readonly scanTar = scanTar;
 
   /** Facts scanned in this build: kept, and written to the memo when the batch commits. */
-  remember(diffId: Digest, facts: LayerFacts): void {
-    if (this.known.has(diffId)) return;
-    this.known.set(diffId, facts);
+  remember(layer: LayerIdentity, facts: LayerFacts): void {
+    const name = memoName(layer);
+    if (this.known.has(name)) return;
+    this.known.set(name, facts);
     this.batch.onCommit(async () => {
       await mkdir(this.dir, { recursive: true });
-      await writeFileAtomic(this.memoFile(diffId), JSON.stringify(facts));
+      await writeFileAtomic(join(this.dir, name), JSON.stringify(facts));
     });
   }
 
   async facts(layer: Layer): Promise<LayerFacts> {
-    const known = this.known.get(layer.diffId);
+    const name = memoName(layer);
+    const known = this.known.get(name);
     if (known) return known;
-    const memo = await readMemo(this.memoFile(layer.diffId));
+    const memo = await readMemo(join(this.dir, name));
     if (memo) {
-      this.known.set(layer.diffId, memo);
+      this.known.set(name, memo);
       return memo;
     }
     const scanned = await scanLayer(layer);
-    this.remember(layer.diffId, scanned);
+    this.remember(layer, scanned);
     return scanned;
-  }
-
-  private memoFile(diffId: Digest): string {
-    return join(this.dir, `${digestHex(diffId)}.json`);
   }
 }
 
@@ -296,7 +295,7 @@ export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFacts
 export async function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<RootfsView> {
   const view: RootfsView = new Map();
   for (const [index, layer] of layers.entries()) {
-    applyLayer(view, (await readMemo(join(memoDir, `${digestHex(layer.diffId)}.json`))) ?? (await scanLayer(layer)), index);
+    applyLayer(view, (await readMemo(join(memoDir, memoName(layer)))) ?? (await scanLayer(layer)), index);
   }
   return view;
 }

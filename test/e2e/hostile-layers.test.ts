@@ -72,6 +72,25 @@ test('4: export and build FROM refuse a stored image whose config lies', async (
   await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(lying)}: its content is`), 30_000);
 });
 
+test('4: a lying image does not reuse what the store remembers of the honest layer its config names', async () => {
+  // The honest image's facts and paths are remembered by a build FROM it; the lying image's
+  // config names the honest diff_id for another blob, so only a memo keyed by diff_id alone matches.
+  const root = await newRoot();
+  await plantImage(root, honest, 'docker.io/planted/honest:1');
+  const lying = makeImage({ repo: 'planted/lying', tars: [await tarOf({ 'bin/tool': 'an arm64 tool\n' })], diffIds: [honest.layers[0]!.diffId] });
+  await plantImage(root, lying, 'docker.io/planted/lying:1');
+  const build = async (from: string, expect: RegExp | 'ok'): Promise<void> => {
+    const context = await mkdtemp(join(work, 'ctx-'));
+    await writeFile(join(context, 'Kubefile'), `FROM ${from}\nCOPY Kubefile /etc/Kubefile\n`);
+    const args = ['build', '-t', `out-${Date.now()}:1`, '--platform', 'linux/amd64', context];
+    if (expect === 'ok') await sealbuildOk(root, args);
+    else await expectRefused(root, args, expect, 30_000);
+  };
+  await build('planted/honest:1', 'ok');
+  assert.ok((await readdir(join(root, 'cache', 'layer-facts'))).length > 0, 'the honest layer is remembered');
+  await build('planted/lying:1', new RegExp(`FROM planted/lying:1: ${LAYER_NAMED(lying)}: its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`));
+});
+
 test('5: pull names the image and the layer of a truncated gzip layer', async () => {
   const full = gzipSync(await tarOf({ 'etc/big': 'x'.repeat(100_000) }));
   const damaged = makeImage({ repo: 'hostile/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [`sha256:${'2'.repeat(64)}`] });
