@@ -16,7 +16,7 @@ import { LayerCache, StatCache, cacheDir } from './cache.js';
 import { BuildContext } from './context.js';
 import { readKubefile } from './kubefile-source.js';
 import { configObject } from './container-config.js';
-import type { StageResult } from './stage-builder.js';
+import type { StageResult } from './stage-result.js';
 import { buildStages, type StagesInput } from './stages.js';
 import type { Workspace } from './workspace.js';
 import type { BuildOptions } from './options.js';

@@ -2,12 +2,31 @@ import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { compareEntryPaths, type LayerEntry } from '../layer/tar-writer.js';
+import { KubefileError, type SourcePosition } from '../util/errors.js';
 
 export interface Ownership {
   uid: number;
   gid: number;
   /** --chmod: replaces the permission bits of everything copied. */
   mode?: number;
+}
+
+/** An image path from a destination as written: a relative one is under WORKDIR, as in docker. */
+export function imagePath(dest: string, workdir = '/'): string {
+  return posix.normalize(dest.startsWith('/') ? dest : `${workdir}/${dest}`).replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+/** COPY/ADD's --chown (expanded) and --chmod as the owner and mode of what they copy. */
+export function ownership(chown: string | undefined, chmod: string | undefined, pos: SourcePosition): Ownership {
+  const owner: Ownership = { uid: 0, gid: 0 };
+  if (chown !== undefined) {
+    const match = /^(\d+)(?::(\d+))?$/.exec(chown);
+    if (!match) throw new KubefileError(pos, `--chown=${chown}: only numeric uid[:gid] is supported`, 'user names need an /etc/passwd, which a ClusterImage rootfs does not have; write e.g. --chown=1000:1000');
+    owner.uid = Number(match[1]);
+    owner.gid = Number(match[2] ?? match[1]);
+  }
+  if (chmod !== undefined) owner.mode = Number.parseInt(chmod, 8);
+  return owner;
 }
 
 export interface CollectOptions extends Ownership {

@@ -1,85 +1,28 @@
-import type { Stats } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
-import { type Digest } from '../oci/digest.js';
-import { Annotation } from '../oci/media-types.js';
-import { formatPlatform, type Platform } from '../oci/platform.js';
+import type { Digest } from '../oci/digest.js';
+import { formatPlatform } from '../oci/platform.js';
 import { expandWord } from '../kubefile/expand.js';
-import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, Stage, WorkdirInstruction } from '../kubefile/instructions.js';
-import { parseKubefile } from '../kubefile/parse.js';
-import { ConfigWriter, inheritedConfig, runShell, type ContainerConfig } from './container-config.js';
+import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, WorkdirInstruction } from '../kubefile/instructions.js';
+import { ConfigWriter, runShell } from './container-config.js';
 import { decompressFile, sniffArchive } from '../layer/decompress.js';
-import { manifestLayers, type ImageDraft, type Layer } from '../layer/image-model.js';
-import { diffSnapshot, diffUpper, listDirectories, takeSnapshot } from '../layer/diff.js';
+import type { Layer } from '../layer/image-model.js';
 import { extractTar } from '../layer/extract.js';
-import { writeLayer, type LayerCompression } from '../layer/layer-writer.js';
+import { writeLayer } from '../layer/layer-writer.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
-import type { LayerFactsMemo } from '../runtime/rootfs.js';
-import type { BlobBatch, Store } from '../store/store.js';
-import type { ResolvedImage } from '../store/image.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import type { Reporter } from '../util/reporter.js';
-import { cacheDir, cacheKey, type LayerCache, type StatCache } from './cache.js';
-import { EntryCollector, type Ownership } from './collect.js';
+import { cacheDir, cacheKey } from './cache.js';
+import { EntryCollector, imagePath, ownership } from './collect.js';
 import { BuildContext } from './context.js';
 import { RootfsIndex } from './rootfs-index.js';
-import { opaqueDirectories, overlayTools } from './overlay.js';
-import { runCommand, type SandboxOptions } from './sandbox.js';
+import { runForChanges } from './run-changes.js';
+import type { StageBuildInput } from './stage-input.js';
+import { onbuildTriggers, startFrom, type StageResult } from './stage-result.js';
 import { StepInputs, type Source } from './step-inputs.js';
-import { SealerMetadata, SealerExtensionSchema, type SealerExtension } from './sealer-metadata.js';
 import { detectApp, type AppSource } from './app-type.js';
-import { downloadUrl, expandedChecksum, isUrl, urlFileName } from './url-source.js';
-import type { VariableScope } from './variables.js';
+import { downloadUrl, expandedChecksum, isUrl, urlFileName, urlSource, type Download } from './url-source.js';
 import { removeTree } from '../util/remove-tree.js';
 import { Workspace } from './workspace.js';
-
-/** What COPY --from reads: a stage's or an image's filesystem. */
-export interface CopySource {
-  /** Stands for the whole filesystem in cache keys: a stage's last key, an image's manifest digest. */
-  key: string;
-  /** Names it in messages, e.g. `stage "builder"`. */
-  label: string;
-  /** The filesystem unpacked into a directory (made on first use). */
-  dir(): Promise<string>;
-}
-
-export interface StageBuildInput {
-  stage: Stage;
-  platform: Platform;
-  scope: VariableScope;
-  /** FROM an image, or FROM an earlier stage (its result), or neither for scratch. */
-  base: ResolvedImage | StageResult | undefined;
-  context: BuildContext;
-  store: Store;
-  batch: BlobBatch;
-  reporter: Reporter;
-  compression: LayerCompression;
-  /** Every timestamp in the image: `created`, history and file mtimes. */
-  timestamp: Date;
-  /** Numbering for progress lines across the whole build. */
-  stepOffset: number;
-  stepTotal: number;
-  cache: LayerCache;
-  statCache: StatCache;
-  /** What each layer holds: every layer written is scanned as it streams past. */
-  facts: LayerFactsMemo;
-  /** --no-cache: build every step (and still record what was built). */
-  noCache: boolean;
-  sandbox: SandboxOptions;
-  /** COPY --from=VALUE (expanded): a stage name or index, or an image reference. */
-  copySource: (from: string, pos: SourcePosition) => Promise<CopySource>;
-  /** Takes the stage's workspace, to remove it when the build ends. */
-  track: (workspace: Workspace) => void;
-}
-
-/** What a stage produced: everything the image config and manifest need. */
-export interface StageResult extends ImageDraft {
-  /** User, Cmd, Entrypoint, WorkingDir, ... (container-config.ts). */
-  config: ContainerConfig;
-  sealer: SealerMetadata;
-  /** The cache key of the stage's filesystem: its last layer step's, or its base's. */
-  key: Digest;
-}
 
 const APPS_ROOT = 'application/apps';
 /** docker's PATH for RUN when neither the image nor the Kubefile sets one. */
@@ -93,8 +36,6 @@ export class StageBuilder {
   private readonly created: string;
   private workspace: Workspace | undefined;
   private readonly config: ConfigWriter;
-  /** The base's ONBUILD triggers, run before the stage's own instructions. */
-  private readonly triggers: string[];
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
@@ -106,26 +47,7 @@ export class StageBuilder {
       mtime: input.timestamp.getTime(),
       base: base === undefined ? 'scratch' : 'key' in base ? base.key : base.descriptor.digest,
     });
-    if (base !== undefined && 'key' in base) {
-      this.result = {
-        layers: [...base.layers], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
-        author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension(''), true), key: rootKey,
-      };
-      this.triggers = base.config.OnBuild ?? [];
-    } else {
-      const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
-      this.result = {
-        layers: base === undefined ? [] : manifestLayers(base.manifest.layers, base.config.rootfs.diff_ids, (d) => input.batch.pathOf(d), input.stage.from.text),
-        history: [...(base?.config.history ?? [])],
-        env: new Map((base?.config.config?.Env ?? []).map((kv) => splitEnv(kv))),
-        labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
-        author: base?.config.author,
-        config: inheritedConfig(base?.config.config),
-        sealer: new SealerMetadata(baseExtension ? (SealerExtensionSchema.parse(JSON.parse(baseExtension)) as SealerExtension) : undefined),
-        key: rootKey,
-      };
-      this.triggers = base?.config.config?.OnBuild ?? [];
-    }
+    this.result = startFrom(base, rootKey, (d) => input.batch.pathOf(d), input.stage.from.text);
     this.config = new ConfigWriter(this.result.config, (word, pos) => this.expand(word, pos));
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
     for (const layer of this.result.layers) this.rootfs.applyLater(layer);
@@ -134,7 +56,7 @@ export class StageBuilder {
   async run(): Promise<StageResult> {
     const { stage, platform, reporter, stepOffset, stepTotal } = this.input;
     reporter.step(stepOffset, stepTotal, stage.from.text, formatPlatform(platform));
-    for (const instruction of onbuildTriggers(this.triggers, stage.from.image)) {
+    for (const instruction of onbuildTriggers(this.input.base, stage.from.image)) {
       reporter.info(`  ONBUILD ${instruction.text}`, { onbuild: instruction.text });
       await this.execute(instruction);
     }
@@ -224,7 +146,7 @@ export class StageBuilder {
     const sources = ins.sources.map((s) => this.expand(s, ins.pos));
     const dest = this.expand(ins.dest, ins.pos);
     const destPath = imagePath(dest, this.result.config.WorkingDir);
-    const owner = ownership(ins, this.input.scope, ins.pos);
+    const owner = ownership(ins.chown === undefined ? undefined : this.expand(ins.chown, ins.pos), ins.chmod, ins.pos);
     const from = ins.kind === 'COPY' && ins.from !== undefined ? await this.input.copySource(this.expand(ins.from, ins.pos), ins.pos) : undefined;
     const temps: string[] = [];
     try {
@@ -239,7 +161,7 @@ export class StageBuilder {
         } else if (ins.kind === 'COPY') {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          resolved.push(await this.urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), temps, ins.pos));
+          resolved.push(await urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), () => this.downloadPath(temps), ins.pos));
         }
       }
       const parent = this.result.key;
@@ -281,21 +203,13 @@ export class StageBuilder {
     }
   }
 
-  /**
-   * A URL source. With a checksum, the checksum stands for the content and nothing is
-   * downloaded unless the step misses the cache. Without one, the content can change at any
-   * time, so it is downloaded on every build and its digest goes into the key (what docker's
-   * builder does): an unchanged download still hits.
-   */
-  private async urlSource(url: string, checksum: Digest | undefined, temps: string[], pos: SourcePosition): Promise<Source> {
-    if (checksum !== undefined) return { url, checksum };
-    return { url, download: await this.download(url, undefined, temps, pos) };
+  /** A URL's content, downloaded into the step's scratch space. */
+  private async download(url: string, checksum: Digest | undefined, temps: string[], pos: SourcePosition): Promise<Download> {
+    return downloadUrl(url, await this.downloadPath(temps), checksum, pos);
   }
 
-  private async download(url: string, checksum: Digest | undefined, temps: string[], pos: SourcePosition): Promise<{ path: string; size: number; digest: Digest }> {
-    const path = join(await this.tempDir(temps), 'download');
-    const { digest, size } = await downloadUrl(url, path, checksum, pos);
-    return { path, size, digest };
+  private async downloadPath(temps: string[]): Promise<string> {
+    return join(await this.tempDir(temps), 'download');
   }
 
   /** The step's inputs; their unknown files are hashed now only if a cached layer could be found by them. */
@@ -336,7 +250,7 @@ export class StageBuilder {
       for (const source of written) {
         if (isUrl(source)) {
           const name = urlFileName(source, ins.pos);
-          resolved.push({ source: await this.urlSource(source, undefined, temps, ins.pos), dest: `${appRoot}/${name}` });
+          resolved.push({ source: await urlSource(source, undefined, () => this.downloadPath(temps), ins.pos), dest: `${appRoot}/${name}` });
           detected.push({ kind: 'file', name });
           continue;
         }
@@ -369,11 +283,8 @@ export class StageBuilder {
   }
 
   /**
-   * RUN: the command runs on the build host (sealer's model: host tools such as wget or
-   * kubeadm, the stage's rootfs as the working directory), sandboxed as --isolation says.
-   * Its environment is the declared ARGs and ENV, nothing of sealbuild's. Whatever it changes
-   * in the rootfs becomes one layer: an overlayfs upper directory when overlayfs can be
-   * mounted, else the difference of stat snapshots taken before and after (overlay.ts).
+   * RUN: whatever the command changes in the stage's rootfs becomes one layer (run-changes.ts).
+   * Its environment is the declared ARGs and ENV, nothing of sealbuild's.
    */
   private async runStep(ins: RunInstruction): Promise<void> {
     const env = this.input.scope.runEnvironment();
@@ -390,29 +301,7 @@ export class StageBuilder {
     const temps: string[] = [];
     try {
       const scratch = await this.tempDir(temps);
-      const tools = await overlayTools(scratch);
-      const dirs = { lower: workspace.dir, upper: join(scratch, 'upper'), work: join(scratch, 'work') };
-      const merged = join(scratch, 'merged');
-      if (tools) for (const dir of [dirs.upper, dirs.work, merged]) await mkdir(dir);
-      const before = tools ? undefined : await takeSnapshot(workspace.dir);
-      const { reporter } = this.input;
-      const outcome = await runCommand({
-        argv, dir: tools ? merged : workspace.dir, env: Object.fromEntries(env), scratch, onLine: (line) => reporter.output(line),
-        ...(tools ? { overlay: { tools, dirs } } : {}),
-      }, this.input.sandbox);
-      if (outcome.code !== 0) {
-        const how = outcome.code === undefined ? `was killed by ${outcome.signal}` : `failed with exit code ${outcome.code}`;
-        const tail = outcome.tail.map((l) => l.replace(/[\x00-\x1f\x7f]/g, ' ').trim()).filter((l) => l !== '').join(' | ');
-        throw new KubefileError(ins.pos, `RUN ${how}${tail === '' ? ' (no output)' : `: ${tail.length > 400 ? `…${tail.slice(-400)}` : tail}`}`, 'fix the command or what it needs; nothing was stored');
-      }
-      const own = process.getuid?.();
-      const options = {
-        owner: (s: Stats) => (own === 0 || s.uid !== own ? { uid: s.uid, gid: s.gid } : { uid: 0, gid: 0 }),
-        warn: (m: string) => this.input.reporter.warn(m),
-      };
-      const entries = tools
-        ? await diffUpper(dirs.upper, await opaqueDirectories(tools, dirs.upper, await listDirectories(dirs.upper)), options)
-        : await diffSnapshot(workspace.dir, before!, options);
+      const entries = await runForChanges({ argv, env, rootfs: workspace.dir, scratch, sandbox: this.input.sandbox, reporter: this.input.reporter, pos: ins.pos });
       await this.rootfs.ready();
       await this.commitLayer(entries, ins.text);
       // The layer normalised times and owners: unpack it over the changes, so that the next
@@ -504,32 +393,4 @@ export class StageBuilder {
   private expandPairs(pairs: KeyValue[], pos: SourcePosition): [string, string][] {
     return pairs.map((p) => [this.expand(p.key, pos), this.expand(p.value, pos)]);
   }
-}
-
-function splitEnv(kv: string): [string, string] {
-  const eq = kv.indexOf('=');
-  return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
-}
-
-/** An image path from a destination as written: a relative one is under WORKDIR, as in docker. */
-function imagePath(dest: string, workdir = '/'): string {
-  return posix.normalize(dest.startsWith('/') ? dest : `${workdir}/${dest}`).replace(/^\/+/, '').replace(/\/+$/, '');
-}
-
-/** A base image's ONBUILD triggers as instructions, each parsed as if it were a Kubefile line. */
-function onbuildTriggers(triggers: readonly string[], base: string): Exclude<Instruction, { kind: 'FROM' }>[] {
-  return triggers.map((trigger) => parseKubefile(`FROM scratch\n${trigger}\n`, `ONBUILD of ${base}`).stages[0]!.instructions[0]!);
-}
-
-function ownership(ins: CopyInstruction | AddInstruction, scope: VariableScope, pos: SourcePosition): Ownership {
-  const owner: Ownership = { uid: 0, gid: 0 };
-  if (ins.chown !== undefined) {
-    const value = expandWord(ins.chown, scope.lookup, pos);
-    const match = /^(\d+)(?::(\d+))?$/.exec(value);
-    if (!match) throw new KubefileError(pos, `--chown=${value}: only numeric uid[:gid] is supported`, 'user names need an /etc/passwd, which a ClusterImage rootfs does not have; write e.g. --chown=1000:1000');
-    owner.uid = Number(match[1]);
-    owner.gid = Number(match[2] ?? match[1]);
-  }
-  if (ins.chmod !== undefined) owner.mode = Number.parseInt(ins.chmod, 8);
-  return owner;
 }

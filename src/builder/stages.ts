@@ -11,7 +11,9 @@ import type { BuildOptions } from './options.js';
 import type { LayerFactsMemo } from '../runtime/rootfs.js';
 import type { LayerCache, StatCache } from './cache.js';
 import type { BuildContext } from './context.js';
-import { StageBuilder, type CopySource, type StageResult } from './stage-builder.js';
+import { StageBuilder } from './stage-builder.js';
+import type { CopySource } from './stage-input.js';
+import type { StageResult } from './stage-result.js';
 import type { VariableScope } from './variables.js';
 import { Workspace } from './workspace.js';
 

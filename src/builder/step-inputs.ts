@@ -4,9 +4,10 @@ import { mapLimit } from '../util/limit.js';
 import type { StatCache } from './cache.js';
 import { EntryCollector } from './collect.js';
 import type { ContextSource } from './context.js';
+import type { UrlSource } from './url-source.js';
 
 /** A source resolved for COPY/ADD/APP: a file or directory, or a URL (downloaded or to download). */
-export type Source = { src: ContextSource } | { url: string; checksum?: Digest; download?: { path: string; size: number; digest: Digest } };
+export type Source = { src: ContextSource } | UrlSource;
 
 /** Concurrent hashing of files the stat cache does not know. */
 const HASH_CONCURRENCY = 16;

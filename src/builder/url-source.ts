@@ -41,11 +41,36 @@ export function expandedChecksum(value: string, written: string, pos: SourcePosi
   return value as Digest;
 }
 
+/** A URL's content, downloaded to `path`. */
+export interface Download {
+  path: string;
+  size: number;
+  digest: Digest;
+}
+
+/** An ADD or APP source that is a URL: with its checksum, or downloaded. */
+export interface UrlSource {
+  url: string;
+  checksum?: Digest;
+  download?: Download;
+}
+
+/**
+ * A URL source. With a checksum, the checksum stands for the content and nothing is
+ * downloaded unless the step misses the cache. Without one, the content can change at any
+ * time, so it is downloaded (to the path `file()` gives) on every build and its digest goes
+ * into the key (what docker's builder does): an unchanged download still hits.
+ */
+export async function urlSource(url: string, checksum: Digest | undefined, file: () => Promise<string>, pos: SourcePosition): Promise<UrlSource> {
+  if (checksum !== undefined) return { url, checksum };
+  return { url, download: await downloadUrl(url, await file(), undefined, pos) };
+}
+
 /**
  * Downloads a URL to `file` (streamed, hashed on the way). With a checksum, a mismatch fails
  * the build and the file is removed.
  */
-export async function downloadUrl(url: string, file: string, checksum: Digest | undefined, pos: SourcePosition): Promise<{ digest: Digest; size: number }> {
+export async function downloadUrl(url: string, file: string, checksum: Digest | undefined, pos: SourcePosition): Promise<Download> {
   const shown = redactUrl(url);
   let response: Response;
   try {
@@ -69,5 +94,5 @@ export async function downloadUrl(url: string, file: string, checksum: Digest | 
     await rm(file, { force: true });
     throw new KubefileError(pos, `ADD ${shown}: checksum mismatch: expected ${checksum}, got ${digest}`, 'the file changed upstream or the --checksum is wrong; nothing was stored');
   }
-  return { digest, size: hasher.size };
+  return { path: file, digest, size: hasher.size };
 }
