@@ -1,14 +1,12 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { closest } from '../kubefile/suggest.js';
 import type { FoundImage } from '../airgap/discover.js';
 import type { ImageCachingOptions } from '../airgap/cache-images.js';
 import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../builder/sandbox.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
-import { COMMAND_NAMES } from './command-names.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
 import { writeBuildMetadata } from './metadata.js';
 
@@ -81,20 +79,6 @@ function sandboxOptions(flags: BuildFlags): SandboxOptions {
   return { isolation: isolation as Isolation, network: network as NetworkMode };
 }
 
-/**
- * `sealbuild imags` reaches the default build command; say what was probably meant. A lone
- * word (no `build`, no build flags, no `/`) that names nothing is as likely a command.
- */
-async function rejectMistypedCommand(contextDir: string, command: Command): Promise<void> {
-  if (await stat(contextDir).then(() => true, () => false)) return;
-  const guess = closest(contextDir, COMMAND_NAMES, 2);
-  if (guess !== undefined) throw new UsageError(`unknown command "${contextDir}"`, `did you mean ${guess}?`);
-  const args = command.parent?.args ?? [];
-  if (args.length === 1 && args[0] === contextDir && !contextDir.includes('/')) {
-    throw new UsageError(`unknown command or directory "${contextDir}"`, '`sealbuild --help` lists the commands; to build, pass the directory that holds the Kubefile');
-  }
-}
-
 export function buildCommand(): Command {
   return new Command('build')
     .description('build an image from a Kubefile and a context directory (the default command)')
@@ -121,7 +105,6 @@ export function buildCommand(): Command {
     .option('--type <kube-installer|app-installer>', "sealer's image type: app-installer images only install apps onto a running cluster", 'kube-installer')
     .option('--dry-run', 'parse the Kubefile, expand its words, check its context sources and print the plan; build and write nothing')
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
-      await rejectMistypedCommand(contextDir, command);
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
       // The build machinery loads only when building: other commands start faster.

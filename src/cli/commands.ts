@@ -32,6 +32,7 @@ export const COMMANDS: Record<CommandName, () => Promise<Command>> = {
   upgrade: async () => (await import('./cluster.js')).upgradeCommand(),
   reset: async () => (await import('./cluster.js')).resetCommand(),
   status: async () => (await import('./cluster.js')).statusCommand(),
+  completion: async () => (await import('./completion.js')).completionCommand(),
 };
 
 /** What commandOf needs to know of an option of the program itself. */
@@ -43,26 +44,38 @@ export interface GlobalOption {
 }
 
 /**
- * The command `argv` (without node and script) runs: the first word that is not an option of
- * the program (`globals`, plus help) or its value. `build` when that word is not a command
- * name, or when an option of another kind comes first (the bare form, `sealbuild -t REF
- * CONTEXT`); undefined when every command is needed: no word at all (help, version) or
- * `help [COMMAND]`.
+ * The first word of `argv` after the program's own options (and help), with what follows it;
+ * `other` when another option or `--` comes first.
  */
-export function commandOf(argv: string[], globals: readonly GlobalOption[]): CommandName | undefined {
+export type LeadingWord = { kind: 'word'; word: string; rest: string[] } | { kind: 'other' } | { kind: 'none' };
+
+export function leadingWord(argv: string[], globals: readonly GlobalOption[]): LeadingWord {
   const find = (flag: string) => globals.find((o) => o.long === flag || o.short === flag);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--') return 'build';
+    if (arg === '--') return { kind: 'other' };
     if (arg.startsWith('-')) {
       const [flag, value] = arg.split('=', 2) as [string, string | undefined];
       const option = find(flag);
-      if (option === undefined && flag !== '-h' && flag !== '--help') return 'build';
+      if (option === undefined && flag !== '-h' && flag !== '--help') return { kind: 'other' };
       if (option?.required && value === undefined) i++;
       continue;
     }
-    if (arg === 'help') return undefined;
-    return isCommandName(arg) ? arg : 'build';
+    return { kind: 'word', word: arg, rest: argv.slice(i + 1) };
   }
-  return undefined;
+  return { kind: 'none' };
+}
+
+/**
+ * The command `argv` (without node and script) runs: its leading word. `build` when that word
+ * is not a command name, or when an option of another kind comes first (the bare form,
+ * `sealbuild -t REF CONTEXT`); undefined when every command is needed: no word at all (help,
+ * version) or `help [COMMAND]`.
+ */
+export function commandOf(argv: string[], globals: readonly GlobalOption[]): CommandName | undefined {
+  const lead = leadingWord(argv, globals);
+  if (lead.kind === 'none') return undefined;
+  if (lead.kind === 'other') return 'build';
+  if (lead.word === 'help') return undefined;
+  return isCommandName(lead.word) ? lead.word : 'build';
 }

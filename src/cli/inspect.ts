@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { cachedImageRefs } from '../airgap/cached-images-annotation.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { readTagged, selectPlatform, type ResolvedImage } from '../store/image.js';
 import { openStore, printJson, refArg } from './common.js';
@@ -21,12 +22,19 @@ export function inspectCommand(): Command {
     .argument('<ref>', 'image reference')
     .option('--platform <os/arch>', 'the platform to show from a multi-platform image')
     .option('--json', 'print one JSON object')
-    .action(async (ref: string, flags: { platform?: string; json?: boolean }, command: Command) => {
+    .option('--images', 'print only the container images the ClusterImage caches in registry/, one a line (of every platform unless --platform)')
+    .action(async (ref: string, flags: { platform?: string; json?: boolean; images?: boolean }, command: Command) => {
       const name = refArg(ref);
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const store = await openStore(command, { create: false });
       const target = await readTagged(store, name, ref);
       const single = platform ? selectPlatform(target, platform, ref) : target.index ? undefined : target.images[0];
+      if (flags.images) {
+        // What `save` takes to write an airgap bundle of them (README: Airgap bundles).
+        const refs = new Set((single ? [single] : target.images).flatMap((image) => cachedImageRefs(image.manifest, ref)));
+        for (const image of refs) process.stdout.write(`${image}\n`);
+        return;
+      }
       const report = single
         ? { name, ...describeImage(single) }
         : { name, digest: target.descriptor.digest, mediaType: target.descriptor.mediaType, index: target.index, images: target.images.map(describeImage) };

@@ -5,8 +5,10 @@ import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
 import { VERSION } from '../version.js';
 import { COMMAND_NAMES, type CommandName } from './command-names.js';
-import { COMMANDS, commandOf } from './commands.js';
+import { COMMANDS, commandOf, leadingWord } from './commands.js';
+import { addHelpExamples } from './help-examples.js';
 import { parseBool, parseSeconds } from './option-values.js';
+import { commanderErrorLine, rejectMistypedCommand } from './suggest.js';
 
 /** The program with its own options, without commands. */
 function program(): Command {
@@ -31,11 +33,12 @@ async function addCommands(root: Command, names: readonly CommandName[]): Promis
     if (action.optsWithGlobals<{ allowExpansion?: boolean }>().allowExpansion === true) (await import('../layer/layer-reader.js')).allowExpansion(true);
   });
   oneLineErrors(root, 'sealbuild');
+  addHelpExamples(root);
 }
 
 /** commander's own errors (unknown option, missing argument) in our one-line format, for every command and subcommand. */
 function oneLineErrors(command: Command, path: string): void {
-  command.exitOverride().configureOutput({ outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()} (hint: see ${path} --help)\n`) });
+  command.exitOverride().configureOutput({ outputError: (text, write) => write(commanderErrorLine(text, path)) });
   for (const sub of command.commands) oneLineErrors(sub, `${path} ${sub.name()}`);
 }
 
@@ -68,6 +71,8 @@ async function main(argv: string[]): Promise<void> {
     // Only the command that runs is loaded.
     const cli = program();
     const command = commandOf(argv.slice(2), cli.options);
+    const lead = leadingWord(argv.slice(2), cli.options);
+    if (lead.kind === 'word') await rejectMistypedCommand(lead.word, lead.rest);
     // --version needs no command; help without a command lists them all.
     const versionOnly = command === undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
     await addCommands(cli, command !== undefined ? [command] : versionOnly ? [] : COMMAND_NAMES);
