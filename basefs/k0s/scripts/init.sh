@@ -7,7 +7,7 @@
 #     --token-file FILE        join an existing cluster with a token from `k0s token create`
 #     --tokens-dir DIR         on the first controller: write worker-token and
 #                              controller-token into DIR for the other nodes
-#     --registry-ip IP         resolve the registry domain to IP in /etc/hosts
+#     --registry-ip IP[,IP]    resolve the registry domain to IP(s) in /etc/hosts
 #     --with-registry          start the image's registry on this node, in k0s' containerd
 #                              (once it is up) and, without --registry-ip, resolve the
 #                              registry domain to this node. Needs a worker here: a

@@ -9,7 +9,7 @@
 #     --container-runtime-endpoint SOCKET | --docker
 #                                    use an external CRI instead of the embedded containerd
 #                                    (registries.yaml then does not apply: k3s ignores it)
-#     --registry-ip IP               resolve the registry domain to IP in /etc/hosts
+#     --registry-ip IP[,IP]          resolve the registry domain to IP(s) in /etc/hosts
 #     --with-registry                start the image's registry on this node (after k3s's
 #                                    containerd is up) and, without --registry-ip, resolve
 #                                    the registry domain to this node

@@ -55,12 +55,19 @@ render() {
 # Seconds to wait for a service to come up (containerd's socket, an API).
 WAIT_SECONDS="${SEALBUILD_WAIT_SECONDS:-300}"
 
-# Points the registry's domain at an address in /etc/hosts (once).
+# Points the registry's domain at addresses in /etc/hosts, one line each (once), unless the
+# machine has its own line for the domain. Several lines for one name are all used: Go's
+# resolver (containerd, k3s, k0s) returns every address /etc/hosts gives a name, and its
+# dialer tries them in turn, so a registry on several nodes survives one of them going down.
+#   hosts_entry IP[,IP...]
 hosts_entry() {
-  local ip="$1" hosts="$DEST/etc/hosts"
+  local hosts="$DEST/etc/hosts" domain="${REGISTRY_DOMAIN//./\\.}" ip
   mkdir -p "$DEST/etc"
   touch "$hosts"
-  grep -qE "[[:space:]]${REGISTRY_DOMAIN//./\\.}([[:space:]]|\$)" "$hosts" || printf '%s %s # sealbuild registry\n' "$ip" "$REGISTRY_DOMAIN" >> "$hosts"
+  if grep -E "[[:space:]]${domain}([[:space:]]|\$)" "$hosts" | grep -v '# sealbuild registry$' >/dev/null; then return 0; fi
+  for ip in ${1//,/ }; do
+    grep -qE "^${ip//./\\.}[[:space:]]+${domain} # sealbuild registry\$" "$hosts" || printf '%s %s # sealbuild registry\n' "$ip" "$REGISTRY_DOMAIN" >> "$hosts"
+  done
 }
 
 # Copies the image's YAML manifests where the runtime applies them by itself.
@@ -82,8 +89,9 @@ node_ip() {
   echo "${ip:-127.0.0.1}"
 }
 
-# The registry domain's /etc/hosts entry from --registry-ip and --with-registry: the address
-# given, else this node when it runs the registry. Nothing when neither is given.
+# The registry domain's /etc/hosts entries from --registry-ip and --with-registry: the
+# addresses given (comma-separated, tried in that order), else this node when it runs the
+# registry. Nothing when neither is given.
 registry_hosts_entry() {
   local registry_ip="$1" with_registry="$2"
   if [ -n "$registry_ip" ]; then

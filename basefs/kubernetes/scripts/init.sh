@@ -9,7 +9,7 @@
 #     --service-subnet CIDR                service network (default 10.96.0.0/12)
 #     --token TOKEN --discovery-token-ca-cert-hash sha256:HASH    join credentials
 #     --certificate-key KEY                join-control-plane: decrypts the uploaded certs
-#     --registry-ip IP                     resolve the registry domain to IP in /etc/hosts
+#     --registry-ip IP[,IP]                resolve the registry domain to IP(s) in /etc/hosts
 #     --with-registry                      start the image's registry here (before kubeadm)
 #                                          and, without --registry-ip, resolve the registry
 #                                          domain to this node
