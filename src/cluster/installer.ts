@@ -97,6 +97,7 @@ export async function runCluster(store: Store, spec: ClusterSpec, access: Access
     if (first.state.phase !== 'installed') await runtime.init(ctx);
     const pending = nodes.filter((n) => n !== first && n.state.ip !== first.state.ip && n.state.phase !== 'installed');
     await runtime.join(ctx, pending.filter((n) => n.state.role === 'master'), pending.filter((n) => n.state.role === 'node'));
+    await runtime.waitReady(ctx, nodes);
   });
   return cluster;
 }
@@ -117,7 +118,10 @@ export async function addHosts(store: Store, name: string, hosts: HostSpec[], ac
     await session.probe(nodes);
     for (const node of nodes) session.imageFor(node, images, state.image);
     await session.deliver(nodes, images, state.image, true);
-    await runtimeFor(state.runtime).join(session.context(first), nodes.filter((n) => n.state.role === 'master'), nodes.filter((n) => n.state.role === 'node'));
+    const runtime = runtimeFor(state.runtime);
+    const ctx = session.context(first);
+    await runtime.join(ctx, nodes.filter((n) => n.state.role === 'master'), nodes.filter((n) => n.state.role === 'node'));
+    await runtime.waitReady(ctx, nodes);
   });
   return state;
 }
@@ -149,7 +153,10 @@ export async function upgradeCluster(store: Store, name: string, ref: string, ac
     await session.probe(nodes);
     const chosen = new Map(nodes.map((n) => [n.state.ip, session.imageFor(n, images, ref).hex]));
     await session.deliver(nodes, images, ref, false);
-    await runtimeFor(state.runtime).upgrade(session.context(firstMaster(session)), nodes, (n) => chosen.get(n.state.ip)!);
+    const runtime = runtimeFor(state.runtime);
+    const ctx = session.context(firstMaster(session));
+    await runtime.upgrade(ctx, nodes, (n) => chosen.get(n.state.ip)!);
+    await runtime.waitReady(ctx, nodes);
     const old = new Map(nodes.map((n) => [n.state.ip, n.state.rootfs]));
     state.image = ref;
     state.target = target.descriptor;

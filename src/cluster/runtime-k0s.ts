@@ -12,6 +12,12 @@ const TOKENS_DIR = '/var/lib/sealbuild/k0s-tokens';
  */
 export class K0sRuntime extends ScriptRuntime {
   protected readonly roles = { first: 'controller', master: 'controller', worker: 'worker' };
+  protected readonly kubectl = 'k0s kubectl';
+
+  /** A controller joined without --enable-worker runs no kubelet; the first one runs a worker (initArgs). */
+  protected override registersNode(ctx: RuntimeContext, node: Node): boolean {
+    return node.state.role === 'node' || node.state.ip === ctx.first.state.ip;
+  }
 
   protected initArgs(ctx: RuntimeContext): string[] {
     const single = ctx.cluster.hosts.length === 1;

@@ -7,6 +7,7 @@ import { ScriptRuntime, type Node, type RuntimeContext } from './runtime.js';
  */
 export class K3sRuntime extends ScriptRuntime {
   protected readonly roles = { first: 'server', master: 'server', worker: 'agent' };
+  protected readonly kubectl = 'k3s kubectl';
 
   protected initArgs(ctx: RuntimeContext): string[] {
     const { datastore, token } = ctx.cluster;

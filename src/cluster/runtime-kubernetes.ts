@@ -9,6 +9,7 @@ import { ScriptRuntime, type Node, type RuntimeContext } from './runtime.js';
  */
 export class KubernetesRuntime extends ScriptRuntime {
   protected readonly roles = { first: 'init', master: 'join-control-plane', worker: 'join' };
+  protected readonly kubectl = 'kubectl --kubeconfig /etc/kubernetes/admin.conf';
 
   protected initArgs(ctx: RuntimeContext): string[] {
     const endpoint = ctx.cluster.controlPlaneEndpoint;

@@ -1,4 +1,4 @@
-import type { ExecResult, Host } from '../hosts/host.js';
+import { HostError, type ExecResult, type Host } from '../hosts/host.js';
 import type { ClusterState, HostState } from './state.js';
 
 /** One host of the cluster as a runtime sees it: the connection and what is recorded of it. */
@@ -20,12 +20,42 @@ export interface RuntimeContext {
    * image's registry settings and the cluster's env; fails naming the host and the phase.
    */
   script(node: Node, phase: string, name: string, args: string[], rootfs?: string): Promise<ExecResult>;
-  /** Runs a shell command on the node (reading what a script wrote); fails naming the host and the phase. */
-  shell(node: Node, phase: string, command: string): Promise<ExecResult>;
+  /** Runs a shell command on the node (reading what a script wrote); fails naming the host and the phase, or after timeoutMs. */
+  shell(node: Node, phase: string, command: string, timeoutMs?: number): Promise<ExecResult>;
   /** Records that the node completed `installed` (after its join) or left the cluster. */
   record(node: Node, phase: 'installed' | 'removed'): Promise<void>;
   /** Runs fn over the nodes, a bounded number at a time. */
   parallel(nodes: Node[], fn: (node: Node) => Promise<void>): Promise<void>;
+  /** One progress line on stderr: `HOST: PHASE: text`. */
+  progress(node: Node, phase: string, text: string): void;
+}
+
+/** How long the driver waits for nodes to turn Ready: SEALBUILD_WAIT_SECONDS of the cluster's env (the scripts' own wait), else 300 s. */
+export function waitSeconds(cluster: ClusterState): number {
+  const given = Number(cluster.env['SEALBUILD_WAIT_SECONDS']);
+  return Number.isInteger(given) && given > 0 ? given : 300;
+}
+
+/**
+ * Each node name's STATUS in `kubectl get nodes` output (a header line, then NAME STATUS ...);
+ * Ready when STATUS has the word Ready (`Ready,SchedulingDisabled` too).
+ */
+export function nodeStatuses(listing: string): Map<string, string> {
+  const statuses = new Map<string, string>();
+  for (const line of listing.split('\n').slice(1)) {
+    const [name, status] = line.trim().split(/\s+/);
+    if (name && status) statuses.set(name, status);
+  }
+  return statuses;
+}
+
+/** Seconds since `started`, for progress lines. */
+export function since(started: number): string {
+  return `${((Date.now() - started) / 1000).toFixed(1)}s`;
+}
+
+function isReady(status: string | undefined): boolean {
+  return status !== undefined && status.split(',').includes('Ready');
 }
 
 /**
@@ -45,6 +75,8 @@ export interface Runtime {
   reset(ctx: RuntimeContext, nodes: Node[]): Promise<void>;
   /** Runs the new rootfs' upgrade.sh: the first master, the other masters one at a time, then workers. */
   upgrade(ctx: RuntimeContext, nodes: Node[], rootfs: (node: Node) => string): Promise<void>;
+  /** Waits until every node that registers a Node object is Ready, as the first master's kubectl sees it; fails after waitSeconds. */
+  waitReady(ctx: RuntimeContext, nodes: Node[]): Promise<void>;
 }
 
 /** The role words a runtime's scripts use for the first master, other masters and workers. */
@@ -63,6 +95,12 @@ export abstract class ScriptRuntime implements Runtime {
   protected async afterInit(_ctx: RuntimeContext): Promise<void> {}
   /** init.sh's arguments on a joining node. */
   protected abstract joinArgs(ctx: RuntimeContext, node: Node): Promise<string[]>;
+  /** The first master's kubectl, as a shell command prefix. */
+  protected abstract readonly kubectl: string;
+  /** Whether the node runs a kubelet, so registers a Node (a k0s controller alone does not). */
+  protected registersNode(_ctx: RuntimeContext, _node: Node): boolean {
+    return true;
+  }
 
   roleOf(ctx: RuntimeContext, node: Node): string {
     if (node.state.ip === ctx.first.state.ip) return this.roles.first;
@@ -119,5 +157,31 @@ export abstract class ScriptRuntime implements Runtime {
     const masters = nodes.filter((n) => n.state.role === 'master' && n.state.ip !== ctx.first.state.ip);
     for (const node of [...first, ...masters]) await upgradeOne(node);
     await ctx.parallel(nodes.filter((n) => n.state.role === 'node'), upgradeOne);
+  }
+
+  async waitReady(ctx: RuntimeContext, nodes: Node[]): Promise<void> {
+    const names = nodes.filter((n) => this.registersNode(ctx, n)).map((n) => n.state.nodeName ?? n.state.ip);
+    if (names.length === 0) return;
+    const seconds = waitSeconds(ctx.cluster);
+    const started = Date.now();
+    ctx.progress(ctx.first, 'ready', `waiting up to ${seconds}s for ${names.length} node(s) to be Ready: ${names.join(', ')}`);
+    let statuses = new Map<string, string>();
+    let failed = '';
+    for (;;) {
+      try {
+        statuses = nodeStatuses((await ctx.shell(ctx.first, 'ready', `${this.kubectl} get nodes`, 30_000)).stdout);
+        failed = '';
+      } catch (err) {
+        // The API may not answer yet right after a start: that is what the wait is for.
+        failed = (err as Error).message;
+      }
+      if (names.every((n) => isReady(statuses.get(n)))) break;
+      if (Date.now() - started > seconds * 1000) {
+        const late = names.filter((n) => !isReady(statuses.get(n))).map((n) => `${n} (${statuses.get(n) ?? 'not registered'})`);
+        throw new HostError(ctx.first.state.ip, 'ready', `not Ready after ${seconds}s: ${late.join(', ')}${failed ? `; last kubectl: ${failed}` : ''}`, `\`${this.kubectl} get nodes\` on ${ctx.first.state.ip} and the node's kubelet log; --env SEALBUILD_WAIT_SECONDS=N waits longer`);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    ctx.progress(ctx.first, 'ready', `${names.length} node(s) Ready in ${since(started)}`);
   }
 }

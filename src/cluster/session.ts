@@ -16,7 +16,7 @@ import { LocalHost } from '../hosts/local.js';
 import { SshHost } from '../hosts/ssh.js';
 import type { SshSpec } from './clusterfile.js';
 import { ROOTFS_BASE, deliverRootfs, rootfsDir, rootfsView } from './deliver.js';
-import type { Node, RuntimeContext } from './runtime.js';
+import { since, type Node, type RuntimeContext } from './runtime.js';
 import { clusterDir, writeClusterState, type ClusterState, type HostState } from './state.js';
 
 /** Hosts worked on at once (connect, deliver, join workers, reset). */
@@ -142,6 +142,7 @@ export class Session {
       if (!arch) throw new HostError(node.state.ip, 'connect', `unknown machine type "${machine}"`);
       node.state.platform = formatPlatform(normalizePlatform({ os: 'linux', architecture: arch }));
       node.state.nodeName = name.trim();
+      progress(node.state.ip, 'connect', `${node.state.platform}, node ${node.state.nodeName}`);
     });
   }
 
@@ -158,7 +159,9 @@ export class Session {
   async deliver(nodes: Node[], images: PlatformImage[], shown: string, record: boolean): Promise<void> {
     const chosen = nodes.map((node) => ({ node, image: this.imageFor(node, images, shown) }));
     await this.parallel(chosen, async ({ node, image }) => {
-      await deliverRootfs(node.host, this.store, image.image, image.view, DELIVERY_TIMEOUT_MS);
+      const started = Date.now();
+      const sent = await deliverRootfs(node.host, this.store, image.image, image.view, DELIVERY_TIMEOUT_MS);
+      progress(node.state.ip, 'deliver', sent ? `rootfs ${image.hex.slice(0, 12)} sent in ${since(started)}` : `rootfs ${image.hex.slice(0, 12)} already there`);
       if (!record) return;
       node.state.rootfs = image.hex;
       node.state.phase ??= 'delivered';
@@ -172,7 +175,7 @@ export class Session {
       cluster: this.state,
       first,
       script: (node, phase, name, args, rootfs) => this.script(node, phase, name, args, rootfs),
-      shell: (node, phase, command) => run(node.host, phase, command, { timeoutMs: SCRIPT_TIMEOUT_MS, logHint: `see ${this.logFile(node.state.ip)}` }),
+      shell: (node, phase, command, timeoutMs = SCRIPT_TIMEOUT_MS) => run(node.host, phase, command, { timeoutMs, logHint: `see ${this.logFile(node.state.ip)}` }),
       record: async (node, phase) => {
         if (phase === 'installed') node.state.phase = 'installed';
         else {
@@ -182,16 +185,23 @@ export class Session {
         await this.save();
       },
       parallel: (nodes, fn) => this.parallel(nodes, fn),
+      progress: (node, phase, text) => progress(node.state.ip, phase, text),
     };
   }
 
-  private script(node: Node, phase: string, name: string, args: string[], rootfs = node.state.rootfs): Promise<ExecResult> {
+  private async script(node: Node, phase: string, name: string, args: string[], rootfs = node.state.rootfs): Promise<ExecResult> {
     if (!rootfs) throw new HostError(node.state.ip, phase, 'no rootfs was delivered to this host');
     const dir = rootfsDir(rootfs);
     const { domain, port } = this.state.registry;
     const env: Record<string, string> = { REGISTRY_DOMAIN: domain, REGISTRY_PORT: String(port), ...this.state.env, SEALBUILD_ROOTFS: dir };
     const words = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'bash', `${dir}/scripts/${name}`, ...args];
-    return run(node.host, phase, `cd ${shellQuote(dir)} && ${shellLine(words)}`, { timeoutMs: SCRIPT_TIMEOUT_MS, logHint: `see ${this.logFile(node.state.ip)}` });
+    // Only the script and its role word: the other arguments may carry the join token.
+    const shown = [name, ...args.slice(0, 1).filter((a) => !a.startsWith('-'))].join(' ');
+    const started = Date.now();
+    progress(node.state.ip, phase, `${shown}: started`);
+    const result = await run(node.host, phase, `cd ${shellQuote(dir)} && ${shellLine(words)}`, { timeoutMs: SCRIPT_TIMEOUT_MS, logHint: `see ${this.logFile(node.state.ip)}` });
+    progress(node.state.ip, phase, `${shown}: done in ${since(started)}`);
+    return result;
   }
 
   /** Removes what delivery put on a node: its rootfs trees and the installer's directory when empty. */
@@ -204,6 +214,14 @@ export class Session {
     await Promise.all([...this.hosts.values()].map((h) => h.close()));
     await this.writing;
   }
+}
+
+/**
+ * One progress line on stderr, `HOST: PHASE: text`, the shape of the one-line errors, so a
+ * failure reads as the last line of its phase; stdout keeps only the final table.
+ */
+function progress(ip: string, phase: string, text: string): void {
+  process.stderr.write(`${ip}: ${phase}: ${text}\n`);
 }
 
 /** A new cluster's join secret. */

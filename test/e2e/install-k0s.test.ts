@@ -1,41 +1,52 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
+import { removeDir, sealbuild, sealbuildOk, tempDir } from '../helpers/cli.js';
 import { buildClusterImage } from '../helpers/cluster-images.js';
 import { TestBed } from '../helpers/testbed.js';
 
 /*
- * k0s, 1 controller + 1 worker, installed by `sealbuild run` on two test-bed hosts with the
- * fake k0s; the scripts, sshd, containerd, runc and the registry are real.
+ * k0s, 1 controller + 1 worker, installed by `sealbuild run` on test-bed hosts with the fake
+ * k0s; the scripts, sshd, containerd, runc and the registry are real. Then the lifecycle:
+ * add a worker, delete one, upgrade, reset (every host as it was).
  */
 
 const bed = new TestBed('sbi2', '198.18.6');
 let work: string;
 let root: string;
 let ips: string[];
+/** Each host's /etc, /var, /usr/local, /opt before anything was installed. */
+const before0 = new Map<number, string>();
 
 function access(): string[] {
   return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
 }
 
-/** Polls a command on host i until its output matches (nodes turn Ready a moment after their service starts). */
-async function when(i: number, command: string, pattern: RegExp, seconds = 60): Promise<string> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const out = await bed.sh(i, command);
-    if (pattern.test(out) || Date.now() > deadline) return out;
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** A listing of what install and reset touch: paths, and sizes of files. */
+function listing(i: number): Promise<string> {
+  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
 }
+
+/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
+function difference(was: string, now: string): string[] {
+  const a = new Set(was.split('\n'));
+  const b = new Set(now.split('\n'));
+  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
+}
+
+const nodes = () => bed.sh(1, 'k0s kubectl get nodes');
 
 before(async () => {
   await bed.down();
   work = await tempDir();
   root = join(work, 'root');
-  ips = await bed.up(2);
-  for (const i of [1, 2]) await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k0s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
+  ips = await bed.up(3);
+  for (const i of [1, 2, 3]) {
+    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k0s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
+    before0.set(i, await listing(i));
+  }
   await buildClusterImage(root, work, 'k0s', 'v1.34.3+k0s.0', 'test/k0s:v1');
+  await buildClusterImage(root, work, 'k0s', 'v1.34.4+k0s.0', 'test/k0s:v2');
 });
 
 after(async () => {
@@ -45,13 +56,40 @@ after(async () => {
 
 test('k0s: a controller (with a worker, for the registry) and a worker; k0s.yaml, the containerd mirror, the join token; the worker pulls through the registry', async () => {
   await sealbuildOk(root, ['run', 'test/k0s:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...access()]);
-  const nodes = await when(1, 'k0s kubectl get nodes', /sbi2-2\s+Ready/);
-  assert.match(nodes, /sbi2-1\s+Ready/);
-  assert.match(nodes, /sbi2-2\s+Ready\s+\S+\s+v1\.34\.3\+k0s\.0/);
+  // run waited for both nodes to be Ready.
+  const listed = await nodes();
+  assert.match(listed, new RegExp(`${bed.name}-1\\s+Ready`));
+  assert.match(listed, new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k0s\\.0`));
   for (const i of [1, 2]) {
     assert.match(await bed.sh(i, 'cat /etc/k0s/k0s.yaml'), /repository: "?sea\.hub:5000/);
     assert.match(await bed.sh(i, 'cat /etc/k0s/containerd.d/certs.d/_default/hosts.toml'), /sea\.hub:5000/);
   }
   assert.match(await bed.sh(2, 'cat /var/lib/sealbuild/k0s-tokens/worker-token'), /\S/);
   assert.match(await bed.sh(2, 'cat /run/fakes.log'), /pulled sea\.hub:5000\/k0sproject\/pause:3\.10\.1|pulled quay\.io\/k0sproject\/pause:3\.10\.1/);
+});
+
+test('k0s add a worker: it joins Ready; delete a worker: gone from the cluster, its host back to its listing', async () => {
+  await sealbuildOk(root, ['add', '--nodes', ips[2]!, ...access()]);
+  assert.match(await nodes(), new RegExp(`${bed.name}-3\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k0s\\.0`));
+  await sealbuildOk(root, ['delete', '--nodes', ips[1]!, ...access()]);
+  assert.doesNotMatch(await nodes(), new RegExp(`${bed.name}-2\\s`));
+  assert.deepEqual(difference(before0.get(2)!, await listing(2)), []);
+});
+
+test('k0s delete, then add the same host again: it joins as new', async () => {
+  await sealbuildOk(root, ['add', '--nodes', ips[1]!, ...access()]);
+  assert.match(await nodes(), new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k0s\\.0`));
+});
+
+test('k0s upgrade: every node on the new version', async () => {
+  await sealbuildOk(root, ['upgrade', 'test/k0s:v2', ...access()]);
+  const listed = await nodes();
+  for (const i of [1, 2, 3]) assert.match(listed, new RegExp(`${bed.name}-${i}\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`));
+  assert.match((await sealbuildOk(root, ['status'])).stdout, /from test\/k0s:v2/);
+});
+
+test('k0s reset: every host back to its listing from before run; the cluster is forgotten', async () => {
+  await sealbuildOk(root, ['reset', ...access()]);
+  for (const i of [1, 2, 3]) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  assert.equal((await sealbuild(root, ['status'])).code, 2);
 });

@@ -13,8 +13,8 @@ import { TestBed } from '../helpers/testbed.js';
  */
 
 const bed = new TestBed('sbik', '198.18.3');
-/** Hosts in the cluster after add and delete. */
-const LATER = [1, 2, 3, 4, 6];
+/** Hosts in the cluster after add, delete and adding the deleted host again. */
+const LATER = [1, 2, 3, 4, 5, 6];
 let work: string;
 let root: string;
 let ips: string[];
@@ -60,21 +60,15 @@ async function nodes(): Promise<string> {
   return bed.sh(1, 'k3s kubectl get nodes');
 }
 
-/** `kubectl get nodes` once it matches every pattern: a node turns Ready when its sandbox runs, a moment after its service started. */
-async function nodesWhen(patterns: RegExp[], seconds = 60): Promise<string> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const listed = await nodes();
-    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** A node's name: the host's name on the test bed. */
+const node = (i: number) => `${bed.name}-${i}`;
 
 test('run: 3 servers (embedded etcd) + 2 agents come up; config, token, registries.yaml, airgap images where k3s reads them', async () => {
   const result = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...access()]);
-  assert.match(result.stdout, new RegExp(`${ips[0]!.replaceAll('.', '\\.')}\\s+master\\s+linux/amd64\\s+sbik-1\\s+installed`));
-  const wanted = [1, 2, 3, 4, 5].map((i) => new RegExp(`sbik-${i}\\s+Ready\\s+${i <= 3 ? 'control-plane' : '<none>'}\\s+v1\\.34\\.2\\+k3s1`));
-  const listed = await nodesWhen(wanted);
+  assert.match(result.stdout, new RegExp(`${ips[0]!.replaceAll('.', '\\.')}\\s+master\\s+linux/amd64\\s+${node(1)}\\s+installed`));
+  // run waits for every node to be Ready.
+  const wanted = [1, 2, 3, 4, 5].map((i) => new RegExp(`${node(i)}\\s+Ready\\s+${i <= 3 ? 'control-plane' : '<none>'}\\s+v1\\.34\\.2\\+k3s1`));
+  const listed = await nodes();
   for (const pattern of wanted) assert.match(listed, pattern);
 
   const token = (await bed.sh(1, "sed -n 's/^token: \"\\(.*\\)\"$/\\1/p' /etc/rancher/k3s/config.yaml")).trim();
@@ -114,26 +108,32 @@ test('run again: every host is already installed and delivered, nothing is sent 
 
 test('add a worker: it joins; delete a worker: drained, removed from the cluster, its host back to its listing', async () => {
   await sealbuildOk(root, ['add', '--nodes', ips[5]!, ...access()]);
-  assert.match(await nodesWhen([/sbik-6\s+Ready\s+<none>/]), /sbik-6\s+Ready\s+<none>\s+v1\.34\.2\+k3s1/);
+  assert.match(await nodes(), new RegExp(`${node(6)}\\s+Ready\\s+<none>\\s+v1\\.34\\.2\\+k3s1`));
   assert.match(await bed.sh(6, 'cat /etc/rancher/k3s/config.yaml'), new RegExp(`server: "https://${ips[0]}:6443"`));
 
   await sealbuildOk(root, ['delete', '--nodes', ips[4]!, ...access()]);
-  assert.doesNotMatch(await nodes(), /sbik-5/);
+  assert.doesNotMatch(await nodes(), new RegExp(`${node(5)}\\s`));
   assert.deepEqual(difference(before0.get(5)!, await listing(5)), []);
   assert.doesNotMatch((await sealbuildOk(root, ['status'])).stdout, new RegExp(ips[4]!.replaceAll('.', '\\.')));
+});
+
+test('add the deleted host again: it joins as new (nothing of its old containers is in the way)', async () => {
+  await sealbuildOk(root, ['add', '--nodes', ips[4]!, ...access()]);
+  assert.match(await nodes(), new RegExp(`${node(5)}\\s+Ready\\s+<none>\\s+v1\\.34\\.2\\+k3s1`));
+  assert.match(await bed.sh(5, 'k3s ctr -n k8s.io tasks ls'), /fake-sandbox\s+\d+\s+RUNNING/);
 });
 
 test('upgrade: servers one at a time, then agents, to the new version', async () => {
   const calls = '/run/testbed-shared/k3s/calls.log';
   const seen = Number((await bed.sh(1, `wc -l < ${calls}`)).trim());
   await sealbuildOk(root, ['upgrade', 'test/k3s:v2', ...access()]);
-  const wanted = LATER.map((i) => new RegExp(`sbik-${i}\\s+Ready\\s+\\S+\\s+v1\\.35\\.0\\+k3s1`));
-  const listed = await nodesWhen(wanted);
+  const wanted = LATER.map((i) => new RegExp(`${node(i)}\\s+Ready\\s+\\S+\\s+v1\\.35\\.0\\+k3s1`));
+  const listed = await nodes();
   for (const pattern of wanted) assert.match(listed, pattern);
   // The restarts as the fake k3s recorded them, in time order: the servers 1, 2, 3, then the agents.
   const restarts = (await bed.sh(1, `tail -n +${seen + 1} ${calls}`)).split('\n').filter((l) => / k3s (server|agent)$/.test(l)).map((l) => l.split(':')[0]);
-  assert.deepEqual(restarts.slice(0, 3), ['sbik-1', 'sbik-2', 'sbik-3']);
-  assert.deepEqual(restarts.slice(3).sort(), ['sbik-4', 'sbik-6']);
+  assert.deepEqual(restarts.slice(0, 3), [node(1), node(2), node(3)]);
+  assert.deepEqual(restarts.slice(3).sort(), [node(4), node(5), node(6)]);
   assert.match((await sealbuildOk(root, ['status'])).stdout, /from test\/k3s:v2/);
 });
 

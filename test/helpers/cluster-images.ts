@@ -1,8 +1,8 @@
-import { cp, mkdir, writeFile, copyFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO, run, sealbuildOk } from './cli.js';
 import { fakeBinary, type FakeTool } from './fakes.js';
-import { serveReleases, sha256 } from './releases.js';
+import { serveReleases, sha256, tarGz } from './releases.js';
 
 /*
  * ClusterImages for the installer's tests, built by sealbuild from basefs/ with the fake
@@ -11,12 +11,13 @@ import { serveReleases, sha256 } from './releases.js';
  * nodes pull through the registry mirror.
  */
 
-export type RuntimeName = 'k3s' | 'k0s';
+export type RuntimeName = 'k3s' | 'k0s' | 'kubernetes';
 
 /** The sandbox image each fake pulls through the mirror (see the fakes). */
 const PAUSE_IMAGES: Record<RuntimeName, string> = {
   k3s: 'docker.io/rancher/mirrored-pause:3.6',
   k0s: 'quay.io/k0sproject/pause:3.10.1',
+  kubernetes: 'registry.k8s.io/pause:3.9',
 };
 
 /** A runnable stand-in for a pause image: sleep and the libraries it needs, as /pause. */
@@ -46,8 +47,22 @@ async function releases(runtime: RuntimeName, version: string): Promise<{ files:
     add(`/k3s/${version}/k3s`, await fake('k3s'), 'K3S_SHA256_amd64');
     add(`/k3s/${version}/k3s-airgap-images-amd64.tar.zst`, Buffer.from('no airgap images in the fake\n'), 'K3S_IMAGES_SHA256_amd64');
     args.push('--build-arg', `VERSION=${version}`);
-  } else {
+  } else if (runtime === 'k0s') {
     add(`/k0s/${version}/k0s-${version}-amd64`, await fake('k0s'), 'K0S_SHA256_amd64');
+    args.push('--build-arg', `VERSION=${version}`);
+  } else {
+    for (const bin of ['kubeadm', 'kubelet', 'kubectl'] as const) add(`/kube/${version}/bin/linux/amd64/${bin}`, await fake(bin), `${bin.toUpperCase()}_SHA256_amd64`);
+    // containerd and runc are this machine's (Debian's): real, as on the other runtimes' hosts.
+    add('/runc/v1.1.13/runc.amd64', await readFile('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
+    const containerd = await tarGz({
+      'bin/containerd': await readFile('/usr/bin/containerd'),
+      'bin/containerd-shim-runc-v2': await readFile('/usr/bin/containerd-shim-runc-v2'),
+      'bin/ctr': await readFile('/usr/bin/ctr'),
+    });
+    add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', containerd, 'CONTAINERD_SHA256_amd64');
+    add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\necho "crictl: not on the test bed" >&2\nexit 1\n') }), 'CRICTL_SHA256_amd64');
+    const plugin = Buffer.from('#!/bin/sh\nexit 0\n');
+    add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: plugin, loopback: plugin, portmap: plugin }), 'CNI_SHA256_amd64');
     args.push('--build-arg', `VERSION=${version}`);
   }
   return { files, args };
@@ -70,7 +85,7 @@ export async function buildClusterImage(root: string, work: string, runtime: Run
   const server = await serveReleases(files);
   try {
     const base = server.url;
-    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'] }[runtime];
+    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'], kubernetes: ['KUBE_RELEASES=kube', 'RUNC_RELEASES=runc', 'CONTAINERD_RELEASES=containerd', 'CRICTL_RELEASES=crictl', 'CNI_RELEASES=cni'] }[runtime];
     await sealbuildOk(root, ['build', '-t', tag, '--platform', 'linux/amd64', ...locations.flatMap((l) => ['--build-arg', l.replace('=', `=${base}/`)]), ...args, '--image-list', list, ctx]);
   } finally {
     await server.close();
