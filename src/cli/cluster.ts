@@ -6,6 +6,7 @@ import type { AccessOptions } from '../cluster/session.js';
 import { checkClusterName, readClusterState, type ClusterState } from '../cluster/state.js';
 import { UsageError } from '../util/errors.js';
 import { collect, openStore, printJson } from './common.js';
+import { verifyTagged } from './sign.js';
 
 /** The flags sealer and sealos users know for reaching hosts, shared by every cluster command. */
 interface AccessFlags {
@@ -76,8 +77,9 @@ export function runCommand(): Command {
       .option('--masters <ips>', 'control-plane hosts, comma separated (the first one inits and runs the registry)')
       .option('--nodes <ips>', 'worker hosts, comma separated')
       .option('-f, --file <Clusterfile>', 'hosts, ssh, env, datastore, controlPlaneEndpoint as a Clusterfile')
-      .option('-e, --env <K=V>', 'environment for the image scripts (repeatable)', collect, []),
-  ).action(async (image: string | undefined, flags: AccessFlags & { masters?: string; nodes?: string; file?: string; env: string[] }, command: Command) => {
+      .option('-e, --env <K=V>', 'environment for the image scripts (repeatable)', collect, [])
+      .option('--verify-key <file>', 'refuse the image unless the store holds a signature of it by this public key (from `pull --verify-key` or a bundle)'),
+  ).action(async (image: string | undefined, flags: AccessFlags & { masters?: string; nodes?: string; file?: string; env: string[]; verifyKey?: string }, command: Command) => {
     let spec: ClusterSpec;
     const flagSsh = sshFlags(flags);
     if (flags.file !== undefined) {
@@ -95,8 +97,10 @@ export function runCommand(): Command {
     }
     checkClusterName(spec.name);
     checkHosts(spec.hosts, flags.file ?? '--masters');
+    const store = await openStore(command);
+    if (flags.verifyKey !== undefined) await verifyTagged(store, spec.image, flags.verifyKey);
     // Flags win over the Clusterfile's spec.ssh.
-    const state = await runCluster(await openStore(command), { ...spec, ssh: { ...spec.ssh, ...flagSsh } }, access(flags, { ...spec.ssh, ...flagSsh }));
+    const state = await runCluster(store, { ...spec, ssh: { ...spec.ssh, ...flagSsh } }, access(flags, { ...spec.ssh, ...flagSsh }));
     printHosts(state);
   });
 }

@@ -6,7 +6,7 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import { withBuildLease } from '../store/gc.js';
 import { UsageError } from '../util/errors.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
-import { remoteDigest, verifyRemote } from './sign.js';
+import { keepSignatures, remoteDigest, verifyRemote } from './sign.js';
 
 export function pullCommand(): Command {
   return new Command('pull')
@@ -34,6 +34,11 @@ export function pullCommand(): Command {
         const request: PullRequest = { ref, platforms, ...(verified ? { digest: verified } : {}) };
         // A lease, like a build's: prune must not delete a blob this pull found present and skipped.
         const [result] = (await withBuildLease(store, () => pullImages(store, [request], { registries, reporter }))).images;
+        if (verified) {
+          // Kept, so that `save` carries them and `load --verify-key` checks them offline.
+          const kept = await keepSignatures(store, registries, parseReference(name), result!.descriptor.digest, result!.name);
+          reporter.info(`Kept ${kept} signature manifest(s) of ${name} in the store`);
+        }
         process.stdout.write(`${result!.descriptor.digest}\n`);
       } finally {
         await registries.close();

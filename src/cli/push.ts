@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
 import { pushImage } from '../transfer/push.js';
 import { openStore, refArg, registriesFor, reporterFor } from './common.js';
-import { signRemote } from './sign.js';
+import { keepSignatures, signRemote } from './sign.js';
 
 export function pushCommand(): Command {
   return new Command('push')
@@ -25,6 +25,8 @@ export function pushCommand(): Command {
         if (flags.signKey !== undefined) {
           const signature = await signRemote(registries, parseReference(result.destination), result.digest, flags.signKey, '--sign-key');
           reporter.info(`Signed ${result.destination}: ${signature}`);
+          // Kept, so that `save` carries them and `load --verify-key` checks them offline.
+          await keepSignatures(store, registries, parseReference(result.destination), result.digest, name);
         }
         process.stdout.write(`${result.digest}\n`);
       } finally {

@@ -1,7 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { parsePlatform } from '../oci/platform.js';
-import { readTagged } from '../store/image.js';
+import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/schemas.js';
+import { signatureTags } from '../sign/stored.js';
+import { readTagged, readTarget } from '../store/image.js';
+import type { Store } from '../store/store.js';
 import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SaveFormat } from '../store/archive.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/reporter.js';
@@ -21,6 +25,13 @@ function archiveCompression(flags: SaveFlags): ArchiveCompression {
   if (!ARCHIVE_COMPRESSIONS.includes(flags.compress as ArchiveCompression)) throw new UsageError(`--compress: unknown value "${flags.compress}"`, `use one of ${ARCHIVE_COMPRESSIONS.join(', ')}`);
   if (flags.format === 'oci-dir' && flags.compress !== 'none') throw new UsageError(`--compress ${flags.compress} does not apply to --format oci-dir`, 'compress an archive, or leave --compress out');
   return flags.compress as ArchiveCompression;
+}
+
+/** The digests of the images and of their platform manifests: what signatures sign. */
+async function savedDigests(store: Store, descriptors: Descriptor[]): Promise<Digest[]> {
+  const digests: Digest[] = [];
+  for (const descriptor of descriptors) digests.push(descriptor.digest, ...(await readTarget(store, descriptor)).images.map((i) => i.descriptor.digest));
+  return digests;
 }
 
 export function saveCommand(): Command {
@@ -43,11 +54,14 @@ export function saveCommand(): Command {
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
       const since = flags.since === undefined ? undefined : { name: refArg(flags.since), descriptor: (await readTagged(store, refArg(flags.since), flags.since)).descriptor };
-      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
+      // Signatures of what is saved travel with it (a docker-archive has no place for them).
+      const attachments = flags.format === 'docker-archive' ? [] : await signatureTags(store, await savedDigests(store, images.map((i) => i.descriptor)));
+      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, attachments, ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
       const size = flags.format === 'oci-dir' ? undefined : (await stat(flags.output)).size;
       reporter.info(`Wrote ${flags.output}: ${flags.format}${compression === 'none' ? '' : ` (${compression})`}, ${saved.length} image(s)${size === undefined ? '' : `, ${formatBytes(size)}`}`);
       // As load prints them: what is in the archive, by name and digest.
       for (const image of saved) process.stdout.write(`${image.name} ${image.descriptor.digest}\n`);
+      if (attachments.length > 0) reporter.info(`${flags.output} carries ${attachments.length} signature manifest(s): \`load --verify-key\` checks them`);
       if (since) reporter.info(`${flags.output} is a delta: loading it needs ${since.name} (${since.descriptor.digest}) in the store`);
     });
 }

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
 import { access } from 'node:fs/promises';
 import { parseReference, repositoryName, type Reference } from '../oci/reference.js';
+import { readTagged } from '../store/image.js';
 import type { Digest } from '../oci/digest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
-import { IndexSchema, parseJson } from '../oci/schemas.js';
+import { IndexSchema, parseJson, type Descriptor } from '../oci/schemas.js';
+import type { BlobBatch, Store } from '../store/store.js';
 import type { Registries } from '../registry/registries.js';
 import { UserError } from '../util/errors.js';
 import { refArg, registriesFor, reporterFor } from './common.js';
@@ -77,4 +79,31 @@ export function signCommand(): Command {
         await registries.close();
       }
     });
+}
+
+/** Refuses unless the image named `name`, whose top is `digest`, carries a signature by the key at `keyPath` among the store's signatures (or those of a bundle being loaded). */
+export async function verifyStored(store: Store, name: string, digest: Digest, keyPath: string, loading?: { tags: Map<string, Descriptor>; batch: BlobBatch }): Promise<void> {
+  const { readPublicKey, verifySignature } = await signing();
+  const { storedSignatures } = await import('../sign/stored.js');
+  const key = await readPublicKey(keyPath, '--verify-key');
+  const repository = repositoryName(parseReference(name));
+  await verifySignature(storedSignatures(store, repository, loading?.tags ?? new Map(), loading?.batch), repository, digest, key, keyPath);
+}
+
+/**
+ * Copies the registry's signatures of an image (its top digest and each platform manifest's)
+ * into the store, tagged as in the registry. `localName` is the image's tag in the store,
+ * which lists its platform manifests.
+ */
+export async function keepSignatures(store: Store, registries: Registries, ref: Reference, top: Digest, localName: string): Promise<number> {
+  const { storeSignatures } = await import('../sign/stored.js');
+  const target = await readTagged(store, localName, localName);
+  const digests = [top, ...target.images.map((i) => i.descriptor.digest)];
+  return storeSignatures(store, registries.repository(ref), repositoryName(ref), [...new Set(digests)]);
+}
+
+/** `run --verify-key`: the stored image `text` names must carry a signature by the key, before anything else happens. */
+export async function verifyTagged(store: Store, text: string, keyPath: string): Promise<void> {
+  const name = refArg(text);
+  await verifyStored(store, name, (await readTagged(store, name, text)).descriptor.digest, keyPath);
 }

@@ -72,7 +72,7 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  * final name only once complete. Returns what was saved: one platform's manifest for an
  * image saved for one platform.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform; since?: SavedImage } = {}): Promise<SavedImage[]> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform; since?: SavedImage; attachments?: SavedImage[] } = {}): Promise<SavedImage[]> {
   const compression = options.compression ?? 'none';
   if (format === 'docker-archive') {
     await mkdir(dirname(output), { recursive: true });
@@ -80,16 +80,18 @@ export async function saveImages(store: Store, images: SavedImage[], output: str
   }
   const { platform } = options;
   const saved = platform === undefined ? images : await Promise.all(images.map(async (image) => onePlatform(store, image, platform)));
+  // Signatures (small manifests about the images) go along as they are, whatever the platform.
+  const written = [...saved, ...(options.attachments ?? [])];
   const blobs = new Map<Digest, Descriptor>();
-  for (const image of saved) {
+  for (const image of written) {
     requireComplete(await readTarget(store, image.descriptor), image.name);
     for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
   }
   // A delta holds what the far side's copy of `since` does not: `load` takes the rest from its store.
   if (options.since) for (const blob of await imageBlobs(store, options.since.descriptor)) blobs.delete(blob.digest);
   await mkdir(dirname(output), { recursive: true });
-  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], saved, output);
-  else await saveTar(store, [...blobs.values()], saved, output, compression, options.since);
+  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], written, output);
+  else await saveTar(store, [...blobs.values()], written, output, compression, options.since);
   return saved;
 }
 

@@ -38,11 +38,14 @@ export interface LoadResult {
  * move. Any failure leaves the store exactly as it was. Holds a writer's lease, so prune
  * waits: the batch is in ROOT/tmp until it commits, and its blobs are untagged until the tags move.
  */
-export function loadBundle(store: Store, file: string): Promise<LoadResult> {
-  return withBuildLease(store, () => load(store, file));
+export function loadBundle(store: Store, file: string, check?: LoadCheck): Promise<LoadResult> {
+  return withBuildLease(store, () => load(store, file, check));
 }
 
-async function load(store: Store, file: string): Promise<LoadResult> {
+/** Runs on the complete bundle before anything enters the store (`load --verify-key`): throwing refuses it. */
+export type LoadCheck = (images: LoadedImage[], batch: BlobBatch) => Promise<void>;
+
+async function load(store: Store, file: string, check?: LoadCheck): Promise<LoadResult> {
   const isDir = await stat(file).then((s) => s.isDirectory(), () => false);
   const batch = await store.beginBatch();
   try {
@@ -61,6 +64,7 @@ async function load(store: Store, file: string): Promise<LoadResult> {
     }
     if (images.length === 0) throw new UserError(`${file}: index.json names no image`, { hint: 'write bundles with `sealbuild save REF... -o FILE`' });
     const newBlobs = blobs.filter((d) => batch.has(d)).length;
+    await check?.(images, batch);
     await batch.commit();
     for (const image of images) await store.setTag(image.name, image.descriptor);
     return { images, newBlobs };
