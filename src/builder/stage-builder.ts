@@ -11,10 +11,10 @@ import { extractTar } from '../layer/extract.js';
 import { writeLayer } from '../layer/layer-writer.js';
 import type { LayerEntry } from '../layer/tar-writer.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import { cacheDir, cacheKey } from './cache.js';
+import { cacheKey } from './cache.js';
 import { EntryCollector, imagePath, ownership } from './collect.js';
 import { BuildContext } from './context.js';
-import { RootfsIndex } from './rootfs-index.js';
+import { LazyRootfsView } from '../runtime/lazy-view.js';
 import { runForChanges } from './run-changes.js';
 import type { StageBuildInput } from './stage-input.js';
 import { onbuildTriggers, startFrom, type StageResult } from './stage-result.js';
@@ -32,14 +32,14 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 /** Executes one stage for one platform: one handler per instruction kind. */
 export class StageBuilder {
   private readonly result: StageResult;
-  private readonly rootfs: RootfsIndex;
+  private readonly rootfs: LazyRootfsView;
   private readonly created: string;
   private workspace: Workspace | undefined;
   private readonly config: ConfigWriter;
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
-    this.rootfs = new RootfsIndex(join(cacheDir(input.store.root), 'rootfs-index'), input.batch);
+    this.rootfs = new LazyRootfsView(input.facts);
     this.created = input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z');
     const rootKey = cacheKey({
       platform: formatPlatform(input.platform),
@@ -50,7 +50,7 @@ export class StageBuilder {
     this.result = startFrom(base, rootKey, (d) => input.batch.pathOf(d), input.stage.from.text);
     this.config = new ConfigWriter(this.result.config, (word, pos) => this.expand(word, pos));
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
-    for (const layer of this.result.layers) this.rootfs.applyLater(layer);
+    for (const layer of this.result.layers) this.rootfs.add(layer);
   }
 
   async run(): Promise<StageResult> {
@@ -335,7 +335,7 @@ export class StageBuilder {
     const hit = await this.input.cache.lookup(key);
     if (hit === undefined) return false;
     this.pushLayer(hit, text);
-    this.rootfs.applyLater(hit);
+    this.rootfs.add(hit);
     this.input.reporter.cached(hit.descriptor.digest);
     return true;
   }
@@ -357,7 +357,7 @@ export class StageBuilder {
       this.result.key = named.keyOf(named.inputs);
     }
     if (layer.inspected) facts.remember(layer, layer.inspected);
-    this.rootfs.apply(layer, entries);
+    this.rootfs.add(layer);
     this.input.cache.record(this.result.key, layer);
     this.pushLayer(layer, text);
     this.input.reporter.layerWritten(layer.descriptor.digest, layer.descriptor.size);

@@ -218,7 +218,7 @@ async function drain(body: Body): Promise<void> {
 }
 
 /** Applies one layer on top of the view: whiteouts first (they concern lower layers), then entries. */
-function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
+export function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
   const removeUnder = (dir: string, self: boolean) => {
     const prefix = dir === '' ? '' : `${dir}/`;
     for (const path of [...view.keys()]) if ((self && path === dir) || path.startsWith(prefix)) view.delete(path);
@@ -235,9 +235,10 @@ function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
 /**
  * Layer facts by layer (blob and diff_id: see memoName), each layer scanned once ever: a layer
  * the build writes is scanned as its tar streams past (`scanTar` as writeLayer's inspector,
- * then `remember`), any other by decompressing its blob. Facts are kept in `dir` once the
- * batch commits (so a failed build leaves nothing behind), and a rebuild reads those small
- * JSON files instead of its layers.
+ * then `remember`), any other by decompressing its blob. With a batch (a build), facts are
+ * kept in `dir` once it commits (so a failed build leaves nothing behind), and a rebuild
+ * reads those small JSON files instead of its layers; without one (readers of the store:
+ * run, sbom), memos are only read, so the store stays unchanged.
  */
 export class LayerFactsMemo {
   /** Facts met in this build, scanned or read from a memo, by memoName: the airgap scan and the runtime contract both ask. */
@@ -245,7 +246,7 @@ export class LayerFactsMemo {
 
   constructor(
     private readonly dir: string,
-    private readonly batch: BlobBatch,
+    private readonly batch?: BlobBatch,
   ) {}
 
   /** writeLayer's inspector: the facts of a tar being written. */
@@ -256,7 +257,7 @@ export class LayerFactsMemo {
     const name = memoName(layer);
     if (this.known.has(name)) return;
     this.known.set(name, facts);
-    this.batch.onCommit(async () => {
+    this.batch?.onCommit(async () => {
       await mkdir(this.dir, { recursive: true });
       await writeFileAtomic(join(this.dir, name), JSON.stringify(facts));
     });
@@ -292,12 +293,8 @@ export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFacts
  * The rootfs the layers make, reading the facts builds remembered in `memoDir` and scanning
  * only layers no build saw (nothing is written: readers of the store keep it unchanged).
  */
-export async function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<RootfsView> {
-  const view: RootfsView = new Map();
-  for (const [index, layer] of layers.entries()) {
-    applyLayer(view, (await readMemo(join(memoDir, memoName(layer)))) ?? (await scanLayer(layer)), index);
-  }
-  return view;
+export function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<RootfsView> {
+  return viewFromLayers(layers, new LayerFactsMemo(memoDir));
 }
 
 /** A memo written by an earlier build; unreadable or outdated ones are scanned again. */

@@ -113,13 +113,13 @@ export async function prune(store: Store, options: { waiting?: (message: string)
   }
 }
 
-/** Removes ROOT/cache (layer cache entries and stat caches); how many layer entries it held. */
 /** What killed builds, loads and pulls left in ROOT/tmp (staged blobs, scratch directories). */
 async function removeLeftovers(store: Store): Promise<void> {
   const tmp = join(store.root, 'tmp');
   for (const name of await readdir(tmp).catch(() => [] as string[])) await removeTree(join(tmp, name));
 }
 
+/** Removes ROOT/cache (layer cache entries and stat caches); how many layer entries it held. */
 async function removeCache(store: Store): Promise<number> {
   const dir = join(store.root, 'cache');
   const entries = (await readdir(join(dir, 'layers')).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;
