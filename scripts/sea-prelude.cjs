@@ -1,0 +1,43 @@
+// Runs first in the single executable (scripts/build-sea.mjs puts it above the CommonJS
+// bundle). The executable carries basefs/, templates/, package.json and the gzip worker as one
+// asset; they are written once to a directory named by the asset's digest, and the bundle's
+// `import.meta.url` points into it, so PACKAGE_ROOT (src/package-root.ts) and the worker URL
+// (src/layer/gzip-pool.ts) find real files there, as they do next to dist/cli/ in the package.
+// Only Node's own modules can be required here (a single executable has no node_modules).
+const __sealbuildMetaUrl = (() => {
+  const { createHash } = require('node:crypto');
+  const fs = require('node:fs');
+  const { homedir, tmpdir } = require('node:os');
+  const { dirname, join } = require('node:path');
+  const { pathToFileURL } = require('node:url');
+  const payload = require('node:sea').getAsset('payload', 'utf8');
+  const name = `sea-${createHash('sha256').update(payload).digest('hex').slice(0, 16)}`;
+  const extractTo = (base) => {
+    const dir = join(base, 'sealbuild', name);
+    if (fs.existsSync(join(dir, 'package.json'))) return dir;
+    // Written beside, then renamed into place: a run that stops halfway leaves no partial tree.
+    const staging = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    for (const [path, { mode, base64 }] of Object.entries(JSON.parse(payload))) {
+      fs.mkdirSync(dirname(join(staging, path)), { recursive: true });
+      fs.writeFileSync(join(staging, path), Buffer.from(base64, 'base64'), { mode });
+    }
+    try {
+      fs.renameSync(staging, dir);
+    } catch (err) {
+      // Another run put it there first: theirs is the same content.
+      fs.rmSync(staging, { recursive: true, force: true });
+      if (!fs.existsSync(join(dir, 'package.json'))) throw err;
+    }
+    return dir;
+  };
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  let dir;
+  try {
+    dir = extractTo(cache);
+  } catch {
+    // A read-only home (an admin host's service account): the temporary directory will do.
+    dir = extractTo(tmpdir());
+  }
+  return pathToFileURL(join(dir, 'sealbuild.cjs')).href;
+})();
