@@ -19,11 +19,12 @@ export function keyCommand(): Command {
     .command('generate')
     .description('write a key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (the public key skopeo/podman policies and cosign read)')
     .option('-o, --output <prefix>', 'where to write the pair', 'sealbuild')
-    .action(async (flags: { output: string }) => {
+    .option('--encrypt', "write the private key encrypted in cosign's format (password from COSIGN_PASSWORD, else asked twice on the terminal)")
+    .action(async (flags: { output: string; encrypt?: boolean }) => {
       for (const path of [`${flags.output}.key`, `${flags.output}.pub`]) {
         if (await access(path).then(() => true, () => false)) throw new UserError(`${path} exists`, { hint: 'remove it or choose another --output prefix; a key is never overwritten' });
       }
-      const { privatePath, publicPath } = await (await signing()).generateKeyPair(flags.output);
+      const { privatePath, publicPath } = await (await signing()).generateKeyPair(flags.output, { encrypt: flags.encrypt === true });
       process.stdout.write(`${privatePath}\n${publicPath}\n`);
     });
   return key;
