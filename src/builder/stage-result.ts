@@ -3,6 +3,7 @@ import { parseKubefile } from '../kubefile/parse.js';
 import { manifestLayers, type ImageDraft } from '../layer/image-model.js';
 import type { Digest } from '../oci/digest.js';
 import { Annotation } from '../oci/media-types.js';
+import { parseJson } from '../oci/schemas.js';
 import type { ResolvedImage } from '../store/image.js';
 import { inheritedConfig, type ContainerConfig } from './container-config.js';
 import { SealerMetadata, SealerExtensionSchema, type SealerExtension } from './sealer-metadata.js';
@@ -38,7 +39,7 @@ export function startFrom(base: StageBase, key: Digest, pathOf: (digest: Digest)
     labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
     author: base?.config.author,
     config: inheritedConfig(base?.config.config),
-    sealer: new SealerMetadata(baseExtension ? (SealerExtensionSchema.parse(JSON.parse(baseExtension)) as SealerExtension) : undefined),
+    sealer: new SealerMetadata(!baseExtension ? undefined : (parseJson(SealerExtensionSchema, baseExtension, `annotation ${Annotation.sealerExtension} of image ${base!.descriptor.digest}`) as SealerExtension)),
     key,
   };
 }

@@ -65,13 +65,10 @@ export async function buildStages(input: StagesInput): Promise<LastStage> {
     let baseName: string | undefined;
     if (baseStage === undefined && imageName !== 'scratch') {
       const basePlatform = from.platform === undefined ? platform : parsePlatform(expandWord(from.platform, globals.lookup, from.pos), 'FROM --platform');
-      try {
-        baseName = normalizeReference(imageName);
-        base = await baseImage(baseName, imageName, basePlatform, options);
-      } catch (err) {
-        if (err instanceof UserError) throw new KubefileError(from.pos, `FROM ${imageName}: ${err.message}`, err.hint);
-        throw err;
-      }
+      [baseName, base] = await atFrom(from.pos, imageName, async () => {
+        const name = normalizeReference(imageName);
+        return [name, await baseImage(name, imageName, basePlatform, options)] as const;
+      });
     }
     const scope = globals.stageScope();
     const copySource = async (value: string, pos: SourcePosition): Promise<CopySource> => {
@@ -88,17 +85,28 @@ export async function buildStages(input: StagesInput): Promise<LastStage> {
       }
       return image;
     };
-    const builder = new StageBuilder({
+    // The builder reads the base image's own documents (the sealer annotation) as it starts.
+    const builder = await atFrom(from.pos, imageName, () => new StageBuilder({
       stage, platform, scope, base: baseStage === undefined ? base : built.get(baseStage)!.result, context: input.context, store: options.store, batch: input.batch,
       reporter: options.reporter, compression: options.compression, timestamp: options.timestamp, stepOffset, stepTotal,
       cache: input.cache, statCache: input.statCache, facts: input.facts, noCache: options.noCache, sandbox: options.sandbox, copySource, track: (w) => input.workspaces.push(w),
-    });
+    }));
     const result = await builder.run();
     built.set(index, { result, builder });
     stepOffset += stage.instructions.length + 1;
     last = { result, scope, base, baseName };
   }
   return last!;
+}
+
+/** Runs `start`, which reads the FROM image, with its errors placed at the FROM line. */
+async function atFrom<T>(pos: SourcePosition, imageName: string, start: () => T | Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (err instanceof UserError && !(err instanceof KubefileError)) throw new KubefileError(pos, `FROM ${imageName}: ${err.message}`, err.hint);
+    throw err;
+  }
 }
 
 /** Indices of the stages the last stage depends on, itself included, in order. */
