@@ -76,10 +76,11 @@ export function runCommand(): Command {
       .argument('[image]', 'the ClusterImage (in the store); with -f, overrides spec.image')
       .option('--masters <ips>', 'control-plane hosts, comma separated (the first one inits and runs the registry)')
       .option('--nodes <ips>', 'worker hosts, comma separated')
-      .option('-f, --file <Clusterfile>', 'hosts, ssh, env, datastore, controlPlaneEndpoint as a Clusterfile')
+      .option('-f, --file <Clusterfile>', 'hosts, ssh, env, datastore, controlPlaneEndpoint, registryHA as a Clusterfile')
+      .option('--registry-ha', "run the image's registry on every master (default: the first only); every host resolves its domain to all of them")
       .option('-e, --env <K=V>', 'environment for the image scripts (repeatable)', collect, [])
       .option('--verify-key <file>', 'refuse the image unless the store holds a signature of it by this public key (from `pull --verify-key` or a bundle)'),
-  ).action(async (image: string | undefined, flags: AccessFlags & { masters?: string; nodes?: string; file?: string; env: string[]; verifyKey?: string }, command: Command) => {
+  ).action(async (image: string | undefined, flags: AccessFlags & { masters?: string; nodes?: string; file?: string; env: string[]; verifyKey?: string; registryHa?: boolean }, command: Command) => {
     let spec: ClusterSpec;
     const flagSsh = sshFlags(flags);
     if (flags.file !== undefined) {
@@ -95,6 +96,7 @@ export function runCommand(): Command {
       if (image === undefined) throw new UsageError('run needs an image', 'sealbuild run IMAGE --masters IP[,IP] [--nodes IP,...] (or -f Clusterfile)');
       spec = { name: flags.cluster, image, ssh: {}, hosts: flagHosts(flags), env: parseEnv(flags.env, '--env') };
     }
+    if (flags.registryHa) spec.registryHA = true;
     checkClusterName(spec.name);
     checkHosts(spec.hosts, flags.file ?? '--masters');
     const store = await openStore(command);

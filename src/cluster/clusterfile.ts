@@ -6,8 +6,9 @@ import { UsageError } from '../util/errors.js';
 /**
  * The Clusterfile: sealer's `Cluster` document (apiVersion sealer.io/v2, kind Cluster;
  * sealer pkg/define/... types: spec.image, spec.ssh, spec.hosts[].ips/roles/ssh, spec.env),
- * with two fields of ours: `datastore` (k3s external datastore) and `controlPlaneEndpoint`
- * (kubeadm with several masters). `-f Clusterfile` and the flags make the same document.
+ * with three fields of ours: `datastore` (k3s external datastore), `controlPlaneEndpoint`
+ * (kubeadm with several masters) and `registryHA` (the registry on every master).
+ * `-f Clusterfile` and the flags make the same document.
  */
 const PortSchema = z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1).max(65535));
 
@@ -41,6 +42,7 @@ export const ClusterfileSchema = z.strictObject({
     env: z.array(z.string()).optional(),
     datastore: z.string().min(1).optional(),
     controlPlaneEndpoint: z.string().min(1).optional(),
+    registryHA: z.boolean().optional(),
   }),
 });
 export type Clusterfile = z.infer<typeof ClusterfileSchema>;
@@ -62,6 +64,8 @@ export interface ClusterSpec {
   env: Record<string, string>;
   datastore?: string;
   controlPlaneEndpoint?: string;
+  /** The registry on every master, every host resolving its domain to all of them. */
+  registryHA?: boolean;
 }
 
 /** Parses and checks a Clusterfile's text; errors are usage errors naming the file and field. */
@@ -92,6 +96,7 @@ export function parseClusterfile(text: string, file: string): ClusterSpec {
   };
   if (doc.spec.datastore !== undefined) spec.datastore = doc.spec.datastore;
   if (doc.spec.controlPlaneEndpoint !== undefined) spec.controlPlaneEndpoint = doc.spec.controlPlaneEndpoint;
+  if (doc.spec.registryHA !== undefined) spec.registryHA = doc.spec.registryHA;
   checkHosts(spec.hosts, file);
   return spec;
 }

@@ -83,6 +83,7 @@ export async function runCluster(store: Store, spec: ClusterSpec, access: Access
     };
     if (spec.datastore !== undefined) state.datastore = spec.datastore;
     if (spec.controlPlaneEndpoint !== undefined) state.controlPlaneEndpoint = spec.controlPlaneEndpoint;
+    if (spec.registryHA) state.registryHA = true;
   }
   checkKubeadmMasters(state);
   const cluster = state;

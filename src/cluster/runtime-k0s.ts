@@ -14,9 +14,9 @@ export class K0sRuntime extends ScriptRuntime {
   protected readonly roles = { first: 'controller', master: 'controller', worker: 'worker' };
   protected readonly kubectl = 'k0s kubectl';
 
-  /** A controller joined without --enable-worker runs no kubelet; the first one runs a worker (initArgs). */
+  /** A controller runs a kubelet when it runs a worker: the first one (initArgs) and, with registryHA, every one (joinArgs). */
   protected override registersNode(ctx: RuntimeContext, node: Node): boolean {
-    return node.state.role === 'node' || node.state.ip === ctx.first.state.ip;
+    return node.state.role === 'node' || this.runsRegistry(ctx, node);
   }
 
   protected initArgs(ctx: RuntimeContext): string[] {
@@ -36,6 +36,7 @@ export class K0sRuntime extends ScriptRuntime {
     const file = `${TOKENS_DIR}/${role}-token`;
     const token = ctx.cluster.join[`${role}-token`] ?? '';
     await ctx.shell(node, 'join', `mkdir -p ${TOKENS_DIR} && umask 077 && printf '%s\\n' ${shellQuote(token)} > ${file}`);
-    return ['--token-file', file];
+    // The registry runs in k0s' containerd, which only a controller with a worker has.
+    return [...(role === 'controller' && this.runsRegistry(ctx, node) ? ['--enable-worker'] : []), '--token-file', file];
   }
 }

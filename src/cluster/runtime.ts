@@ -111,15 +111,32 @@ export abstract class ScriptRuntime implements Runtime {
     return ctx.first.state.ip === 'local' ? '127.0.0.1' : ctx.first.state.ip;
   }
 
+  /** Whether the node serves the registry: the first master, or every master with registryHA. */
+  protected runsRegistry(ctx: RuntimeContext, node: Node): boolean {
+    return node.state.ip === ctx.first.state.ip || (ctx.cluster.registryHA === true && node.state.role === 'master');
+  }
+
+  /**
+   * --registry-ip for a node: the first master; with registryHA every master, the node itself
+   * first when it serves one, so its pulls stay local while its registry is up.
+   */
+  protected registryIps(ctx: RuntimeContext, node: Node): string {
+    if (!ctx.cluster.registryHA) return this.registryIp(ctx);
+    const masters = ctx.cluster.hosts.filter((h) => h.role === 'master').map((h) => h.ip);
+    const ordered = masters.includes(node.state.ip) ? [node.state.ip, ...masters.filter((ip) => ip !== node.state.ip)] : masters;
+    return ordered.join(',');
+  }
+
   async init(ctx: RuntimeContext): Promise<void> {
-    await ctx.script(ctx.first, 'init', 'init.sh', [this.roles.first, ...this.initArgs(ctx), '--registry-ip', this.registryIp(ctx), '--with-registry']);
+    await ctx.script(ctx.first, 'init', 'init.sh', [this.roles.first, ...this.initArgs(ctx), '--registry-ip', this.registryIps(ctx, ctx.first), '--with-registry']);
     await this.afterInit(ctx);
     await ctx.record(ctx.first, 'installed');
   }
 
   async join(ctx: RuntimeContext, masters: Node[], workers: Node[]): Promise<void> {
     const joinOne = async (node: Node) => {
-      await ctx.script(node, 'join', 'init.sh', [this.roleOf(ctx, node), ...(await this.joinArgs(ctx, node)), '--registry-ip', this.registryIp(ctx)]);
+      const registry = this.runsRegistry(ctx, node) ? ['--with-registry'] : [];
+      await ctx.script(node, 'join', 'init.sh', [this.roleOf(ctx, node), ...(await this.joinArgs(ctx, node)), '--registry-ip', this.registryIps(ctx, node), ...registry]);
       await ctx.record(node, 'installed');
     };
     for (const node of masters) await joinOne(node);
@@ -150,7 +167,7 @@ export abstract class ScriptRuntime implements Runtime {
   async upgrade(ctx: RuntimeContext, nodes: Node[], rootfs: (node: Node) => string): Promise<void> {
     const upgradeOne = async (node: Node) => {
       const args = [this.roleOf(ctx, node)];
-      if (node.state.ip === ctx.first.state.ip) args.push('--with-registry');
+      if (this.runsRegistry(ctx, node)) args.push('--with-registry');
       await ctx.script(node, 'upgrade', 'upgrade.sh', args, rootfs(node));
     };
     const first = nodes.filter((n) => n.state.ip === ctx.first.state.ip);

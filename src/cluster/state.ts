@@ -44,6 +44,8 @@ const ClusterStateSchema = z.object({
   env: z.record(z.string(), z.string()),
   datastore: z.string().optional(),
   controlPlaneEndpoint: z.string().optional(),
+  /** The registry runs on every master (--registry-ha), not only the first. */
+  registryHA: z.boolean().optional(),
   /** The cluster's join secret (k3s token; others keep theirs in `join`). */
   token: z.string(),
   /** Join facts a runtime read from the first master after init (k0s tokens, kubeadm credentials). */
