@@ -13,6 +13,8 @@ declare -A tools=(
   # the installer's test bed (scripts/testbed.sh): hosts with a real sshd, containerd and runc
   [/usr/sbin/sshd]=openssh-server [ssh-keygen]=openssh-client [/usr/bin/containerd]=containerd
   [/usr/sbin/runc]=runc [/usr/sbin/ip]=iproute2 [nsenter]=util-linux [unshare]=util-linux
+  # a test-bed host's non-root SSH user installs through sudo
+  [sudo]=sudo
   # the host tools kubeadm checks, which the kubernetes basefs init.sh checks too
   [conntrack]=conntrack [iptables]=iptables [modprobe]=kmod
 )

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Client, type ConnectConfig } from 'ssh2';
+import ssh2, { Client, type ConnectConfig } from 'ssh2';
 import { HostError, shellQuote, type ExecOptions, type ExecResult, type Host } from './host.js';
 import type { KnownHosts } from './known-hosts.js';
 
@@ -71,8 +71,16 @@ export class SshHost implements Host {
     if (auth.password !== undefined) config.password = auth.password;
     if (auth.privateKeyFile !== undefined) {
       const key = await readFile(auth.privateKeyFile).catch(() => undefined);
-      if (key) config.privateKey = key;
-      if (auth.privateKeyPassphrase !== undefined) config.passphrase = auth.privateKeyPassphrase;
+      // Read here, not by ssh2 inside connect(), so a key that cannot be read (a missing or
+      // wrong --pk-passwd) is one line naming it; with a password the key is not needed.
+      const parsed = key && ssh2.utils.parseKey(key, auth.privateKeyPassphrase);
+      if (parsed instanceof Error && auth.password === undefined) {
+        throw new HostError(this.address, 'connect', `cannot use the private key ${auth.privateKeyFile}: ${parsed.message}`, auth.privateKeyPassphrase === undefined ? 'an encrypted key needs --pk-passwd' : 'check --pk-passwd');
+      }
+      if (key && !(parsed instanceof Error)) {
+        config.privateKey = key;
+        if (auth.privateKeyPassphrase !== undefined) config.passphrase = auth.privateKeyPassphrase;
+      }
     }
     if (config.password === undefined && config.privateKey === undefined) {
       throw new HostError(this.address, 'connect', `no password and no readable private key${auth.privateKeyFile ? ` (${auth.privateKeyFile})` : ''}`, 'give -p PASSWORD or --pk FILE');
