@@ -107,7 +107,7 @@ export function renderReport(machine: Machine, r: Results): string {
   return `## Build: cold, zstd and no-op builds of a 1 GiB context vs buildah, pigz and zstd
 
 Written by \`npm run bench\` (bench/main.ts); rerun it rather than editing this section.
-Times are wall-clock medians of ${r.runs} runs, the scenarios interleaved run by run so that
+Times are wall-clock medians of ${r.runs} run(s), the scenarios interleaved run by run so that
 load from elsewhere falls on all of them alike; the machines are shared and noisy, so read
 the ratios, not the absolute times. CPU time (user + system, from \`/usr/bin/time -v\`) moves
 much less than wall time when other work shares the machine. Peak RSS is \`/usr/bin/time -v\`'s "Maximum resident set
@@ -181,8 +181,9 @@ digest yet (RUN output, unpacked archives) are hashed first and looked up by dif
 
 \`\`\`sh
 bash scripts/setup.sh               # installs buildah, pigz, zstd, time (apt) and npm packages
-npm run bench                       # about 10 minutes on 2 cores, push and pull included
-BENCH_RUNS=5 npm run bench          # more runs
+npm run bench                       # this section and the throughput one; about 6 minutes on a quiet 2-core machine
+npm run bench:registry              # push and pull (their own section)
+BENCH_RUNS=3 npm run bench          # more runs of both workloads (default: 1 GiB once, the fast one 3 times)
 node dist/bench/main.js --keep      # the build half only, keeping the workload in $TMPDIR
 \`\`\`
 `;

@@ -28,8 +28,8 @@ interface Inspected {
 }
 
 /** A sealbuild build under /usr/bin/time, with its image digest and layer bytes. */
-async function sealbuild(root: string, compression: string, ctx: BenchContext, flags: string[] = []): Promise<Outcome> {
-  const args = [CLI, '--root', root, '--progress', 'quiet', 'build', '-t', `bench/k3s:${compression}`, '--compression', compression, ...flags, ctx.contextDir];
+async function sealbuild(root: string, compression: string, ctx: BenchContext, flags: string[] = [], nodeFlags: string[] = []): Promise<Outcome> {
+  const args = [...nodeFlags, CLI, '--root', root, '--progress', 'quiet', 'build', '-t', `bench/k3s:${compression}`, '--compression', compression, ...flags, ctx.contextDir];
   const measured = await measure(process.execPath, args, { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
   const inspected = spawnSync(process.execPath, [CLI, '--root', root, 'inspect', '--json', `bench/k3s:${compression}`], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (inspected.status !== 0) throw new Error(`sealbuild inspect failed: ${inspected.stderr}`);
@@ -55,12 +55,32 @@ export async function sealbuildGzip(ctx: BenchContext, run: number): Promise<{ c
 }
 
 export async function sealbuildZstd(ctx: BenchContext, run: number): Promise<Outcome> {
-  const root = join(ctx.work, `sealbuild-zstd-${run}`);
+  return coldBuild(ctx, 'zstd', run);
+}
+
+/** A build into an empty store (`--no-cache` too, as issue 16 measured it), the store removed after. */
+export async function coldBuild(ctx: BenchContext, compression: 'none' | 'gzip' | 'zstd', run: number, simulatedCores?: number): Promise<Outcome> {
+  const root = join(ctx.work, `sealbuild-${compression}-${run}`);
   try {
-    return await sealbuild(root, 'zstd', ctx);
+    return await sealbuild(root, compression, ctx, ['--no-cache'], simulatedCores === undefined ? [] : ['--import', coresOverride(simulatedCores)]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * A preload that makes the CLI see `cores` cores (os.availableParallelism, which sizes the
+ * gzip workers and zstd's -T), so the memory of a many-core runner can be measured here.
+ * syncBuiltinESMExports carries the change into the named imports of node:os.
+ */
+function coresOverride(cores: number): string {
+  const code = `import os from 'node:os'; import { syncBuiltinESMExports } from 'node:module'; os.availableParallelism = () => ${cores}; syncBuiltinESMExports();`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
+
+/** `sha256sum` of the context tar: the limit for an uncompressed layer, which is hashed once. */
+export async function sha256sum(ctx: BenchContext): Promise<Outcome> {
+  return { ...(await measure('sha256sum', [ctx.contextTar])), outputBytes: 0 };
 }
 
 /**

@@ -71,7 +71,7 @@ export async function generateWorkload(dir: string): Promise<Workload> {
   return { dir, bytes: bytes + airgap + small, files: BINARIES.length + 1 + SMALL_FILES, parts };
 }
 
-async function writeGenerated(path: string, size: number, gen: ContentGenerator, mix: ContentMix, mode: number): Promise<number> {
+export async function writeGenerated(path: string, size: number, gen: ContentGenerator, mix: ContentMix, mode: number): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
   await pipeline(Readable.from(generated(size, gen, mix)), createWriteStream(path, { mode }));
   return size;
