@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { UserError } from '../util/errors.js';
+import { ThreadedHash } from '../util/hash-threads.js';
 
 export type Digest = `sha256:${string}`;
 
@@ -32,19 +33,36 @@ export function shortDigest(digest: Digest): string {
 
 /**
  * A pass-through stream that hashes and counts what flows through it; `digest()` and
- * `size` are final once the stream has ended.
+ * `size` are final once the stream has ended. The hashing runs on a hash thread
+ * (util/hash-threads.ts), so the main thread keeps moving bytes meanwhile; a chunk waits
+ * only when the thread is several stages behind.
  */
 export class HashingStream extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = new ThreadedHash();
+  private result: Digest | undefined;
   size = 0;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
     this.size += chunk.length;
-    done(null, chunk);
+    const wait = this.hash.update(chunk);
+    if (wait === undefined) done(null, chunk);
+    else wait.then(() => done(null, chunk), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.hash.digest().then((digest) => {
+      this.result = digest;
+      done();
+    }, done);
+  }
+
+  override _destroy(err: Error | null, done: (err: Error | null) => void): void {
+    if (this.result === undefined) this.hash.abandon();
+    done(err);
   }
 
   digest(): Digest {
-    return `sha256:${this.hash.digest('hex')}`;
+    if (this.result === undefined) throw new Error('HashingStream.digest() before the stream ended');
+    return this.result;
   }
 }

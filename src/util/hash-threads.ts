@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/** Bytes handed to a hash thread at once: big enough that messaging costs nothing next to hashing. */
+const STAGE_SIZE = 1024 * 1024;
+/** Stages of one hash in flight: while they are, update() asks the caller to wait (bounded memory). */
+const STAGES_IN_FLIGHT = 4;
+/**
+ * Hash threads in the process, whatever the core count: enough for the two or three sha256
+ * streams a layer has at once (file contents, the tar, the compressed blob) to run beside the
+ * main thread, and a fixed memory cost (a thread is about 10 MB of RSS) on a many-core runner.
+ */
+const MAX_THREADS = 2;
+
+const WORKER_URL = new URL('./hash-worker.js', import.meta.url);
+
+interface Slot {
+  worker: Worker;
+  jobs: Map<number, Waiting>;
+  /** Replies still to come: the thread keeps the process alive only while there are some. */
+  replies: number;
+}
+
+interface Waiting {
+  onStage: (stage: Buffer) => void;
+  onDigest: (hex: string) => void;
+  onError: (err: Error) => void;
+}
+
+/** The process's hash threads, started on first use; an idle one does not keep the process alive. */
+class HashThreads {
+  private readonly workers: Slot[] = [];
+  private nextWorker = 0;
+  private nextId = 0;
+
+  /** Registers a hash; returns its id and the function that sends it a message. */
+  open(waiting: Waiting): Sender {
+    const slot = this.pick();
+    const id = this.nextId++;
+    return {
+      send: (data, end) => {
+        if (!slot.jobs.has(id)) slot.jobs.set(id, waiting);
+        if (slot.replies === 0) slot.worker.ref();
+        slot.replies += (data === undefined ? 0 : 1) + (end ? 1 : 0);
+        if (data === undefined) slot.worker.postMessage({ id, end });
+        else {
+          const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+          slot.worker.postMessage({ id, data: view, end }, [view.buffer as ArrayBuffer]);
+        }
+      },
+      drop: () => {
+        if (slot.jobs.delete(id)) slot.worker.postMessage({ id, drop: true });
+      },
+    };
+  }
+
+  private pick(): Slot {
+    const size = Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
+    if (this.workers.length < size) {
+      const slot: Slot = { worker: new Worker(WORKER_URL), jobs: new Map<number, Waiting>(), replies: 0 };
+      slot.worker.unref();
+      slot.worker.on('message', ({ id, data, digest }: { id: number; data?: Uint8Array; digest?: string }) => {
+        const job = slot.jobs.get(id);
+        slot.replies -= 1;
+        if (slot.replies === 0) slot.worker.unref();
+        if (data !== undefined) job?.onStage(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+        if (digest !== undefined) {
+          slot.jobs.delete(id);
+          job?.onDigest(digest);
+        }
+      });
+      // A thread that dies fails the hashes it held; the next hash starts a new thread.
+      const lost = (err: Error): void => {
+        const at = this.workers.indexOf(slot);
+        if (at >= 0) this.workers.splice(at, 1);
+        for (const job of slot.jobs.values()) job.onError(err);
+        slot.jobs.clear();
+        slot.replies = 0;
+      };
+      slot.worker.on('error', lost);
+      slot.worker.on('exit', (code) => lost(new Error(`hash thread exited with code ${code}`)));
+      this.workers.push(slot);
+      return slot;
+    }
+    return this.workers[this.nextWorker++ % this.workers.length]!;
+  }
+}
+
+interface Sender {
+  send: (data: Buffer | undefined, end: boolean) => void;
+  /** Forgets an unfinished hash (its stream failed): the thread drops its state. */
+  drop: () => void;
+}
+
+let threads: HashThreads | undefined;
+
+/**
+ * sha256 computed on a hash thread, so that the main thread only copies bytes while the
+ * hashing runs on another core. update() copies into 1 MiB stages (the caller keeps its
+ * buffer); a hash smaller than one stage never leaves the main thread. Same digest as
+ * createHash('sha256') of the same bytes.
+ */
+export class ThreadedHash {
+  private stage: Buffer | undefined;
+  private filled = 0;
+  private readonly free: Buffer[] = [];
+  private inFlight = 0;
+  private sender: Sender | undefined;
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private result: ((hex: string) => void) | undefined;
+  private rejectResult: ((err: Error) => void) | undefined;
+  /** Bytes hashed so far. */
+  size = 0;
+
+  /**
+   * Adds `chunk`. Returns a promise when the stages are all in flight: the caller must wait
+   * for it before the next update and before changing `chunk` (part of it may not be copied
+   * yet); memory stays bounded. Otherwise undefined, and `chunk` is the caller's again.
+   */
+  update(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure) throw this.failure;
+    this.size += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.stage === undefined) {
+        if (this.inFlight >= STAGES_IN_FLIGHT) {
+          // Only reached mid-chunk when the chunk is larger than the free stages: copy the rest after a stage returns.
+          const rest = chunk.subarray(offset);
+          this.size -= rest.length;
+          return this.waitForStage().then(() => this.update(rest));
+        }
+        this.stage = this.free.pop() ?? Buffer.allocUnsafeSlow(STAGE_SIZE);
+      }
+      const copied = chunk.copy(this.stage, this.filled, offset);
+      this.filled += copied;
+      offset += copied;
+      if (this.filled === this.stage.length) this.sendStage(false);
+    }
+    return this.inFlight >= STAGES_IN_FLIGHT ? this.waitForStage() : undefined;
+  }
+
+  /** The digest of everything added. */
+  async digest(): Promise<`sha256:${string}`> {
+    if (this.failure) throw this.failure;
+    if (this.sender === undefined) {
+      // Never sent a stage: small enough to hash here.
+      const hex = createHash('sha256').update(this.stage?.subarray(0, this.filled) ?? Buffer.alloc(0)).digest('hex');
+      return `sha256:${hex}`;
+    }
+    const hex = new Promise<string>((resolve, reject) => {
+      this.result = resolve;
+      this.rejectResult = reject;
+    });
+    if (this.stage !== undefined && this.filled > 0) this.sendStage(true);
+    else this.sender.send(undefined, true);
+    return `sha256:${await hex}`;
+  }
+
+  /** Gives up an unfinished hash. */
+  abandon(): void {
+    this.sender?.drop();
+  }
+
+  private sendStage(end: boolean): void {
+    this.sender ??= (threads ??= new HashThreads()).open({
+      onStage: (stage) => {
+        this.inFlight -= 1;
+        // A short last stage is a view of a full one: keep the whole buffer for reuse.
+        this.free.push(Buffer.from(stage.buffer));
+        this.wake?.();
+      },
+      onDigest: (hex) => this.result?.(hex),
+      onError: (err) => {
+        this.failure = err;
+        this.wake?.();
+        this.rejectResult?.(err);
+      },
+    });
+    const data = this.stage!.subarray(0, this.filled);
+    this.stage = undefined;
+    this.filled = 0;
+    this.inFlight += 1;
+    this.sender.send(data, end);
+  }
+
+  private waitForStage(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.wake = () => {
+        this.wake = undefined;
+        if (this.failure) reject(this.failure);
+        else resolve();
+      };
+    });
+  }
+}
+
+/** Below this, a whole buffer is hashed on the main thread: the message would cost about as much. */
+const WHOLE_ON_THREAD_MIN = 16 * 1024;
+
+/** sha256 of a whole buffer, on a hash thread (a copy goes there; the caller keeps `data`). */
+export function hashOnThread(data: Buffer): Promise<`sha256:${string}`> {
+  if (data.length < WHOLE_ON_THREAD_MIN) return Promise.resolve(`sha256:${createHash('sha256').update(data).digest('hex')}` as const);
+  return new Promise((resolve, reject) => {
+    const copy = Buffer.allocUnsafeSlow(data.length);
+    data.copy(copy);
+    (threads ??= new HashThreads()).open({ onStage: () => {}, onDigest: (hex) => resolve(`sha256:${hex}`), onError: reject }).send(copy, true);
+  });
+}

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { HashingStream } from '../../src/oci/digest.js';
+import { ThreadedHash, hashOnThread } from '../../src/util/hash-threads.js';
+
+const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+// Hashing moved to hash threads (#16): digests must stay those of createHash, whatever the
+// chunking, including chunks larger than every stage in flight together (the update that waits).
+test('a threaded hash gives the digest of the same bytes hashed in one go, for any chunking', async () => {
+  const data = randomBytes(11 * 1024 * 1024 + 123);
+  for (const sizes of [[1, 300_000], [7, 65536, 1024 * 1024], [6 * 1024 * 1024], [data.length]]) {
+    const hash = new ThreadedHash();
+    for (let offset = 0, i = 0; offset < data.length; i++) {
+      const size = Math.min(sizes[i % sizes.length]!, data.length - offset, 1024 * 1024 * 8);
+      const piece = data.subarray(offset, offset + size);
+      offset += size;
+      await hash.update(piece);
+    }
+    assert.equal(await hash.digest(), sha256(data), `chunks of ${sizes.join(', ')}`);
+    assert.equal(hash.size, data.length);
+  }
+});
+
+test('a copy is hashed, not the caller\'s buffer (once update settles), and small inputs hash alike', async () => {
+  const data = randomBytes(6 * 1024 * 1024);
+  const expected = sha256(data);
+  const hash = new ThreadedHash();
+  const copy = Buffer.from(data);
+  await hash.update(copy);
+  copy.fill(0);
+  assert.equal(await hash.digest(), expected);
+  for (const size of [0, 1, 16 * 1024, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1]) {
+    const bytes = randomBytes(size);
+    const small = new ThreadedHash();
+    await small.update(bytes);
+    assert.equal(await small.digest(), sha256(bytes), `${size} bytes`);
+    assert.equal(await hashOnThread(bytes), sha256(bytes), `${size} bytes, whole`);
+  }
+});
+
+test('HashingStream passes every byte through and knows the digest when the stream ends', async () => {
+  const data = randomBytes(5 * 1024 * 1024 + 7);
+  const hasher = new HashingStream();
+  const out: Buffer[] = [];
+  const pieces = [data.subarray(0, 100), data.subarray(100, 3 * 1024 * 1024), data.subarray(3 * 1024 * 1024)];
+  await pipeline(Readable.from(pieces), hasher, new Writable({ write: (chunk: Buffer, _e, done) => (out.push(chunk), done()) }));
+  assert.deepEqual(Buffer.concat(out), data);
+  assert.equal(hasher.digest(), sha256(data));
+  assert.equal(hasher.size, data.length);
+});
