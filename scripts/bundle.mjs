@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 const outdir = 'dist/cli';
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { sealbuild: 'src/cli/main.ts', 'gzip-worker': 'src/layer/gzip-worker.ts', 'hash-worker': 'src/util/hash-worker.ts' },
+  entryPoints: { sealbuild: 'src/cli/bin.ts', 'gzip-worker': 'src/layer/gzip-worker.ts', 'hash-worker': 'src/util/hash-worker.ts' },
   outdir,
   bundle: true,
   // Dynamic import() stays lazy: a command loads only the chunks it uses.
