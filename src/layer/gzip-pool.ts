@@ -84,12 +84,17 @@ export class GzipPool {
 
 let shared: GzipPool | undefined;
 
+/** What one gzip worker costs: its V8 isolate (about 10-12 MB of RSS, measured) plus two 1 MiB chunks and a member in flight. */
+const WORKER_MIB = 15;
 /**
- * The process-wide pool, one worker per core: every layer of every build shares it. Each
- * worker costs about 12 MB of RSS (its V8 isolate) plus two 1 MiB chunks in flight, so a
- * machine with many cores trades that memory for speed.
+ * The memory the gzip workers may take together, whatever the core count: a 16-core runner
+ * gets 4 workers, not 16 (simulated in `npm run bench`: 16 workers took the build from
+ * 183 to 315 MiB peak RSS). Two cores keep one worker each.
  */
+const POOL_MIB = 64;
+
+/** The process-wide pool: one worker per core, within POOL_MIB. Every layer of every build shares it. */
 export function sharedGzipPool(): GzipPool {
-  shared ??= new GzipPool(availableParallelism());
+  shared ??= new GzipPool(Math.max(1, Math.min(availableParallelism(), Math.floor(POOL_MIB / WORKER_MIB))));
   return shared;
 }
