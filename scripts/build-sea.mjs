@@ -39,8 +39,9 @@ await build({
   define: { 'import.meta.url': '__sealbuildMetaUrl' },
   banner: { js: readFileSync('scripts/sea-prelude.cjs', 'utf8') },
 });
-// The gzip worker runs from a file (the prelude writes it out), self-contained.
+// The gzip and hash workers run from files (the prelude writes them out), self-contained.
 await build({ ...common, entryPoints: ['src/layer/gzip-worker.ts'], outfile: join(out, 'gzip-worker.js'), format: 'esm' });
+await build({ ...common, entryPoints: ['src/util/hash-worker.ts'], outfile: join(out, 'hash-worker.js'), format: 'esm' });
 
 // The asset: every file the CLI reads from its package root, with its mode.
 const payload = {};
@@ -57,6 +58,7 @@ walk('templates');
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 add('package.json', JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }), 0o644);
 add('gzip-worker.js', readFileSync(join(out, 'gzip-worker.js')), 0o644);
+add('hash-worker.js', readFileSync(join(out, 'hash-worker.js')), 0o644);
 writeFileSync(join(out, 'payload.json'), JSON.stringify(payload));
 
 const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, assets: { payload: join(out, 'payload.json') } };
