@@ -146,7 +146,7 @@ async function buildAndExport(runtime: Runtime, version: string): Promise<{ dir:
   const dir = join(work, `rootfs-${runtime}-${version}`);
   await sealbuildOk(root, ['export', tag, '--platform', 'linux/amd64', '-o', dir]);
   const labels = JSON.parse((await sealbuildOk(root, ['inspect', '--json', tag])).stdout).labels as Record<string, string>;
-  const [initScript, ...initArgs] = labels.init!.split(' ');
+  const [initScript, ...initArgs] = labels['sealbuild.io/init']!.split(' ');
   assert.equal(initScript, 'init.sh');
   return { dir, init: initArgs };
 }

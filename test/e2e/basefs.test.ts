@@ -127,7 +127,8 @@ test('a checksum that does not match the download fails the build and names the 
 });
 
 test('every basefs script passes shellcheck; common.sh and init-registry.sh are the same everywhere', async () => {
-  const scripts = RUNTIMES.flatMap((r) => ['init.sh', 'upgrade.sh', 'delete.sh', 'clean.sh', 'init-registry.sh', 'common.sh'].map((s) => join(REPO, 'basefs', r, 'scripts', s)));
+  const scripts = [];
+  for (const r of RUNTIMES) for (const s of await readdir(join(REPO, 'basefs', r, 'scripts'))) scripts.push(join(REPO, 'basefs', r, 'scripts', s));
   run('shellcheck', ['-x', ...scripts, join(REPO, 'basefs', 'registry-image.sh')]);
   for (const shared of ['common.sh', 'init-registry.sh']) {
     const [first, ...others] = await Promise.all(RUNTIMES.map((r) => readFile(join(REPO, 'basefs', r, 'scripts', shared), 'utf8')));
@@ -288,6 +289,65 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
   const missing = await runScript('kubernetes', 'init.sh', ['join', '--control-plane-endpoint', '10.0.0.10:6443']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /join needs --control-plane-endpoint, --token and --discovery-token-ca-cert-hash/);
+});
+
+test('check.sh (sealos\' `check`): passes on a host of the image\'s architecture; names every problem at once otherwise', async () => {
+  const hostArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+  const otherArch = hostArch === 'amd64' ? 'arm64' : 'amd64';
+  const passed = await runScript('k3s', 'check.sh', []);
+  if (hostArch === 'amd64') {
+    assert.equal(passed.code, 0, passed.stderr);
+    assert.match(passed.stderr, /host check passed \(amd64\)/);
+    assert.deepEqual(passed.calls, [], 'check.sh changes nothing');
+  }
+  // A PATH with what the script itself needs, and neither systemctl nor gzip.
+  const bin = join(work, 'check-path');
+  await mkdir(bin, { recursive: true });
+  for (const t of ['dirname', 'sed', 'head', 'uname', 'id', 'awk', 'grep', 'install', 'tar']) {
+    const found = spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
+    await cp(found, join(bin, t));
+  }
+  const bash = spawnSync('sh', ['-c', 'command -v bash'], { encoding: 'utf8' }).stdout.trim();
+  const failed = spawnSync(bash, [join(work, `export-kubernetes-${otherArch}`, 'scripts', 'check.sh')], {
+    encoding: 'utf8', env: { PATH: bin, DESTDIR: join(work, 'check-dest') },
+  });
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, new RegExp(`^\\[sealbuild\\] error: this host cannot take the image: no systemctl: the runtime runs as systemd units; this host is ${hostArch} but the image is for ${otherArch} \\(install the ${hostArch} image\\); missing tools: gzip\\n$`));
+});
+
+test('k3s init.sh install (sealos\' `init`): k3s, its images, registries.yaml and the unit, enabled but not started; no config', async () => {
+  const install = await runScript('k3s', 'init.sh', ['install']);
+  assert.equal(install.code, 0, install.stderr);
+  assert.deepEqual(install.calls, ['systemctl daemon-reload', 'systemctl enable k3s.service']);
+  assert.ok(parseElfHeader(await readFile(join(install.dest, 'usr/local/bin/k3s'))), 'the binary is installed');
+  assert.equal(await readFile(join(install.dest, 'var/lib/rancher/k3s/agent/images/k3s-airgap-images.tar.zst'), 'utf8'), 'airgap images for amd64\n');
+  assert.ok(parse(await readFile(join(install.dest, 'etc/rancher/k3s/registries.yaml'), 'utf8')).mirrors['*']);
+  await assert.rejects(lstat(join(install.dest, 'etc/rancher/k3s/config.yaml')), 'sealos writes the config');
+  const withRegistry = await runScript('k3s', 'init.sh', ['install', '--with-registry']);
+  assert.equal(withRegistry.code, 1);
+  assert.match(withRegistry.stderr, /install --with-registry: the registry runs in k3s' containerd, which install does not start/);
+});
+
+test('clean-registry.sh (sealos\' `clean-registry`) and sealer\'s init-kube.sh, containerd.sh, uninstall-containerd.sh', async () => {
+  const ctr = await runScript('kubernetes', 'clean-registry.sh', [], { SEALBUILD_CONTAINER_CLI: 'ctr' });
+  assert.equal(ctr.code, 0, ctr.stderr);
+  assert.deepEqual(ctr.calls, [
+    'ctr -n sealbuild containers label sealbuild-registry containerd.io/restart.status=stopped',
+    'ctr -n sealbuild tasks delete -f sealbuild-registry',
+    'ctr -n sealbuild containers delete sealbuild-registry',
+  ]);
+  const nerdctl = await runScript('k3s', 'clean-registry.sh', []);
+  assert.deepEqual(nerdctl.calls, ['nerdctl rm -f sealbuild-registry'], 'the first tool in PATH, as init-registry.sh chooses');
+
+  for (const script of ['init-kube.sh', 'containerd.sh']) {
+    const prepared = await runScript('kubernetes', script, []);
+    assert.equal(prepared.code, 0, prepared.stderr);
+    assert.deepEqual(prepared.calls.slice(-3), ['systemctl daemon-reload', 'systemctl enable --now containerd.service', 'systemctl enable kubelet.service'], `${script} prepares the host and runs no kubeadm`);
+    assert.equal(parseElfHeader(await readFile(join(prepared.dest, 'usr/local/bin/kubelet')))?.machine, 62);
+  }
+  const uninstall = await runScript('kubernetes', 'uninstall-containerd.sh', []);
+  assert.equal(uninstall.code, 0, uninstall.stderr);
+  assert.match(uninstall.stderr, /kubernetes removed/);
 });
 
 test('init-registry.sh refuses a placeholder registry image', async () => {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs k3s from this ClusterImage on one node, offline, and starts it.
 #
-#   init.sh [server|agent] [options]          (default: server)
+#   init.sh [server|agent|install] [options]  (default: server)
+#     install                        only install k3s, its airgap images, registries.yaml and
+#                                    k3s.service, enabled but not started: the host
+#                                    preparation sealos runs as the `init` label, before it
+#                                    writes /etc/rancher/k3s/config.yaml and starts k3s
 #     --server URL                   join the cluster at URL (https://HOST:6443)
 #     --token TOKEN                  the cluster's join token
 #     --cluster-init                 HA with embedded etcd (first server)
@@ -22,7 +26,7 @@ set -euo pipefail
 
 role=server
 if [ "$#" -gt 0 ] && [[ "$1" != -* ]]; then role="$1"; shift; fi
-case "$role" in server | agent) ;; *) die "unknown role \"$role\" (use server or agent)" ;; esac
+case "$role" in server | agent | install) ;; *) die "unknown role \"$role\" (use server, agent or install)" ;; esac
 
 server_url="" token="" cluster_init=false datastore="" cri_endpoint="" docker=false registry_ip="" with_registry=false
 while [ "$#" -gt 0 ]; do
@@ -38,7 +42,10 @@ while [ "$#" -gt 0 ]; do
     *) die "unknown option $1" ;;
   esac
 done
-[ "$role" = server ] || [ -n "$server_url" ] || die "an agent needs --server URL"
+[ "$role" != agent ] || [ -n "$server_url" ] || die "an agent needs --server URL"
+if [ "$role" = install ] && $with_registry; then
+  die "install --with-registry: the registry runs in k3s' containerd, which install does not start (run init-registry.sh with SEALBUILD_CONTAINER_CLI once a container tool is up)"
+fi
 [ -z "$server_url" ] || [ -n "$token" ] || die "joining with --server needs --token"
 ! $cluster_init || [ -z "$datastore" ] || die "--cluster-init (embedded etcd) and --datastore-endpoint exclude each other"
 ! $docker || [ -z "$cri_endpoint" ] || die "--docker and --container-runtime-endpoint exclude each other"
@@ -62,6 +69,15 @@ if $docker || [ -n "$cri_endpoint" ]; then
   log "external container runtime: registries.yaml is not used, configure the runtime's mirrors for ${REGISTRY_DOMAIN}:${REGISTRY_PORT}"
 else
   render etc/registries.yaml.tmpl /etc/rancher/k3s/registries.yaml
+fi
+
+if [ "$role" = install ]; then
+  registry_hosts_entry "$registry_ip" false
+  put 0644 etc/k3s.service /etc/systemd/system/k3s.service
+  systemctl daemon-reload
+  systemctl enable k3s.service
+  log "k3s is installed, not started: write /etc/rancher/k3s/config.yaml, then systemctl start k3s"
+  exit 0
 fi
 
 config="$DEST/etc/rancher/k3s/config.yaml"
