@@ -3,7 +3,8 @@ import { Command } from 'commander';
 import { parsePlatform } from '../oci/platform.js';
 import { verifyDirectory, verifyStoredImage, type PlatformReport } from '../runtime/verify.js';
 import { readTagged } from '../store/image.js';
-import { UserError } from '../util/errors.js';
+import { isUpstreamTool, UPSTREAM_TOOLS, type UpstreamTool } from '../runtime/upstream-contract.js';
+import { UsageError, UserError } from '../util/errors.js';
 import { openStore, printJson, refArg } from './common.js';
 
 export function verifyCommand(): Command {
@@ -11,17 +12,19 @@ export function verifyCommand(): Command {
     .description("check a ClusterImage (or an exported rootfs directory) against its cluster runtime's contract, per platform")
     .argument('<ref|dir>', 'an image in the store, or a rootfs directory')
     .option('--platform <os/arch>', 'only this platform (for a directory: its platform, when its Metadata is unreadable)')
+    .option('--contract <tools>', `also check what these installers read from the image, comma-separated: ${UPSTREAM_TOOLS.join(', ')} (docs/rootfs-contract.md)`, parseContracts)
     .option('--json', 'print the report as JSON')
-    .action(async (subject: string, flags: { platform?: string; json?: boolean }, command: Command) => {
+    .action(async (subject: string, flags: { platform?: string; contract?: UpstreamTool[]; json?: boolean }, command: Command) => {
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+      const upstream = flags.contract ?? [];
       const isDir = await stat(subject).then((s) => s.isDirectory(), () => false);
       let reports: PlatformReport[];
       if (isDir) {
-        reports = [await verifyDirectory(subject, platform)];
+        reports = [await verifyDirectory(subject, platform, upstream)];
       } else {
         const name = refArg(subject);
         const store = await openStore(command, { create: false });
-        reports = await verifyStoredImage(store, await readTagged(store, name, subject), platform);
+        reports = await verifyStoredImage(store, await readTagged(store, name, subject), platform, upstream);
       }
       const failures = reports.flatMap((r) => r.findings.filter((f) => !f.ok).map(() => r.platform));
       if (flags.json) printJson({ subject, ok: failures.length === 0, platforms: reports });
@@ -35,10 +38,19 @@ export function verifyCommand(): Command {
       }
       if (failures.length > 0) {
         const platforms = [...new Set(failures)];
-        throw new UserError(`${subject} does not meet its cluster runtime's contract: ${failures.length} problem${failures.length > 1 ? 's' : ''} (${platforms.join(', ')})`, {
+        const whose = upstream.length > 0 ? `the contracts checked (sealbuild's, ${upstream.map((t) => `${t}'s`).join(', ')})` : "its cluster runtime's contract";
+        throw new UserError(`${subject} does not meet ${whose}: ${failures.length} problem${failures.length > 1 ? 's' : ''} (${platforms.join(', ')})`, {
           hint: 'see the FAIL lines above; rebuild with the missing pieces',
         });
       }
       if (!flags.json) process.stdout.write(`verified: ${reports.map((r) => r.platform).join(', ')}\n`);
     });
+}
+
+/** `--contract sealos,sealer`: each name once, in the order given. */
+function parseContracts(value: string): UpstreamTool[] {
+  const names = value.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !isUpstreamTool(n));
+  if (unknown.length > 0) throw new UsageError(`--contract: "${unknown.join(', ')}" is not one of ${UPSTREAM_TOOLS.join(', ')}`, 'write --contract sealos, --contract sealer or --contract sealos,sealer');
+  return [...new Set(names as UpstreamTool[])];
 }

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 import { GoBuildInfoFinder } from './go-buildinfo.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
-import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER } from './runtimes.js';
+import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER, UPSTREAM_CONTRACT_FILES } from './runtimes.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 
 /** What `images/registry.tar.gz` turned out to hold. */
@@ -46,7 +46,9 @@ export type PathFacts = z.infer<typeof FactsSchema>;
 
 /** One layer: what it adds and what it deletes (whiteouts), in the order a reader applies them. */
 const LayerFactsSchema = z.object({
-  version: z.literal(3),
+  // Bumped whenever what a scan keeps changes (4: sealos' and sealer's files), so memos of
+  // older scans are scanned again.
+  version: z.literal(4),
   entries: z.record(z.string(), FactsSchema),
   removed: z.array(z.string()),
   opaque: z.array(z.string()),
@@ -72,11 +74,12 @@ export function isDocumentPath(path: string): boolean {
 }
 
 /**
- * Files whose bytes are kept: the Metadata and distribution's link files (`sha256:<hex>`) for
- * the runtime contract, and the documents under DOCUMENT_ROOTS for the airgap scan.
+ * Files whose bytes are kept: the Metadata, sealos' and sealer's configuration files and
+ * distribution's link files (`sha256:<hex>`) for the runtime contracts, the documents under
+ * DOCUMENT_ROOTS for the airgap scan, and images.lock for SBOMs.
  */
 function keepsContent(path: string, size: number): boolean {
-  if (path === 'Metadata') return size <= MAX_METADATA_BYTES;
+  if (path === 'Metadata' || (UPSTREAM_CONTRACT_FILES as readonly string[]).includes(path)) return size <= MAX_METADATA_BYTES;
   if (isDocumentPath(path) || path === IMAGES_LOCK_PATH) return size <= MAX_DOCUMENT_BYTES;
   return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
 }
@@ -185,7 +188,7 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
 
 /** The facts of a layer's entries, from its uncompressed tar. */
 async function scanTar(tar: Readable): Promise<LayerFacts> {
-  const facts: LayerFacts = { version: 3, entries: {}, removed: [], opaque: [] };
+  const facts: LayerFacts = { version: 4, entries: {}, removed: [], opaque: [] };
   const reader = extract();
   reader.on('entry', (header, body, next) => {
     const path = cleanPath(header.name);

@@ -39,6 +39,12 @@ export const SEALOS_IMAGE_VERSIONS = ['v1beta1', 'v1beta2'];
  */
 const SCRIPTS = ['scripts/init.sh', 'scripts/upgrade.sh', 'scripts/delete.sh', 'scripts/clean.sh', 'scripts/init-registry.sh'];
 
+/**
+ * Small files sealos and sealer read from the rootfs (docs/rootfs-contract.md): the layer scan
+ * keeps their bytes so `verify --contract` can check them.
+ */
+export const UPSTREAM_CONTRACT_FILES = ['etc/registry.yml', 'etc/kubeadm.yml', 'statics/audit-policy.yml'] as const;
+
 /** Where the registry container image is: verify checks it is a loadable image archive. */
 export const REGISTRY_IMAGE_PATH = 'images/registry.tar.gz';
 

@@ -8,6 +8,7 @@ import { ELF_CHECKED_DIRS, describeElf, elfMatches, isElfChecked, type ElfIdent 
 import { MetadataSchema, declaredRuntime, expectedMetadata, metadataDifference, parseMetadata, type Metadata } from './metadata.js';
 import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type RootfsView } from './rootfs.js';
 import { REGISTRY_IMAGE_PATH, RUNTIME_EXECUTABLES, type ClusterRuntime } from './runtimes.js';
+import { verifyUpstream, type UpstreamTool } from './upstream-contract.js';
 
 /** One line of a verify report. */
 export interface Finding {
@@ -36,9 +37,10 @@ export interface ImageDeclarations {
  * Checks one platform's rootfs against the runtime contract: Metadata valid and matching the
  * platform (and the labels, for an image), the runtime's files present and executable, ELF
  * binaries of the right architecture, a loadable registry image, and a registry/ folder whose
- * every link resolves to a blob it holds.
+ * every link resolves to a blob it holds. Then, for each of `upstream`, what that tool reads
+ * (upstream-contract.ts).
  */
-export function verifyRootfs(view: RootfsView, platform: Platform, declared: ImageDeclarations | undefined): Finding[] {
+export function verifyRootfs(view: RootfsView, platform: Platform, declared: ImageDeclarations | undefined, upstream: readonly UpstreamTool[] = []): Finding[] {
   const findings: Finding[] = [];
   const ok = (subject: string, message: string) => findings.push({ ok: true, subject, message });
   const fail = (subject: string, message: string) => findings.push({ ok: false, subject, message });
@@ -58,6 +60,7 @@ export function verifyRootfs(view: RootfsView, platform: Platform, declared: Ima
 
   checkRegistryImage(view, ok, fail);
   checkRegistryFolder(view, ok, fail);
+  for (const tool of upstream) findings.push(...verifyUpstream(tool, { view, declared, metadata, runtime }));
   return findings;
 }
 
@@ -169,7 +172,7 @@ export interface PlatformReport {
 }
 
 /** Verifies every platform of a stored image (or those `only` names) from its layers. */
-export async function verifyStoredImage(store: Store, target: StoredTarget, only: Platform | undefined): Promise<PlatformReport[]> {
+export async function verifyStoredImage(store: Store, target: StoredTarget, only: Platform | undefined, upstream: readonly UpstreamTool[] = []): Promise<PlatformReport[]> {
   const reports: PlatformReport[] = [];
   for (const missing of target.missing) {
     const shown = missing.platform ? formatPlatform(normalizePlatform(missing.platform)) : missing.digest;
@@ -189,7 +192,7 @@ export async function verifyStoredImage(store: Store, target: StoredTarget, only
       labels: new Map(Object.entries(config.Labels ?? {})),
       env: new Map((config.Env ?? []).map(splitEnv)),
     };
-    reports.push({ platform: formatPlatform(image.platform), digest: image.descriptor.digest, findings: verifyRootfs(await viewFromLayers(layers), image.platform, declared) });
+    reports.push({ platform: formatPlatform(image.platform), digest: image.descriptor.digest, findings: verifyRootfs(await viewFromLayers(layers), image.platform, declared, upstream) });
   }
   if (reports.length === 0 && only) {
     throw new UserError(`the image has no ${formatPlatform(only)} platform`, { hint: `it has ${target.images.map((i) => formatPlatform(i.platform)).join(', ')}`, exitCode: 2 });
@@ -201,7 +204,7 @@ export async function verifyStoredImage(store: Store, target: StoredTarget, only
  * Verifies a rootfs directory (an export). Its platform is `platform`, else the one its
  * Metadata names; labels do not exist there, so Metadata is checked on its own.
  */
-export async function verifyDirectory(dir: string, platform: Platform | undefined): Promise<PlatformReport> {
+export async function verifyDirectory(dir: string, platform: Platform | undefined, upstream: readonly UpstreamTool[] = []): Promise<PlatformReport> {
   const view = await viewFromDirectory(dir);
   let chosen = platform;
   if (!chosen) {
@@ -211,7 +214,7 @@ export async function verifyDirectory(dir: string, platform: Platform | undefine
     if (!metadata) throw new UserError(`${dir} has no valid Metadata to tell its platform`, { hint: 'pass --platform linux/<arch>', exitCode: 2 });
     chosen = normalizePlatform({ os: 'linux', architecture: metadata.arch, variant: metadata.variant === '' ? undefined : metadata.variant });
   }
-  return { platform: formatPlatform(chosen), findings: verifyRootfs(view, chosen, undefined) };
+  return { platform: formatPlatform(chosen), findings: verifyRootfs(view, chosen, undefined, upstream) };
 }
 
 function splitEnv(kv: string): [string, string] {

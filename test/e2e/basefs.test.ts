@@ -291,6 +291,51 @@ test('kubernetes init.sh: containerd with a hosts.toml mirror, kubeadm init from
   assert.match(missing.stderr, /join needs --control-plane-endpoint, --token and --discovery-token-ca-cert-hash/);
 });
 
+test('verify --contract sealos,sealer: the k3s and kubernetes images meet sealos\' rootfs contract, kubernetes sealer\'s too; sealos has no k0s, sealer no k3s', async () => {
+  const k3s = await sealbuildOk(root, ['verify', '--contract', 'sealos', built.get('k3s')!]);
+  assert.doesNotMatch(k3s.stdout, /FAIL/);
+  for (const line of [/ok +sealos: label init +"init\.sh install": scripts\/init\.sh/, /ok +sealos: label check +"check\.sh": scripts\/check\.sh/, /ok +sealos: etc\/registry\.yml +sea\.hub:5000, data \/var\/lib\/sealbuild-registry/, /ok +sealos: sealos\.io\.version +v1beta1/]) {
+    assert.match(k3s.stdout, line);
+  }
+  const kube = await sealbuildOk(root, ['verify', '--contract', 'sealos,sealer', built.get('kubernetes')!]);
+  assert.doesNotMatch(kube.stdout, /FAIL/);
+  assert.match(kube.stdout, /ok +sealos: label init-registry +"init\.sh install --with-registry": scripts\/init\.sh/);
+  assert.match(kube.stdout, /ok +sealer: etc\/kubeadm\.yml +InitConfiguration, ClusterConfiguration, KubeletConfiguration, kubernetesVersion v1\.30\.4/);
+  assert.match(kube.stdout, /ok +sealer: scripts\/uninstall-containerd\.sh +present/);
+  // etc/kubeadm.yml is init.sh's template, rendered at build with the image's version.
+  const docs = (await readFile(join(work, 'export-kubernetes-arm64', 'etc/kubeadm.yml'), 'utf8')).split(/^---$/m).map((d) => parse(d));
+  assert.deepEqual(docs[1].networking, { podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12' });
+  assert.equal(docs[1].kubernetesVersion, 'v1.30.4');
+
+  const noK3s = await sealbuild(root, ['verify', '--contract', 'sealer', built.get('k3s')!]);
+  assert.equal(noK3s.code, 1);
+  assert.match(noK3s.stdout, /FAIL +sealer: cluster runtime +k3s: sealer has no k3s runtime/);
+  assert.match(noK3s.stderr, /does not meet the contracts checked \(sealbuild's, sealer's\): 2 problems \(linux\/amd64, linux\/arm64\)/);
+  const noK0s = await sealbuild(root, ['verify', '--contract', 'sealos', built.get('k0s')!]);
+  assert.equal(noK0s.code, 1);
+  assert.match(noK0s.stdout, /FAIL +sealos: distribution +k0s: sealos installs only kubernetes and k3s/);
+  const unknown = await sealbuild(root, ['verify', '--contract', 'sealos,kubekey', built.get('k3s')!]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /--contract: "kubekey" is not one of sealos, sealer/);
+});
+
+test('verify --contract sealos names each thing an image on top of the base breaks', async () => {
+  const ctx = join(work, 'ctx-breaks-sealos');
+  await mkdir(ctx, { recursive: true });
+  // A number for the port (sealos then drops the file for sealos.hub:5000), no data, another domain.
+  await writeFile(join(ctx, 'registry.yml'), 'domain: sealos.hub\nport: 5000\n');
+  await writeFile(join(ctx, 'Kubefile'), `FROM ${built.get('k3s')!}\nCOPY registry.yml etc/registry.yml\nLABEL clean-registry="gone.sh --all"\n`);
+  await sealbuildOk(root, ['-t', 'test/breaks-sealos:v1', '--platform', 'linux/amd64', ctx]);
+  const result = await sealbuild(root, ['verify', '--contract', 'sealos', 'test/breaks-sealos:v1']);
+  assert.equal(result.code, 1);
+  const fails = result.stdout.split('\n').filter((l) => l.includes('FAIL'));
+  assert.equal(fails.length, 2, result.stdout);
+  assert.match(fails[0]!, /sealos: label clean-registry +"gone\.sh --all", but scripts\/gone\.sh is missing/);
+  assert.match(fails[1]!, /sealos: etc\/registry\.yml +port is not a string .*; data must be an absolute path .*; says sealos\.hub:5000, but the image's registry .* is sea\.hub:5000/);
+  // sealbuild's own contract still holds: only --contract finds these.
+  await sealbuildOk(root, ['verify', 'test/breaks-sealos:v1']);
+});
+
 test('check.sh (sealos\' `check`): passes on a host of the image\'s architecture; names every problem at once otherwise', async () => {
   const hostArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
   const otherArch = hostArch === 'amd64' ? 'arm64' : 'amd64';
