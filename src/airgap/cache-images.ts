@@ -83,8 +83,12 @@ function which(command: string): string | undefined {
   return found.status === 0 ? found.stdout.trim() : undefined;
 }
 
-/** Every image reference the image's manifests, charts and image lists name. */
-async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<FoundImage[]> {
+/**
+ * Every image reference the image's manifests, charts and image lists name (`files`: the
+ * documents under manifests/, charts/ and application/apps/, by image path). Charts are
+ * rendered with helm when it is installed, else read from their values files with a warning.
+ */
+export async function discoverImages(files: Map<string, Buffer>, fields: ImageField[], reporter: Reporter): Promise<FoundImage[]> {
   const charts = await findCharts(files);
   const inChart = (path: string) => charts.some((c) => path.startsWith(`${c.path}/`));
   const found: FoundImage[] = [];
@@ -92,20 +96,20 @@ async function discover(files: Map<string, Buffer>, input: CacheInput): Promise<
     if (inChart(path)) continue;
     const text = content.toString('utf8');
     if (posix.basename(path) === 'imageList') found.push(...imagesInList(path, text));
-    else if (/\.ya?ml$/.test(path) && !/\.values\.ya?ml$/.test(path)) found.push(...imagesInYaml(path, text, input.options.fields));
+    else if (/\.ya?ml$/.test(path) && !/\.values\.ya?ml$/.test(path)) found.push(...imagesInYaml(path, text, fields));
   }
   // A library chart renders nothing itself; the charts that depend on it render its templates.
   const rendered = charts.filter((c) => c.type !== 'library');
   const helm = rendered.length > 0 ? which('helm') : undefined;
   for (const chart of rendered) {
     if (helm) {
-      found.push(...(await imagesInHelmChart(helm, chart, files, input.options.fields)));
+      found.push(...(await imagesInHelmChart(helm, chart, files, fields)));
       continue;
     }
     const scan = scanChartValues(chart, files);
     found.push(...scan.found);
     const missed = scan.missed.length > 0 ? `; images built by templates were not read: ${scan.missed.join(', ')}` : '';
-    input.reporter.warn(`helm is not installed: images of ${chart.path} are read from its values files only${missed} (install helm to render charts)`);
+    reporter.warn(`helm is not installed: images of ${chart.path} are read from its values files only${missed} (install helm to render charts)`);
   }
   return found.map((f) => {
     const app = APP_DIR.exec(f.source)?.[1];
@@ -122,29 +126,18 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   const { store, reporter, platform, options } = input;
   if (options.mode === 'lite') return undefined;
   const files = await imageDocuments(input.layers, input.facts);
-  const found = [...(await discover(files, input)).map((f) => ({ ...f, inContext: true })), ...options.extra.map((f) => ({ ...f, inContext: false }))];
+  const found = [...(await discoverImages(files, options.fields, reporter)).map((f) => ({ ...f, inContext: true })), ...options.extra.map((f) => ({ ...f, inContext: false }))];
   const wanted = new Map<string, FoundImage>();
   const imageFiles = new Map<string, { spec: ImageFileSpec; path: string }>();
   for (const f of found) {
-    if (f.image.includes('{{')) {
-      reporter.warn(`${f.source}: "${f.image}" is still a template; not cached`);
-      continue;
+    const image = expandFound(f, input.lookup, reporter);
+    if (image === undefined) continue;
+    if ('spec' in image) {
+      const path = f.inContext ? await input.contextFile(image.spec.path, listPosition(f.source)) : image.spec.path;
+      imageFiles.set(formatImageFileSpec(image.spec), { spec: image.spec, path });
+    } else if (!options.ignored.has(image.name) && !wanted.has(image.name)) {
+      wanted.set(image.name, { ...f, image: image.name });
     }
-    const expanded = expandWord(f.image, input.lookup, { file: f.source, line: 1, col: 1 });
-    const spec = parseImageFileSpec(expanded);
-    if (spec) {
-      if (!f.listed) throw new UserError(`${f.source}: "${expanded}" is an image file, which only an imageList file or --image-list can name`, { hint: 'name the image by its registry reference here and list the file in manifests/imageList' });
-      const path = f.inContext ? await input.contextFile(spec.path, listPosition(f.source)) : spec.path;
-      imageFiles.set(formatImageFileSpec(spec), { spec, path });
-      continue;
-    }
-    let name: string;
-    try {
-      name = formatReference(parseReference(expanded));
-    } catch (err) {
-      throw new UserError(`${f.source}: ${(err as Error).message}`, { hint: 'fix the image reference' });
-    }
-    if (!options.ignored.has(name) && !wanted.has(name)) wanted.set(name, { ...f, image: name });
   }
   const platforms: Platform[] | 'all' = options.allPlatforms ? 'all' : [platform];
   const scratch = imageFiles.size > 0 ? await store.makeTempDir('image-files') : undefined;
@@ -194,6 +187,29 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   );
   reporter.info(`cached ${wanted.size} images (${formatBytes(downloadedBytes)} new to the store)`, { event: 'images-cached', images: wanted.size, downloadedBytes });
   return { entries, lock, annotation, downloadedBytes };
+}
+
+/**
+ * One found reference as the build caches it: ${ARCH}-style words expanded, then an image
+ * file (only an image list may name one) or a normalised registry reference. A reference
+ * still holding a template (`{{ … }}`) is skipped with a warning.
+ */
+export function expandFound(f: FoundImage, lookup: (name: string) => string | undefined, reporter: Reporter): { spec: ImageFileSpec } | { name: string } | undefined {
+  if (f.image.includes('{{')) {
+    reporter.warn(`${f.source}: "${f.image}" is still a template; not cached`);
+    return undefined;
+  }
+  const expanded = expandWord(f.image, lookup, { file: f.source, line: 1, col: 1 });
+  const spec = parseImageFileSpec(expanded);
+  if (spec) {
+    if (!f.listed) throw new UserError(`${f.source}: "${expanded}" is an image file, which only an imageList file or --image-list can name`, { hint: 'name the image by its registry reference here and list the file in manifests/imageList' });
+    return { spec };
+  }
+  try {
+    return { name: formatReference(parseReference(expanded)) };
+  } catch (err) {
+    throw new UserError(`${f.source}: ${(err as Error).message}`, { hint: 'fix the image reference' });
+  }
 }
 
 /** `manifests/imageList:3` as a position for messages about that line. */

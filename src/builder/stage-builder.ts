@@ -24,7 +24,7 @@ import { downloadUrl, expandedChecksum, isUrl, urlFileName, urlSource, type Down
 import { removeTree } from '../util/remove-tree.js';
 import { Workspace } from './workspace.js';
 
-const APPS_ROOT = 'application/apps';
+export const APPS_ROOT = 'application/apps';
 /** docker's PATH for RUN when neither the image nor the Kubefile sets one. */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

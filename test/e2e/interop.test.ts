@@ -7,6 +7,7 @@ import { readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool, writeFiles } from '../helpers/cli.js';
+import { GO_TOOLS_BIN, goTool } from '../helpers/go-tools.js';
 
 let work: string;
 let root: string;
@@ -241,6 +242,7 @@ test('build --dry-run prints the plan with words expanded and sources checked, w
     '    LABEL version=1.34.2',
     '    APP web local://manifests -> application/apps/web/',
     '    CMDS ["kubectl get nodes"]',
+    '  images from manifests and charts: none',
     'platform linux/arm64',
     '  stage 0: FROM scratch',
     '    ARG VERSION=v1.34.2',
@@ -249,6 +251,7 @@ test('build --dry-run prints the plan with words expanded and sources checked, w
     '    LABEL version=1.34.2',
     '    APP web local://manifests -> application/apps/web/',
     '    CMDS ["kubectl get nodes"]',
+    '  images from manifests and charts: none',
     'images from --image-list: docker.io/library/nginx:1.27',
     '',
   ].join('\n'));
@@ -260,4 +263,45 @@ test('build --dry-run prints the plan with words expanded and sources checked, w
   const noArg = await sealbuild(dryRoot, ['build', '--dry-run', '--platform', 'linux/amd64', missing]);
   assert.equal(noArg.code, 1);
   assert.match(noArg.stderr, /Kubefile:4:1: REGISTRY: give --build-arg REGISTRY/);
+});
+
+test('build --dry-run lists the images a build would cache from manifests, image lists, APP files and charts rendered by helm, per platform (#14 point 11)', async () => {
+  goTool('helm');
+  const pod = (image: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: ${image}\n`;
+  const dir = await context('dry-images', {
+    Kubefile: 'FROM scratch\nCOPY manifests manifests\nCOPY charts/ charts/\nCOPY extra.yaml manifests/more/\nAPP web local://app\nCOPY notes.yaml etc/\n',
+    'manifests/agent.yaml': pod('registry.example/tools/agent:1.0-${ARCH}'),
+    'manifests/imageList': 'registry.example/pause:3.9\nregistry.example/tools/agent:1.0-${ARCH}\n',
+    'extra.yaml': pod('registry.example/jobs/cleanup:1'),
+    'app/api.yaml': pod('registry.example/app/api:v2'),
+    // Outside manifests/, charts/ and application/apps/: the build does not scan it either.
+    'notes.yaml': pod('registry.example/not/scanned:1'),
+    'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: "2.5"\n',
+    'charts/web/values.yaml': 'image:\n  repository: registry.example/team/web\n',
+    // The tag exists only once helm renders the template.
+    'charts/web/templates/pod.yaml': pod('"{{ .Values.image.repository }}:{{ .Chart.AppVersion }}"'),
+    'ignored.txt': 'registry.example/pause:3.9\n',
+  });
+  const dryRoot = join(work, 'dry-images-root');
+  const env = { PATH: `${GO_TOOLS_BIN}:${process.env.PATH}` };
+  const plan = await sealbuildOk(dryRoot, ['build', '--dry-run', '--platform', 'linux/amd64,linux/arm64', '--ignored-image-list', join(dir, 'ignored.txt'), dir], { env });
+  const images = (arch: string) => [
+    '  image registry.example/app/api:v2 (application/apps/web/api.yaml)',
+    `  image registry.example/tools/agent:1.0-${arch} (manifests/agent.yaml)`,
+    '  image registry.example/jobs/cleanup:1 (manifests/more/extra.yaml)',
+    '  image registry.example/team/web:2.5 (charts/web (helm template))',
+  ];
+  const lines = plan.stdout.split('\n');
+  const arm = lines.indexOf('platform linux/arm64');
+  assert.deepEqual(lines.slice(0, arm).filter((l) => l.startsWith('  image')), images('amd64'), plan.stdout);
+  assert.deepEqual(lines.slice(arm).filter((l) => l.startsWith('  image')), images('arm64'), plan.stdout);
+  await assert.rejects(readFile(join(dryRoot, 'index.json')), 'no store is written');
+
+  // lite caches nothing, so it lists nothing; a reference that does not parse fails the dry run.
+  const lite = await sealbuildOk(dryRoot, ['build', '--dry-run', '--build-mode', 'lite', dir], { env });
+  assert.doesNotMatch(lite.stdout, /^ {2}image/m);
+  const bad = await context('dry-bad-image', { Kubefile: 'FROM scratch\nCOPY manifests manifests\n', 'manifests/imageList': 'registry.example/UPPER:1\n' });
+  const failed = await sealbuild(dryRoot, ['build', '--dry-run', bad], { env });
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /manifests\/imageList:1: /);
 });
