@@ -2,7 +2,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Metadata } from './metadata.js';
 import { contentOf, resolvePath, type RootfsView } from './rootfs.js';
 import { Label, SEALOS_IMAGE_VERSIONS, UPSTREAM_CONTRACT_FILES, type ClusterRuntime } from './runtimes.js';
-import type { Finding, ImageDeclarations } from './verify.js';
+import type { Finding, ImageDeclarations } from './findings.js';
 
 /**
  * What sealos and sealer read from a ClusterImage's rootfs to install a cluster, checked

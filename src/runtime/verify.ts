@@ -8,15 +8,9 @@ import { ELF_CHECKED_DIRS, describeElf, elfMatches, isElfChecked, type ElfIdent 
 import { MetadataSchema, declaredRuntime, expectedMetadata, metadataDifference, parseMetadata, type Metadata } from './metadata.js';
 import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type RootfsView } from './rootfs.js';
 import { REGISTRY_IMAGE_PATH, RUNTIME_EXECUTABLES, type ClusterRuntime } from './runtimes.js';
+import type { Finding, ImageDeclarations } from './findings.js';
 import { verifyUpstream, type UpstreamTool } from './upstream-contract.js';
 
-/** One line of a verify report. */
-export interface Finding {
-  ok: boolean;
-  /** The path (or `Metadata`, `registry/`) the finding is about. */
-  subject: string;
-  message: string;
-}
 
 /** ELF files under the checked dirs built for another architecture than the platform's. */
 export function elfMismatches(view: RootfsView, platform: Platform): { path: string; elf: ElfIdent; layer: number }[] {
@@ -27,11 +21,6 @@ export function elfMismatches(view: RootfsView, platform: Platform): { path: str
   return wrong.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** The image config's say on the runtime: labels and ENV (absent for a directory). */
-export interface ImageDeclarations {
-  labels: ReadonlyMap<string, string>;
-  env: ReadonlyMap<string, string>;
-}
 
 /**
  * Checks one platform's rootfs against the runtime contract: Metadata valid and matching the
