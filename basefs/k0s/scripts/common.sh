@@ -145,14 +145,19 @@ process_tree() {
   for child in $(ps -e -o ppid= -o pid= | awk -v p="$1" '$1 == p { print $2 }'); do process_tree "$child"; done
 }
 
-# Unmounts every mount below DIR, deepest first, then removes DIR; a DIR that is itself a
-# mount point (a disk of its own) stays mounted and is emptied (as k3s-uninstall.sh's
-# clean_mounted_directory does).
-unmount_and_remove() {
+# Unmounts every mount below DIR, deepest first (k3s-killall.sh's do_unmount_and_remove).
+unmount_below() {
   local dir="$DEST$1" mount
   while read -r mount; do
     umount -f "$mount" 2>/dev/null || umount -l "$mount"
   done < <(awk -v d="$dir" 'index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r)
+}
+
+# Unmounts every mount below DIR, then removes DIR; a DIR that is itself a mount point (a disk
+# of its own) stays mounted and is emptied (as k3s-uninstall.sh's clean_mounted_directory does).
+unmount_and_remove() {
+  local dir="$DEST$1"
+  unmount_below "$1"
   if awk -v d="$dir" '$2 == d { found = 1 } END { exit !found }' /proc/self/mounts; then
     find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
   else
