@@ -36,6 +36,16 @@ function difference(was: string, now: string): string[] {
 
 const nodes = () => bed.sh(1, 'k0s kubectl get nodes');
 
+/** `kubectl get nodes` once it matches every pattern, or after 60 s. */
+async function nodesWhen(patterns: RegExp[]): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const listed = await nodes();
+    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 before(async () => {
   await bed.down();
   work = await tempDir();
@@ -83,7 +93,8 @@ test('k0s delete, then add the same host again: it joins as new', async () => {
 
 test('k0s upgrade: every node on the new version', async () => {
   await sealbuildOk(root, ['upgrade', 'test/k0s:v2', ...access()]);
-  const listed = await nodes();
+  // upgrade waits for Ready; a node stays Ready while its restarted service reports the new version.
+  const listed = await nodesWhen([1, 2, 3].map((i) => new RegExp(`${bed.name}-${i}\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`)));
   for (const i of [1, 2, 3]) assert.match(listed, new RegExp(`${bed.name}-${i}\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`));
   assert.match((await sealbuildOk(root, ['status'])).stdout, /from test\/k0s:v2/);
 });

@@ -60,6 +60,16 @@ async function nodes(): Promise<string> {
   return bed.sh(1, 'k3s kubectl get nodes');
 }
 
+/** `kubectl get nodes` once it matches every pattern, or after 60 s. */
+async function nodesWhen(patterns: RegExp[]): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const listed = await nodes();
+    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** A node's name: the host's name on the test bed. */
 const node = (i: number) => `${bed.name}-${i}`;
 
@@ -128,7 +138,8 @@ test('upgrade: servers one at a time, then agents, to the new version', async ()
   const seen = Number((await bed.sh(1, `wc -l < ${calls}`)).trim());
   await sealbuildOk(root, ['upgrade', 'test/k3s:v2', ...access()]);
   const wanted = LATER.map((i) => new RegExp(`${node(i)}\\s+Ready\\s+\\S+\\s+v1\\.35\\.0\\+k3s1`));
-  const listed = await nodes();
+  // upgrade waits for Ready; a node stays Ready while its restarted service reports the new version.
+  const listed = await nodesWhen(wanted);
   for (const pattern of wanted) assert.match(listed, pattern);
   // The restarts as the fake k3s recorded them, in time order: the servers 1, 2, 3, then the agents.
   const restarts = (await bed.sh(1, `tail -n +${seen + 1} ${calls}`)).split('\n').filter((l) => / k3s (server|agent)$/.test(l)).map((l) => l.split(':')[0]);
