@@ -7,6 +7,12 @@ import { MissingToolError, filterThrough } from './filter-process.js';
 export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
 
 const TAR_BLOCK = 512;
+/**
+ * zlib's output chunk for gunzip. Its default, 16 KiB, costs a round of stream callbacks per
+ * 16 KiB on the main thread: on a 128 MiB layer that is 8,000 chunks and twice the CPU of
+ * 1 MiB chunks (1.0 s against 0.46 s, measured): what made a pull that checks diff_ids slow.
+ */
+const GUNZIP_CHUNK = 1024 * 1024;
 
 /** Identifies the compression of a stream from its first bytes (6 are enough for every format). */
 export function detectCompression(head: Buffer): Compression {
@@ -42,7 +48,7 @@ export function decompressStream(input: Readable, kind: Compression): Readable {
     case 'none':
       return input;
     case 'gzip': {
-      const gunzip = createGunzip();
+      const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
       // pipeline destroys every stream with the first error, so the consumer sees it on `gunzip`;
       // nothing else to do here.
       pipeline(input, gunzip, () => {});

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { digestHex, type Digest } from '../oci/digest.js';
 import { UserError } from '../util/errors.js';
+import { ThreadedHash } from '../util/hash-threads.js';
 import { decompressStream, type Compression } from './decompress.js';
 
 /**
@@ -63,7 +63,8 @@ export function openLayer(compressed: Readable, layer: LayerToRead, compression:
   const label = `${layer.owner}: layer ${layer.digest}`;
   let compressedBytes = 0;
   let tarBytes = 0;
-  const hash = createHash('sha256');
+  // On a hash thread: the main thread keeps decompressing and writing meanwhile.
+  const hash = new ThreadedHash();
   compressed.on('data', (chunk: Buffer) => (compressedBytes += chunk.length));
   const checked = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -71,15 +72,17 @@ export function openLayer(compressed: Readable, layer: LayerToRead, compression:
       if (!expansionAllowed && tarBytes > EXPANSION_FREE_BYTES && tarBytes > EXPANSION_RATIO * compressedBytes) {
         return done(new LayerError(`${label}: expands more than ${EXPANSION_RATIO}:1 (${tarBytes} bytes from ${compressedBytes}), a decompression bomb?`, { hint: 'nothing was unpacked; if you trust this image, pass --allow-expansion' }));
       }
-      hash.update(chunk);
-      done(null, chunk);
+      const wait = hash.update(chunk);
+      if (wait === undefined) done(null, chunk);
+      else wait.then(() => done(null, chunk), done);
     },
     flush(done) {
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (layer.diffId !== undefined && actual !== layer.diffId) {
-        return done(new LayerError(`${label}: its content is ${actual}, but the image config says ${layer.diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); the image is malformed or hostile' }));
-      }
-      done();
+      hash.digest().then((actual) => {
+        if (layer.diffId !== undefined && actual !== layer.diffId) {
+          return done(new LayerError(`${label}: its content is ${actual}, but the image config says ${layer.diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); the image is malformed or hostile' }));
+        }
+        done();
+      }, done);
     },
   });
   const tar = decompressStream(compressed, compression);
