@@ -4,7 +4,7 @@ import { access, lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
-import { DescriptorSchema } from '../oci/schemas.js';
+import { DescriptorSchema, checkedJson } from '../oci/schemas.js';
 import { blobLayer, type Layer } from '../layer/image-model.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -123,9 +123,9 @@ export class LayerCache {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const parsed = EntrySchema.safeParse(safeJson(text));
-    if (!parsed.success) return undefined;
-    const layer = blobLayer(parsed.data.layer, parsed.data.diffId as Digest, (d) => this.batch.pathOf(d), 'the layer cache');
+    const entry = checkedJson(EntrySchema, text);
+    if (entry === undefined) return undefined;
+    const layer = blobLayer(entry.layer, entry.diffId as Digest, (d) => this.batch.pathOf(d), 'the layer cache');
     return (await this.store.hasBlob(layer.descriptor.digest)) ? layer : undefined;
   }
 
@@ -141,14 +141,6 @@ export class LayerCache {
 
   private stepPath(step: Digest): string {
     return join(cacheDir(this.store.root), 'steps', digestHex(step));
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 
@@ -244,3 +236,11 @@ function identity(s: Stats): string {
 /** Two seconds: more than any filesystem's timestamp granularity (FAT's is 2 s). */
 const RACY_MS = 2000;
 const STAT_VERSION = 2;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

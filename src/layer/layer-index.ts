@@ -2,7 +2,7 @@ import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { digestHex, isDigest, type Digest } from '../oci/digest.js';
-import { DescriptorSchema, type Descriptor } from '../oci/schemas.js';
+import { DescriptorSchema, checkedJson, type Descriptor } from '../oci/schemas.js';
 import type { Layer } from './image-model.js';
 import type { LayerSink } from './sink.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -94,12 +94,7 @@ async function readRecord<T extends z.ZodType>(path: string, schema: T): Promise
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  try {
-    const parsed = schema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return checkedJson(schema, text);
 }
 
 async function exists(path: string): Promise<boolean> {

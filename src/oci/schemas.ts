@@ -98,8 +98,10 @@ export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 export const OciLayoutSchema = z.looseObject({ imageLayoutVersion: z.string() });
 
 /**
- * Parses JSON bytes against a schema, turning both syntax and shape problems into one
- * line naming `where` and the first offending field.
+ * The one reader of JSON documents (from disk, a registry or an image): parses JSON bytes
+ * against a schema, turning both syntax and shape problems into one line naming `where` and
+ * the first offending field. `checkedJson` is the same check for records that are only a
+ * cache, where a damaged one is a miss.
  */
 export function parseJson<T extends z.ZodType>(schema: T, bytes: Buffer | string, where: string): z.infer<T> {
   let value: unknown;
@@ -114,4 +116,15 @@ export function parseJson<T extends z.ZodType>(schema: T, bytes: Buffer | string
     throw new UserError(`${where}: invalid document at "${issue.path.join('.') || '(root)'}": ${issue.message}`);
   }
   return result.data;
+}
+
+/** The record `bytes` hold, or undefined when they are not JSON of the schema's shape (a cache miss, never an error). */
+export function checkedJson<T extends z.ZodType>(schema: T, bytes: Buffer | string): z.infer<T> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString());
+  } catch {
+    return undefined;
+  }
+  return schema.safeParse(value).data;
 }

@@ -10,6 +10,7 @@ import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 import type { Layer } from '../layer/image-model.js';
+import { checkedJson } from '../oci/schemas.js';
 import type { BlobBatch } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { GoBuildInfoFinder } from './go-buildinfo.js';
@@ -304,11 +305,7 @@ export function viewFromRemembered(layers: readonly Layer[], memoDir: string): P
 async function readMemo(file: string): Promise<LayerFacts | undefined> {
   const bytes = await readFile(file).catch(() => undefined);
   if (!bytes) return undefined;
-  try {
-    return LayerFactsSchema.safeParse(JSON.parse(bytes.toString('utf8'))).data;
-  } catch {
-    return undefined;
-  }
+  return checkedJson(LayerFactsSchema, bytes);
 }
 
 /** The same view of a directory on disk (an exported rootfs). Symlinks are not followed. */

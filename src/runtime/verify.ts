@@ -1,5 +1,6 @@
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { isDigest } from '../oci/digest.js';
+import { checkedJson } from '../oci/schemas.js';
 import { manifestLayers } from '../layer/image-model.js';
 import type { StoredTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
@@ -199,7 +200,7 @@ export async function verifyDirectory(dir: string, platform: Platform | undefine
   if (!chosen) {
     const facts = view.get('Metadata');
     const bytes = facts && contentOf(facts);
-    const metadata = bytes && MetadataSchema.safeParse(safeJson(bytes)).data;
+    const metadata = bytes && checkedJson(MetadataSchema, bytes);
     if (!metadata) throw new UserError(`${dir} has no valid Metadata to tell its platform`, { hint: 'pass --platform linux/<arch>', exitCode: 2 });
     chosen = normalizePlatform({ os: 'linux', architecture: metadata.arch, variant: metadata.variant === '' ? undefined : metadata.variant });
   }
@@ -209,12 +210,4 @@ export async function verifyDirectory(dir: string, platform: Platform | undefine
 function splitEnv(kv: string): [string, string] {
   const eq = kv.indexOf('=');
   return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
-}
-
-function safeJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -6,6 +6,7 @@ import { parseReference, repositoryName, type Reference } from '../oci/reference
 import { IMAGES_LOCK_PATH, contentOf, resolvePath, type PathFacts, type RootfsView } from '../runtime/rootfs.js';
 import type { Chart } from '../airgap/charts.js';
 import { Annotation } from '../oci/media-types.js';
+import { checkedJson } from '../oci/schemas.js';
 import type { ResolvedImage } from '../store/image.js';
 import { VERSION } from '../version.js';
 
@@ -102,11 +103,7 @@ function cachedImages(view: RootfsView): z.infer<typeof LockSchema> {
   const facts = view.get(IMAGES_LOCK_PATH);
   const bytes = facts?.type === 'file' ? contentOf(facts) : undefined;
   if (bytes === undefined) return [];
-  try {
-    return LockSchema.safeParse(JSON.parse(bytes.toString('utf8'))).data ?? [];
-  } catch {
-    return [];
-  }
+  return checkedJson(LockSchema, bytes) ?? [];
 }
 
 /** The files an SBOM lists: those the scan hashed, hard links as their target's bytes. */

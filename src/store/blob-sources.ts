@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { digestHex, type Digest } from '../oci/digest.js';
+import { checkedJson } from '../oci/schemas.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Store } from './store.js';
 
@@ -53,11 +54,7 @@ export class BlobSources {
   private async read(digest: Digest): Promise<string[]> {
     const text = await readFile(join(this.dir, digestHex(digest)), 'utf8').catch(() => undefined);
     if (text === undefined) return [];
-    try {
-      // A damaged record is as good as none: it only ever saves an upload.
-      return SourcesSchema.parse(JSON.parse(text)).repositories;
-    } catch {
-      return [];
-    }
+    // A damaged record is as good as none: it only ever saves an upload.
+    return checkedJson(SourcesSchema, text)?.repositories ?? [];
   }
 }
