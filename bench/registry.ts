@@ -105,8 +105,8 @@ async function main(): Promise<void> {
       '',
       'Reproduce: `npm run bench:registry` (BENCH_RUNS=N for more runs).',
     ].join('\n');
+    // writeSection prints it.
     await writeSection('registry', markdown);
-    process.stdout.write(`${markdown}\n`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
