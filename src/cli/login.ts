@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
 import { removeCredential, saveCredential } from '../registry/credentials.js';
-import { UsageError } from '../util/errors.js';
+import { RegistryError } from '../registry/registry-error.js';
+import { UsageError, UserError } from '../util/errors.js';
 import { registriesFor, reporterFor } from './common.js';
 
 /** `https://Registry.example.com/` -> `registry.example.com`; Hub's aliases -> `docker.io`. */
@@ -35,6 +36,10 @@ export function loginCommand(): Command {
       try {
         const res = await registries.withCredential(domain, { username: flags.username, password }).send({ method: 'GET', url: '/v2/', scopes: [], ok: [200], what: `login to ${domain}` });
         await res.body.dump();
+      } catch (err) {
+        // "run sealbuild login" is no hint to someone running it.
+        if (err instanceof RegistryError && err.credentialsRejected) throw new UserError(`login to ${domain}: the registry rejected user "${flags.username}" with that password`, { hint: 'check the user name and the password or token; nothing was saved' });
+        throw err;
       } finally {
         await registries.close();
       }

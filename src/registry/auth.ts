@@ -5,6 +5,7 @@ import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BODY_CAPS, readCapped } from './body.js';
 import type { Credential } from './credentials.js';
+import { RegistryError } from './registry-error.js';
 import { isLoopback } from './transport.js';
 
 /** What the authenticator needs of the registry connection it serves (RegistryHttp). */
@@ -140,7 +141,7 @@ export class Authenticator {
       throw this.transport.networkError(err, url, what);
     }
     if (response.statusCode === 401 || response.statusCode === 403) {
-      throw new UserError(`registry ${this.domain} rejected ${this.credential ? 'the credentials' : 'anonymous access'}`, { hint: `run sealbuild login ${this.domain}` });
+      throw new RegistryError(`registry ${this.domain} rejected ${this.credential ? 'the credentials' : 'anonymous access'}`, `run sealbuild login ${this.domain}`, false, this.credential !== undefined);
     }
     if (response.statusCode !== 200) {
       throw new UserError(`token service of ${this.domain} answered HTTP ${response.statusCode}`, { hint: 'try again later' });

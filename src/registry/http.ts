@@ -2,11 +2,11 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { undici } from './undici.js';
-import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { Authenticator } from './auth.js';
 import { BODY_CAPS, discard, readCapped } from './body.js';
 import { findCredential, type Credential } from './credentials.js';
+import { RegistryError } from './registry-error.js';
 import { Transport, apiHost, isLoopback } from './transport.js';
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -36,13 +36,7 @@ export interface RegistryRequest {
   streamed?: boolean;
 }
 
-/** A registry failure; `transient` when trying again (later, or anew) may succeed. */
-export class RegistryError extends UserError {
-  constructor(message: string, hint: string, readonly transient: boolean) {
-    super(message, { hint });
-    this.name = 'RegistryError';
-  }
-}
+export { RegistryError } from './registry-error.js';
 
 export interface RegistryResponse {
   status: number;
@@ -105,6 +99,8 @@ export function describeNetworkError(err: unknown, timeoutMs: number): string {
       return errorCode(err);
   }
 }
+
+const OFFLINE_HINT = 'connect it to the network, or build from what needs none: images in the store (sealbuild load) or image files (oci-archive:PATH in an imageList)';
 
 export const TIMEOUT_HINT = 'the registry is slow or not answering; try again later, or give it more time with --timeout SECONDS';
 
@@ -247,6 +243,11 @@ export class RegistryHttp {
           if (response.statusCode === 401) await auth.learn(header(response.headers['www-authenticate']), []);
           return { base, auth };
         } catch (err) {
+          // A registry that wants mutual TLS hangs up on the first request (TLS 1.3) or the handshake.
+          if (base === https && (codeOf(err) === 'UND_ERR_SOCKET' || /ALERT/.test(errorCode(err)))) {
+            const problem = await this.transport.clientCertificateProblem(this.host);
+            if (problem) throw new RegistryError(problem.message, problem.hint, false);
+          }
           if (base === https && plainAllowed && TLS_PROTOCOL.test(`${errorCode(err)} ${(err as Error).message}`)) break;
           if (errorCode(err) !== 'ECONNREFUSED' && mayRetry(err, attempt)) {
             await sleep(backoffMs(attempt));
@@ -265,7 +266,13 @@ export class RegistryHttp {
     const code = errorCode(err);
     if (isTimeout(err)) return new RegistryError(`${what}: ${url.host} ${describeNetworkError(err, this.timeoutMs)}`, TIMEOUT_HINT, true);
     if (code === 'ENOTFOUND' || code === 'EAI_NONAME') {
-      return new RegistryError(`cannot resolve registry host ${url.hostname}`, 'check the registry name in the image reference', false);
+      return new RegistryError(`cannot resolve registry host ${url.hostname}: DNS knows no such name`, 'check the registry name in the image reference', false);
+    }
+    if (code === 'EAI_AGAIN') {
+      return new RegistryError(`cannot resolve registry host ${url.hostname}: no DNS server answered (${code}); this machine looks offline`, OFFLINE_HINT, false);
+    }
+    if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH') {
+      return new RegistryError(`cannot reach registry ${url.host}: no network route to it (${code}); this machine looks offline`, OFFLINE_HINT, false);
     }
     if (TLS_CODES.test(code)) {
       return new RegistryError(
@@ -281,7 +288,7 @@ export class RegistryHttp {
   }
 
   private authError(req: RegistryRequest, auth: Authenticator): RegistryError {
-    return new RegistryError(`${req.what}: registry ${this.domain} ${auth.hasCredential ? 'rejected the credentials' : 'requires authentication'}`, `run sealbuild login ${this.domain}`, false);
+    return new RegistryError(`${req.what}: registry ${this.domain} ${auth.hasCredential ? 'rejected the credentials' : 'requires authentication'}`, `run sealbuild login ${this.domain}`, false, auth.hasCredential);
   }
 
   private async statusError(req: RegistryRequest, status: number, response: Dispatcher.ResponseData, auth: Authenticator): Promise<RegistryError> {

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
+import { CLIENT_CERT_ALERT, tlsAlertOf } from './client-cert-check.js';
 import { undici } from './undici.js';
 
 /** How to reach registries: what the user said with --tls-verify and --cert-dir. */
@@ -59,6 +60,7 @@ async function readCertDir(dir: string, into: CertMaterial): Promise<void> {
  */
 export class Transport {
   private readonly agents = new Map<string, Promise<Agent>>();
+  private readonly tlsOptions = new Map<string, Promise<ConnectionOptions>>();
 
   constructor(readonly options: TransportOptions) {}
 
@@ -80,20 +82,45 @@ export class Transport {
     this.agents.clear();
   }
 
-  private async makeAgent(host: string): Promise<Agent> {
+  /**
+   * When an HTTPS connection to `host` was cut short: what to tell the user when the registry's
+   * TLS alert says it wants a client certificate or refused ours; else undefined.
+   */
+  async clientCertificateProblem(host: string): Promise<{ message: string; hint: string } | undefined> {
+    const options = await this.tlsOptionsFor(host);
+    const alert = await tlsAlertOf(host, options, this.timeoutMs);
+    if (alert === undefined || !CLIENT_CERT_ALERT.test(alert)) return undefined;
+    const where = `a HOST.cert and HOST.key pair in /etc/containers/certs.d/${host}/ or in --cert-dir DIR`;
+    if (options.cert === undefined) return { message: `registry ${host} wants a client certificate (mutual TLS) and none is set up for it (${alert})`, hint: `put ${where}` };
+    return { message: `registry ${host} refused our client certificate (${alert})`, hint: `check that the certificate (${where}) is signed by a CA the registry trusts and has not expired` };
+  }
+
+  private tlsOptionsFor(host: string): Promise<ConnectionOptions> {
+    let options = this.tlsOptions.get(host);
+    if (!options) {
+      options = this.readTlsOptions(host);
+      this.tlsOptions.set(host, options);
+    }
+    return options;
+  }
+
+  private async readTlsOptions(host: string): Promise<ConnectionOptions> {
     const material: CertMaterial = { ca: [] };
     const dirName = host.replace(/^\[|\]/g, '');
     for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, host), material);
     if (dirName !== host) for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, dirName), material);
     if (this.options.certDir) await readCertDir(this.options.certDir, material);
+    return {
+      rejectUnauthorized: this.options.tlsVerify,
+      ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
+      ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
+    };
+  }
+
+  private async makeAgent(host: string): Promise<Agent> {
     const { Agent: UndiciAgent } = await undici();
     return new UndiciAgent({
-      connect: {
-        timeout: this.timeoutMs,
-        rejectUnauthorized: this.options.tlsVerify,
-        ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
-        ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
-      },
+      connect: { timeout: this.timeoutMs, ...(await this.tlsOptionsFor(host)) },
       connections: 8,
       keepAliveTimeout: 10_000,
     });

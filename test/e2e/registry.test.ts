@@ -162,7 +162,8 @@ test('basic auth from config.json, login and logout; a wrong password is refused
   assert.match(empty.stderr, /the password is empty/);
   const wrong = await cli(['login', secured.host, '-u', 'alice', '-p', 'wrong']);
   assert.equal(wrong.code, 1);
-  assert.match(wrong.stderr, /rejected the credentials/);
+  // Said in login's own words: "run sealbuild login" would be no hint here (#21).
+  assert.match(wrong.stderr, /^Error: login to 127\.0\.0\.1:\d+: the registry rejected user "alice" with that password \(hint: check the user name and the password or token; nothing was saved\)$/m);
   assert.ok(!wrong.stderr.includes('wrong'), 'the password is never printed');
   const ok = await cli(['login', secured.host, '-u', 'alice', '-p', 's3cret-pw']);
   assert.equal(ok.code, 0, ok.stderr);

@@ -123,7 +123,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
 }
 
 /** A port the kernel just handed out; the registry binds it right after. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on('error', reject);
