@@ -54,9 +54,9 @@ export function saveCommand(): Command {
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
       const since = flags.since === undefined ? undefined : { name: refArg(flags.since), descriptor: (await readTagged(store, refArg(flags.since), flags.since)).descriptor };
-      // Signatures and SBOMs of what is saved travel with it (a docker-archive has no place for them).
+      // Signatures of what is saved travel with it (a docker-archive has no place for them).
       const attachments = flags.format === 'docker-archive' ? [] : await signatureTags(store, await savedDigests(store, images.map((i) => i.descriptor)));
-      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, attachments, referrers: async (chosen) => (await import('../sbom/image-sbom.js')).sbomReferrers(store, chosen), ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
+      const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, attachments, ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
       const size = flags.format === 'oci-dir' ? undefined : (await stat(flags.output)).size;
       reporter.info(`Wrote ${flags.output}: ${flags.format}${compression === 'none' ? '' : ` (${compression})`}, ${saved.length} image(s)${size === undefined ? '' : `, ${formatBytes(size)}`}`);
       // As load prints them: what is in the archive, by name and digest.

@@ -34,9 +34,9 @@ export interface Artifact {
   annotations: Record<string, string>;
 }
 
-/** An artifact as blobs: its manifest (in a fixed key order: the same artifact gives the same digest), the empty config, its content. */
-export function artifactBlobs(artifact: Artifact, subject: Descriptor): { descriptor: Descriptor; manifest: Buffer; blobs: Buffer[] } {
-  const manifest = Buffer.from(JSON.stringify({
+/** The artifact's manifest, in a fixed key order (the same artifact gives the same digest). */
+export function artifactManifest(artifact: Artifact, subject: Descriptor): Buffer {
+  return Buffer.from(JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     artifactType: artifact.artifactType,
@@ -45,8 +45,6 @@ export function artifactBlobs(artifact: Artifact, subject: Descriptor): { descri
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations: artifact.annotations,
   }));
-  const descriptor: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(manifest), size: manifest.length, artifactType: artifact.artifactType, annotations: artifact.annotations };
-  return { descriptor, manifest, blobs: [EMPTY_JSON, artifact.content] };
 }
 
 /** A small in-memory blob (an SBOM, a signature payload) uploaded unless the repository has it. */
@@ -74,9 +72,11 @@ export async function attachReferrer(
   subject: Descriptor,
   artifact: Artifact,
 ): Promise<{ descriptor: Descriptor; via: 'referrers API' | 'tag schema' }> {
-  const { descriptor, manifest, blobs } = artifactBlobs(artifact, subject);
-  for (const blob of blobs) await uploadSmallBlob(repo, blob);
-  const { subjectProcessed } = await repo.putManifest(descriptor.digest, manifest, MediaType.ociManifest);
+  await uploadSmallBlob(repo, EMPTY_JSON);
+  await uploadSmallBlob(repo, artifact.content);
+  const bytes = artifactManifest(artifact, subject);
+  const descriptor: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(bytes), size: bytes.length, artifactType: artifact.artifactType, annotations: artifact.annotations };
+  const { subjectProcessed } = await repo.putManifest(descriptor.digest, bytes, MediaType.ociManifest);
   if (subjectProcessed) return { descriptor, via: 'referrers API' };
 
   const tag = referrersTag(subject.digest);

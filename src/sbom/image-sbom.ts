@@ -7,11 +7,9 @@ import type { Digest } from '../oci/digest.js';
 import { Annotation } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
-import { artifactBlobs, attachReferrer, type Artifact } from '../registry/referrers.js';
-import type { Descriptor } from '../oci/schemas.js';
-import type { SavedReferrer } from '../store/archive.js';
+import { attachReferrer, type Artifact } from '../registry/referrers.js';
 import type { Registries } from '../registry/registries.js';
-import { readTagged, readTarget, type ResolvedImage } from '../store/image.js';
+import { readTagged, type ResolvedImage } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { SPDX_JSON, spdxDocument } from './spdx.js';
 
@@ -54,16 +52,4 @@ export async function attachSboms(store: Store, registries: Registries, localNam
     attached.push({ platform: formatPlatform(image.platform), digest: descriptor.digest, via });
   }
   return attached;
-}
-
-/** `save`: the SBOM of each ClusterImage platform saved, as referrers the bundle lists beside the images. */
-export async function sbomReferrers(store: Store, saved: { name: string; descriptor: Descriptor }[]): Promise<SavedReferrer[]> {
-  const referrers: SavedReferrer[] = [];
-  for (const { name, descriptor } of saved) {
-    for (const image of (await readTarget(store, descriptor)).images.filter(isClusterImage)) {
-      const artifact = artifactBlobs(await sbomArtifact(store, name, image), image.descriptor);
-      referrers.push({ descriptor: artifact.descriptor, blobs: [artifact.manifest, ...artifact.blobs] });
-    }
-  }
-  return referrers;
 }

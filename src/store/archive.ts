@@ -54,23 +54,11 @@ export async function imageBlobs(store: Store, descriptor: Descriptor): Promise<
   return [...blobs.values()];
 }
 
-/**
- * An artifact made at save time (an SBOM) about an image saved: listed in index.json without a
- * name, as OCI layouts list referrers (oras reads them so); its blobs, manifest first, from memory.
- */
-export interface SavedReferrer {
-  descriptor: Descriptor;
-  blobs: Buffer[];
-}
-
-function layoutIndex(images: SavedImage[], referrers: SavedReferrer[], since?: SavedImage): Buffer {
+function layoutIndex(images: SavedImage[], since?: SavedImage): Buffer {
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: MediaType.ociIndex,
-    manifests: [
-      ...images.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } })),
-      ...referrers.map((r) => r.descriptor),
-    ],
+    manifests: images.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } })),
     ...(since ? { annotations: { [Annotation.bundleSince]: `${since.name}@${since.descriptor.digest}` } } : {}),
   };
   return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
@@ -84,7 +72,7 @@ const OCI_LAYOUT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
  * final name only once complete. Returns what was saved: one platform's manifest for an
  * image saved for one platform.
  */
-export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform; since?: SavedImage; attachments?: SavedImage[]; referrers?: (saved: SavedImage[]) => Promise<SavedReferrer[]> } = {}): Promise<SavedImage[]> {
+export async function saveImages(store: Store, images: SavedImage[], output: string, format: SaveFormat, options: { compression?: ArchiveCompression; platform?: Platform; since?: SavedImage; attachments?: SavedImage[] } = {}): Promise<SavedImage[]> {
   const compression = options.compression ?? 'none';
   if (format === 'docker-archive') {
     await mkdir(dirname(output), { recursive: true });
@@ -101,17 +89,9 @@ export async function saveImages(store: Store, images: SavedImage[], output: str
   }
   // A delta holds what the far side's copy of `since` does not: `load` takes the rest from its store.
   if (options.since) for (const blob of await imageBlobs(store, options.since.descriptor)) blobs.delete(blob.digest);
-  const referrers = (await options.referrers?.(saved)) ?? [];
-  const memory = new Map<Digest, Buffer>();
-  for (const bytes of referrers.flatMap((r) => r.blobs)) {
-    const digest = sha256Digest(bytes);
-    memory.set(digest, bytes);
-    blobs.set(digest, { mediaType: 'application/octet-stream', digest, size: bytes.length });
-  }
   await mkdir(dirname(output), { recursive: true });
-  const index = layoutIndex(written, referrers, options.since);
-  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], memory, index, output);
-  else await saveTar(store, [...blobs.values()], memory, index, output, compression);
+  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], written, output);
+  else await saveTar(store, [...blobs.values()], written, output, compression, options.since);
   return saved;
 }
 
@@ -123,27 +103,23 @@ async function onePlatform(store: Store, image: SavedImage, platform: Platform):
   return { name: image.name, descriptor: selectPlatform(await readTarget(store, image.descriptor), platform, image.name).descriptor };
 }
 
-async function saveDir(store: Store, blobs: Descriptor[], memory: Map<Digest, Buffer>, index: Buffer, output: string): Promise<void> {
+async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], output: string): Promise<void> {
   await mkdir(join(output, 'blobs', 'sha256'), { recursive: true });
   for (const blob of blobs) {
     const target = join(output, 'blobs', 'sha256', digestHex(blob.digest));
     if (await access(target).then(() => true, () => false)) continue;
     // A reflink where the filesystem can (instant, shared extents), else a copy; never a
     // hardlink, which would let an edit of the output corrupt the store.
-    const bytes = memory.get(blob.digest);
-    if (bytes !== undefined) {
-      await writeFileAtomic(target, bytes);
-      continue;
-    }
     const tmp = tempPathFor(target);
     await copyFile(store.blobPath(blob.digest), tmp, constants.COPYFILE_FICLONE);
     await rename(tmp, target);
   }
   await writeFileAtomic(join(output, 'oci-layout'), OCI_LAYOUT);
-  await writeFileAtomic(join(output, 'index.json'), index);
+  await writeFileAtomic(join(output, 'index.json'), layoutIndex(images));
 }
 
-async function saveTar(store: Store, blobs: Descriptor[], memory: Map<Digest, Buffer>, index: Buffer, output: string, compression: ArchiveCompression): Promise<void> {
+async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string, compression: ArchiveCompression, since?: SavedImage): Promise<void> {
+  const index = layoutIndex(images, since);
   const sums = [
     [sha256Digest(OCI_LAYOUT), 'oci-layout'],
     [sha256Digest(index), 'index.json'],
@@ -154,10 +130,7 @@ async function saveTar(store: Store, blobs: Descriptor[], memory: Map<Digest, Bu
     await addBuffer(pack, 'oci-layout', OCI_LAYOUT);
     await addBuffer(pack, 'index.json', index);
     for (const dir of ['blobs/', 'blobs/sha256/']) await addDirectory(pack, dir);
-    for (const blob of blobs) {
-      const bytes = memory.get(blob.digest);
-      await (bytes !== undefined ? addBuffer(pack, blobName(blob.digest), bytes) : addBlob(store, pack, blobName(blob.digest), blob));
-    }
+    for (const blob of blobs) await addBlob(store, pack, blobName(blob.digest), blob);
   });
 }
 

@@ -112,23 +112,3 @@ test('push attaches the SBOM as a referrer: oras discover lists it, oras pull fe
   const expected = (await sealbuildOk(root, ['sbom', ref])).stdout;
   assert.equal(await readFile(join(out, 'sbom.spdx.json'), 'utf8'), expected);
 });
-
-test('save carries the SBOM as a referrer in the bundle: oras finds it in the OCI layout, and it is what sbom prints at the site', async () => {
-  const ref = `${h}/team/cluster:1`;
-  const dir = join(work, 'bundle-dir');
-  await sealbuildOk(root, ['save', '--format', 'oci-dir', ref, '-o', dir]);
-  const digest = (JSON.parse((await sealbuildOk(root, ['inspect', '--json', ref])).stdout) as { digest: string }).digest;
-  const discovered = JSON.parse(run(oras, ['discover', '--format', 'json', '--oci-layout', `${dir}@${digest}`])) as { referrers: { digest: string; artifactType: string }[] };
-  assert.deepEqual(discovered.referrers.map((r) => r.artifactType), ['application/spdx+json']);
-  const out = join(work, 'from-layout');
-  run(oras, ['pull', '--oci-layout', '-o', out, `${dir}@${discovered.referrers[0]!.digest}`]);
-  const expected = (await sealbuildOk(root, ['sbom', ref])).stdout;
-  assert.equal(await readFile(join(out, 'sbom.spdx.json'), 'utf8'), expected);
-
-  // The archive form loads at a site, where the SBOM made from the loaded image is the same document.
-  const archive = join(work, 'bundle.tar.zst');
-  await sealbuildOk(root, ['save', ref, '-o', archive]);
-  const site = join(work, 'site');
-  await sealbuildOk(site, ['load', '-i', archive]);
-  assert.equal((await sealbuildOk(site, ['sbom', ref])).stdout, expected);
-});
