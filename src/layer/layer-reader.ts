@@ -3,7 +3,7 @@ import { Transform, type Readable } from 'node:stream';
 import { digestHex, type Digest } from '../oci/digest.js';
 import { UserError } from '../util/errors.js';
 import { ThreadedHash } from '../util/hash-threads.js';
-import { decompressStream, type Compression } from './decompress.js';
+import { decompressStream, detectCompression, type Compression } from './decompress.js';
 
 /**
  * The expansion limit (README "Limits"): past EXPANSION_FREE_BYTES of tar, a layer may hold at
@@ -60,6 +60,11 @@ export function memoName(layer: LayerIdentity): string {
  * non-gzip blob included, is one UserError naming the owner and the layer digest.
  */
 export function openLayer(compressed: Readable, layer: LayerToRead, compression: Compression): Readable {
+  return readLayer(compressed, layer, compression);
+}
+
+/** openLayer, telling `onDiffId` the tar's sha256 once the whole tar was read. */
+function readLayer(compressed: Readable, layer: LayerToRead, compression: Compression, onDiffId?: (diffId: Digest) => void): Readable {
   const label = `${layer.owner}: layer ${layer.digest}`;
   let compressedBytes = 0;
   let tarBytes = 0;
@@ -78,6 +83,7 @@ export function openLayer(compressed: Readable, layer: LayerToRead, compression:
     },
     flush(done) {
       hash.digest().then((actual) => {
+        onDiffId?.(actual);
         if (layer.diffId !== undefined && actual !== layer.diffId) {
           return done(new LayerError(`${label}: its content is ${actual}, but the image config says ${layer.diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); the image is malformed or hostile' }));
         }
@@ -109,6 +115,55 @@ export async function checkLayer(compressed: Readable, layer: LayerToRead, compr
   for await (const _ of openLayer(compressed, layer, compression)) {
     // the bytes are only hashed and counted
   }
+}
+
+/** What a blob turned out to be when read as a layer: its compression and its tar's sha256. */
+export interface SniffedLayer {
+  compression: Compression;
+  /** Undefined when the blob is compressed in a way no layer media type names (xz, bzip2). */
+  diffId?: Digest;
+  /** Why the blob could not be read as a layer (damaged, a bomb): it may not be one at all. */
+  error?: LayerError;
+}
+
+/**
+ * Reads a blob of unknown kind as a layer would be read, for a reader that meets blobs before
+ * the configs saying which are layers (`load` of an archive): the compression from its first
+ * bytes, then the sha256 of what it decompresses to, under openLayer's bounds. An uncompressed
+ * blob is its own tar, so its bytes past the head are not read at all. Never rejects: a blob
+ * that is no layer is judged only if a config lists it.
+ */
+export async function sniffLayer(blob: Readable, layer: Omit<LayerToRead, 'diffId'>): Promise<SniffedLayer> {
+  const head = await readHead(blob, 6);
+  const compression = detectCompression(head);
+  if (compression !== 'gzip' && compression !== 'zstd') {
+    // Nothing more to learn from the rest; destroyed without an error, so no one must listen.
+    blob.destroy();
+    return compression === 'none' ? { compression, diffId: layer.digest } : { compression };
+  }
+  blob.unshift(head);
+  let diffId: Digest | undefined;
+  try {
+    for await (const _ of readLayer(blob, layer, compression, (d) => (diffId = d))) {
+      // the bytes are only hashed and counted
+    }
+    return { compression, diffId: diffId! };
+  } catch (err) {
+    if (err instanceof LayerError) return { compression, error: err };
+    throw err;
+  }
+}
+
+/** At least the first `length` bytes of a stream (fewer if it ends sooner), taken from it: a caller that reads on unshifts them. */
+async function readHead(stream: Readable, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (total >= length) break;
+  }
+  return Buffer.concat(chunks);
 }
 
 /**

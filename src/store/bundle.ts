@@ -5,10 +5,12 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompressFile, detectCompression } from '../layer/decompress.js';
+import { checkLayer, sniffLayer, type SniffedLayer } from '../layer/layer-reader.js';
+import { teeInspect } from '../layer/tee.js';
 import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
-import { Annotation, isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
+import { Annotation, MediaType, isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/media-types.js';
 import { normalizeReference } from '../oci/reference.js';
-import { IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
+import { ImageConfigSchema, IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex, type Manifest } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { CHECKSUMS_FILE } from './archive.js';
 import { withBuildLease } from './gc.js';
@@ -49,12 +51,13 @@ async function load(store: Store, file: string, check?: LoadCheck): Promise<Load
   const isDir = await stat(file).then((s) => s.isDirectory(), () => false);
   const batch = await store.beginBatch();
   try {
-    const { index, blobs } = isDir ? await readLayoutDir(store, file, batch) : await readBundle(file, batch);
+    const sniffed: Sniffed = new Map();
+    const { index, blobs } = isDir ? await readLayoutDir(store, file, batch, sniffed) : await readBundle(file, batch, sniffed);
     const images: LoadedImage[] = [];
     const since = index.annotations?.[Annotation.bundleSince];
     for (const entry of index.manifests) {
-      await requirePresent(store, batch, entry, file, since);
       const name = entry.annotations?.[Annotation.refName];
+      await requirePresent(store, batch, entry, { file, since, image: name ?? entry.digest, sniffed });
       if (name === undefined) continue;
       const { [Annotation.refName]: _, ...rest } = entry.annotations ?? {};
       const descriptor: Descriptor = { ...entry };
@@ -88,7 +91,7 @@ function tagName(name: string, file: string): string {
  * no SHA256SUMS, but every blob an image reaches is named by its digest and size, so each is
  * checked as it streams into the batch. Blobs no image reaches are not read.
  */
-async function readLayoutDir(store: Store, dir: string, batch: BlobBatch): Promise<{ index: ImageIndex; blobs: Digest[] }> {
+async function readLayoutDir(store: Store, dir: string, batch: BlobBatch, sniffed: Sniffed): Promise<{ index: ImageIndex; blobs: Digest[] }> {
   const small = async (name: string): Promise<Buffer> => readFile(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(`${dir}: no ${name} (${err.code ?? err.message})`, { hint: 'give an OCI layout directory (sealbuild save --format oci-dir) or an archive written by `sealbuild save`' });
   });
@@ -104,7 +107,7 @@ async function readLayoutDir(store: Store, dir: string, batch: BlobBatch): Promi
         throw new UserError(`${dir}: blob ${d.digest} (${d.mediaType}) is referenced but not in the layout`, { hint: 'the layout is incomplete; save it again' });
       });
       try {
-        await batch.writeStream(createReadStream(path), d.mediaType, { digest: d.digest, size: d.size });
+        await writeSniffed(batch, createReadStream(path), { digest: d.digest, size: d.size }, dir, sniffed);
       } catch (err) {
         if (err instanceof UserError && /does not match its descriptor/.test(err.message)) throw new UserError(`${dir}: blobs/sha256/${digestHex(d.digest)} does not match its digest or size`);
         throw err;
@@ -122,7 +125,7 @@ async function readLayoutDir(store: Store, dir: string, batch: BlobBatch): Promi
 }
 
 /** Streams the archive once: checksums first, every other member checked against them. */
-async function readBundle(file: string, batch: BlobBatch): Promise<{ index: ImageIndex; blobs: Digest[] }> {
+async function readBundle(file: string, batch: BlobBatch, sniffed: Sniffed): Promise<{ index: ImageIndex; blobs: Digest[] }> {
   const head = Buffer.alloc(6);
   const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new UserError(`${file}: cannot open: ${err.code ?? err.message}`, { hint: 'give the bundle written by `sealbuild save` with -i FILE' });
@@ -155,7 +158,7 @@ async function readBundle(file: string, batch: BlobBatch): Promise<{ index: Imag
       blobs.push(expected);
       if (`sha256:${blob[1]}` !== expected) throw new UserError(`${file}: ${CHECKSUMS_FILE} gives ${name} another digest (${expected})`);
       try {
-        await batch.writeStream(body, 'application/octet-stream', { digest: expected, size: header.size ?? 0 });
+        await writeSniffed(batch, body, { digest: expected, size: header.size ?? 0 }, file, sniffed);
       } catch (err) {
         if (err instanceof UserError && /does not match its descriptor/.test(err.message)) throw new UserError(`${file}: member ${name} does not match its checksum`);
         throw err;
@@ -190,6 +193,24 @@ async function readBundle(file: string, batch: BlobBatch): Promise<{ index: Imag
   return { index: parseJson(IndexSchema, indexBytes, `${file}: index.json`), blobs };
 }
 
+/** What each blob this load read is when read as a layer, by digest (sniffLayer). */
+type Sniffed = Map<Digest, SniffedLayer>;
+
+/**
+ * Streams a blob into the batch and, in the same pass, reads it as a layer would be read: which
+ * blobs are layers, and which diff_ids they must have, is known only once the configs are read,
+ * and an archive may hold them in any order. checkLayers judges the findings.
+ */
+async function writeSniffed(batch: BlobBatch, source: Readable, expected: { digest: Digest; size: number }, file: string, sniffed: Sniffed): Promise<void> {
+  const { stream, result } = teeInspect((copy) => sniffLayer(copy, { digest: expected.digest, owner: file }));
+  pipeline(source, stream).catch(() => {});
+  // Both settle before the batch may be aborted: the write must not go on into a removed dir.
+  const [written, read] = await Promise.allSettled([batch.writeStream(stream, 'application/octet-stream', expected), result]);
+  if (written.status === 'rejected') throw written.reason;
+  if (read.status === 'rejected') throw read.reason;
+  sniffed.set(expected.digest, read.value);
+}
+
 function parseSums(bytes: Buffer, file: string): Map<string, Digest> {
   const sums = new Map<string, Digest>();
   for (const [i, line] of bytes.toString('utf8').split('\n').entries()) {
@@ -212,11 +233,23 @@ async function readSmall(body: Readable, name: string, file: string): Promise<Bu
   return Buffer.concat(chunks);
 }
 
+/** What requirePresent checks an image against: the bundle, and what its blobs were found to be. */
+interface Presence {
+  file: string;
+  /** A delta bundle's base (`save --since`), whose blobs the store must hold. */
+  since: string | undefined;
+  /** The image's name in index.json, for messages. */
+  image: string;
+  sniffed: Sniffed;
+}
+
 /**
  * Every blob `descriptor` reaches (child manifests, configs, layers) is in the batch or the
- * store: a bundle must never leave a tag pointing at an image that cannot be read.
+ * store, and every layer is what its config says (checkLayers): a bundle must never leave a tag
+ * pointing at an image that cannot be read, or at one whose config lies.
  */
-async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, file: string, since: string | undefined): Promise<void> {
+async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, presence: Presence): Promise<void> {
+  const { file, since } = presence;
   const need = async (d: Descriptor): Promise<void> => {
     if (batch.has(d.digest) || (await store.hasBlob(d.digest))) return;
     // A delta bundle (`save --since`) leaves out its base's blobs: the base must be loaded first.
@@ -224,13 +257,45 @@ async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descri
     throw new UserError(`${file}: blob ${d.digest} (${d.mediaType}) is referenced but not in the bundle`, { hint: 'the bundle is incomplete; save it again' });
   };
   await need(descriptor);
-  // A child manifest may be one the base already had: read it from the store then.
-  const bytes = async () => readFile(batch.has(descriptor.digest) ? batch.pathOf(descriptor.digest) : store.blobPath(descriptor.digest));
+  // A child manifest may be one the base already had: pathOf reads it from the store then.
+  const bytes = async () => readFile(batch.pathOf(descriptor.digest));
   if (isIndexMediaType(descriptor.mediaType)) {
     const index = parseJson(IndexSchema, await bytes(), `${file}: index ${descriptor.digest}`);
-    for (const child of index.manifests) await requirePresent(store, batch, child, file, since);
+    for (const child of index.manifests) await requirePresent(store, batch, child, presence);
   } else if (isManifestMediaType(descriptor.mediaType)) {
     const manifest = parseJson(ManifestSchema, await bytes(), `${file}: manifest ${descriptor.digest}`);
     for (const blob of [manifest.config, ...manifest.layers]) await need(blob);
+    await checkLayers(batch, manifest, presence);
+  }
+}
+
+/**
+ * Each layer of an image is the tar its config's diff_id names (#19 point 4). A layer this load
+ * read is judged by what writeSniffed found as it streamed past; one the store held already is
+ * read back from the store, as pull does, since this config may say it is something else.
+ */
+async function checkLayers(batch: BlobBatch, manifest: Manifest, { file, image, sniffed }: Presence): Promise<void> {
+  const { config } = manifest;
+  if (config.mediaType !== MediaType.ociConfig && config.mediaType !== MediaType.dockerConfig) return;
+  const what = `${file}: config of ${image}`;
+  if (config.size > MAX_SMALL_MEMBER) throw new UserError(`${what} is larger than ${MAX_SMALL_MEMBER} bytes`, { hint: 'the image is malformed or hostile; nothing was imported' });
+  const diffIds = parseJson(ImageConfigSchema, await readFile(batch.pathOf(config.digest)), what).rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new UserError(`${what} lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`, { hint: 'the image is malformed or hostile; nothing was imported' });
+  }
+  for (const [i, layer] of manifest.layers.entries()) {
+    const diffId = diffIds[i]!;
+    const label = `${file}: image ${image}: layer ${layer.digest}`;
+    const compression = layerCompression(layer.mediaType);
+    const found = sniffed.get(layer.digest);
+    if (found === undefined) {
+      await checkLayer(createReadStream(batch.pathOf(layer.digest)), { digest: layer.digest, diffId, owner: `${file}: image ${image}` }, compression);
+    } else if (found.error) {
+      throw found.error;
+    } else if (found.compression !== compression) {
+      throw new UserError(`${label}: its bytes are ${found.compression === 'none' ? 'not compressed' : found.compression}, but its media type ${layer.mediaType} says ${compression === 'none' ? 'not compressed' : compression}`, { hint: 'the image is malformed or hostile; nothing was imported' });
+    } else if (found.diffId !== diffId) {
+      throw new UserError(`${label}: its content is ${found.diffId}, but the image config says ${diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); nothing was imported' });
+    }
   }
 }

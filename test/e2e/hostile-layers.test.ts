@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
@@ -43,6 +45,8 @@ async function pullFrom(root: string, image: TestImage, expect: { message: RegEx
     await registry.stop();
   }
 }
+
+const run = promisify(execFile);
 
 const LAYER_NAMED = (image: TestImage): string => `layer ${image.layers[0]!.digest}`;
 
@@ -91,6 +95,63 @@ test('4: a lying image does not reuse what the store remembers of the honest lay
   await build('planted/lying:1', new RegExp(`FROM planted/lying:1: ${LAYER_NAMED(lying)}: its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`));
 });
 
+test('4: a lying image does not reuse what the store remembers of the honest layer its config names', async () => {
+  // The honest image's facts and paths are remembered by a build FROM it; the lying image's
+  // config names the honest diff_id for another blob, so only a memo keyed by diff_id alone matches.
+  const root = await newRoot();
+  await plantImage(root, honest, 'docker.io/planted/honest:1');
+  const lying = makeImage({ repo: 'planted/lying', tars: [await tarOf({ 'bin/tool': 'an arm64 tool\n' })], diffIds: [honest.layers[0]!.diffId] });
+  await plantImage(root, lying, 'docker.io/planted/lying:1');
+  const build = async (from: string, expect: RegExp | 'ok'): Promise<void> => {
+    const context = await mkdtemp(join(work, 'ctx-'));
+    await writeFile(join(context, 'Kubefile'), `FROM ${from}\nCOPY Kubefile /etc/Kubefile\n`);
+    const args = ['build', '-t', `out-${Date.now()}:1`, '--platform', 'linux/amd64', context];
+    if (expect === 'ok') await sealbuildOk(root, args);
+    else await expectRefused(root, args, expect, 30_000);
+  };
+  await build('planted/honest:1', 'ok');
+  assert.ok((await readdir(join(root, 'cache', 'layer-facts'))).length > 0, 'the honest layer is remembered');
+  await build('planted/lying:1', new RegExp(`FROM planted/lying:1: ${LAYER_NAMED(lying)}: its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`));
+});
+
+/** `save`s a planted image from a scratch store (save copies blobs, it checks no layer) as `format`. */
+async function bundleOf(image: TestImage, name: string, format: 'oci-archive' | 'oci-dir'): Promise<string> {
+  const source = await mkdtemp(join(work, 'source-'));
+  await sealbuildOk(source, ['images']);
+  await mkdir(join(source, 'oci', 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(source, 'oci', 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [] }));
+  await writeFile(join(source, 'oci', 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await plantImage(source, image, name);
+  const out = join(work, `bundle-${Date.now()}${format === 'oci-archive' ? '.tar' : ''}`);
+  await sealbuildOk(source, ['save', '--format', format, '-o', out, name]);
+  return out;
+}
+
+test('4: load refuses a bundle whose config lies about a layer, whatever the bundle format', async () => {
+  const lying = makeImage({ repo: 'bundled/lying', tars: [await tarOf({ 'bin/tool': 'an arm64 tool\n' })], diffIds: [honest.layers[0]!.diffId] });
+  const says = `its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`;
+  for (const format of ['oci-archive', 'oci-dir'] as const) {
+    const bundle = await bundleOf(lying, 'docker.io/bundled/lying:1', format);
+    await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: image docker\\.io/bundled/lying:1: ${LAYER_NAMED(lying)}: ${says}`), 30_000);
+  }
+});
+
+test('4: load checks a layer the store already holds against the bundled config', async () => {
+  // The honest blob, in the store already, so an OCI layout directory's copy of it is not read.
+  const other = `sha256:${'4'.repeat(64)}`;
+  const lying = makeImage({ repo: 'bundled/reuse', blobs: [honest.layers[0]!.blob], diffIds: [other] });
+  const bundle = await bundleOf(lying, 'docker.io/bundled/reuse:1', 'oci-dir');
+  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`${LAYER_NAMED(lying)}: its content is ${honest.layers[0]!.diffId}, but the image config says ${other}`), 30_000);
+});
+
+test('5: load names the layer of a truncated gzip layer in a bundle', async () => {
+  const tar = await tarOf({ 'etc/big': 'z'.repeat(100_000) });
+  const full = gzipSync(tar);
+  const damaged = makeImage({ repo: 'bundled/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [makeImage({ tars: [tar] }).layers[0]!.diffId] });
+  const bundle = await bundleOf(damaged, 'docker.io/bundled/truncated:1', 'oci-archive');
+  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: ${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`), 30_000);
+});
+
 test('5: pull names the image and the layer of a truncated gzip layer', async () => {
   const full = gzipSync(await tarOf({ 'etc/big': 'x'.repeat(100_000) }));
   const damaged = makeImage({ repo: 'hostile/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [`sha256:${'2'.repeat(64)}`] });
@@ -128,4 +189,19 @@ test('6: a decompression bomb is refused on pull and on export, and allowed with
   await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message, 60_000);
   assert.deepEqual(await readdir(out), [], 'the partly written file is gone');
   await pullFrom(await newRoot(), image, 'ok', ['--allow-expansion']);
+});
+
+test('6: before unpacking, the target must have room: an export to a small file system is refused before it writes', async () => {
+  // A 16 MiB tmpfs of the test's own: less than the layer plus the 64 MiB reserve.
+  const small = await mkdtemp(join(work, 'hostile-small-fs-'));
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'hostile-small-fs', small]);
+  try {
+    const root = await newRoot();
+    await plantImage(root, honest, 'docker.io/planted/honest:1');
+    const out = join(small, 'out');
+    await expectRefused(root, ['export', '-o', out, 'planted/honest:1'], new RegExp(`image docker\\.io/planted/honest:1: layer 1 \\(${honest.layers[0]!.digest}\\): not enough free space in ${out} to unpack \\d+ bytes of layer \\(\\d+ bytes free\\)`), 30_000);
+    assert.deepEqual(await readdir(out).catch(() => []), [], 'nothing was unpacked');
+  } finally {
+    await run('umount', [small]);
+  }
 });
