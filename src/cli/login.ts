@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
+import { discard } from '../registry/body.js';
 import { removeCredential, saveCredential } from '../registry/credentials.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { UsageError, UserError } from '../util/errors.js';
@@ -34,8 +35,9 @@ export function loginCommand(): Command {
       if (password === '') throw new UsageError('the password is empty', 'pass it on standard input with --password-stdin');
       const registries = await registriesFor(command);
       try {
-        const res = await registries.withCredential(domain, { username: flags.username, password }).send({ method: 'GET', url: '/v2/', scopes: [], ok: [200], what: `login to ${domain}` });
-        await res.body.dump();
+        const http = registries.withCredential(domain, { username: flags.username, password });
+        const res = await http.send({ method: 'GET', url: '/v2/', scopes: [], ok: [200], what: `login to ${domain}` });
+        await discard(res.body, http.timeoutMs);
       } catch (err) {
         // "run sealbuild login" is no hint to someone running it.
         if (err instanceof RegistryError && err.credentialsRejected) throw new UserError(`login to ${domain}: the registry rejected user "${flags.username}" with that password`, { hint: 'check the user name and the password or token; nothing was saved' });

@@ -5,7 +5,7 @@ import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { UserError } from '../util/errors.js';
 import { repositoryScope } from './auth.js';
-import { BODY_CAPS, readCapped } from './body.js';
+import { BODY_CAPS, discard, readCapped } from './body.js';
 import { RETRY, RegistryError, TIMEOUT_HINT, backoffMs, describeNetworkError, header, isTimeout, mayRetry, type RegistryHttp } from './http.js';
 
 /** Every manifest type we read: registries pick the best the image has. */
@@ -76,7 +76,7 @@ export class RepositoryClient {
   /** The digest a tag or digest points at, or undefined when the registry has none. */
   async headManifest(ref: string): Promise<Digest | undefined> {
     const res = await this.http.send({ method: 'HEAD', url: `/v2/${this.path}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT }, scopes: this.scopes, ok: [200, 404], what: this.what('manifest', ref) });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     const digest = header(res.headers['docker-content-digest']);
     return res.status === 200 && digest !== undefined && isDigest(digest) ? digest : undefined;
   }
@@ -91,13 +91,13 @@ export class RepositoryClient {
       method: 'PUT', url: `/v2/${this.path}/manifests/${ref}`, headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
       body: () => bytes, scopes: this.scopes, ok: [201, 200, 202], what: this.what('manifest', ref),
     });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     return { subjectProcessed: header(res.headers['oci-subject']) !== undefined };
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
     const res = await this.http.send({ method: 'HEAD', url: `/v2/${this.path}/blobs/${digest}`, scopes: this.scopes, ok: [200, 404], what: this.what('blob', digest) });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     return res.status === 200;
   }
 
@@ -160,7 +160,7 @@ export class RepositoryClient {
       method: 'POST', url: `/v2/${this.path}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
       headers: { 'content-length': '0' }, scopes: [...this.scopes, repositoryScope(from, 'pull')], ok: [201, 202], what: this.what('blob', digest),
     });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     // 202: the registry could not mount and started a plain upload we may use.
     return res.status === 201 ? true : header(res.headers.location) ?? false;
   }
@@ -180,7 +180,7 @@ export class RepositoryClient {
             body: () => (size === 0 ? Buffer.alloc(0) : counted(createReadStream(file), onBytes)),
             scopes: this.scopes, ok: [201, 204], what: this.what('blob', digest), retry: false,
           });
-          await res.body.dump();
+          await discard(res.body, this.http.timeoutMs);
           return;
         } catch (err) {
           // A PUT cut off mid-body leaves the upload session in an unknown state: start over.
@@ -200,7 +200,7 @@ export class RepositoryClient {
           body: () => counted(createReadStream(file, { start: offset, end }), onBytes),
           scopes: this.scopes, ok: [202, 204], what: this.what('blob', digest), retry: false,
         });
-        await res.body.dump();
+        await discard(res.body, this.http.timeoutMs);
         location = header(res.headers.location) ?? location;
         offset = end + 1;
       } catch (err) {
@@ -214,12 +214,12 @@ export class RepositoryClient {
       }
     }
     const res = await this.http.send({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, body: () => Buffer.alloc(0), scopes: this.scopes, ok: [201, 204], what: this.what('blob', digest) });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
   }
 
   private async startUpload(digest: Digest): Promise<string> {
     const res = await this.http.send({ method: 'POST', url: `/v2/${this.path}/blobs/uploads/`, headers: { 'content-length': '0' }, scopes: this.scopes, ok: [202], what: this.what('blob', digest) });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     const location = header(res.headers.location);
     if (!location) throw new UserError(`${this.what('blob', digest)}: registry ${this.http.domain} started an upload without a Location`, { hint: 'the registry does not follow the distribution spec' });
     return location;
@@ -228,7 +228,7 @@ export class RepositoryClient {
   /** How much of an interrupted upload the registry kept (`Range: 0-N` means N+1 bytes). */
   private async uploadedBytes(location: string, digest: Digest): Promise<number> {
     const res = await this.http.send({ method: 'GET', url: location, scopes: this.scopes, ok: [204, 200], what: this.what('blob', digest) });
-    await res.body.dump();
+    await discard(res.body, this.http.timeoutMs);
     const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers.range) ?? '');
     return range ? Number(range[1]) + 1 : 0;
   }

@@ -40,7 +40,7 @@ async function pullFrom(root: string, image: TestImage, expect: { message: RegEx
   try {
     const args = ['--timeout', '2', ...extra, 'pull', '--platform', 'linux/amd64', `${registry.host}/${image.repo}:1`];
     if (expect === 'ok') await sealbuildOk(root, args);
-    else await expectRefused(root, args, expect.message, 30_000);
+    else await expectRefused(root, args, expect.message);
   } finally {
     await registry.stop();
   }
@@ -69,11 +69,11 @@ test('4: export and build FROM refuse a stored image whose config lies', async (
   const root = await newRoot();
   await plantImage(root, lying, 'docker.io/planted/lying:1');
   const out = join(work, `export-${Date.now()}`);
-  await expectRefused(root, ['export', '-o', out, 'planted/lying:1'], new RegExp(`image docker.io/planted/lying:1: ${LAYER_NAMED(lying)}: its content is`), 30_000);
+  await expectRefused(root, ['export', '-o', out, 'planted/lying:1'], new RegExp(`image docker.io/planted/lying:1: ${LAYER_NAMED(lying)}: its content is`));
   assert.deepEqual(await readdir(out), [], 'nothing is left in the export target');
   const context = await mkdtemp(join(work, 'ctx-'));
   await writeFile(join(context, 'Kubefile'), 'FROM planted/lying:1\nCOPY Kubefile /Kubefile\n');
-  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(lying)}: its content is`), 30_000);
+  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(lying)}: its content is`));
 });
 
 test('4: a lying image does not reuse what the store remembers of the honest layer its config names', async () => {
@@ -88,7 +88,7 @@ test('4: a lying image does not reuse what the store remembers of the honest lay
     await writeFile(join(context, 'Kubefile'), `FROM ${from}\nCOPY Kubefile /etc/Kubefile\n`);
     const args = ['build', '-t', `out-${Date.now()}:1`, '--platform', 'linux/amd64', context];
     if (expect === 'ok') await sealbuildOk(root, args);
-    else await expectRefused(root, args, expect, 30_000);
+    else await expectRefused(root, args, expect);
   };
   await build('planted/honest:1', 'ok');
   assert.ok((await readdir(join(root, 'cache', 'layer-facts'))).length > 0, 'the honest layer is remembered');
@@ -107,7 +107,7 @@ test('4: a lying image does not reuse what the store remembers of the honest lay
     await writeFile(join(context, 'Kubefile'), `FROM ${from}\nCOPY Kubefile /etc/Kubefile\n`);
     const args = ['build', '-t', `out-${Date.now()}:1`, '--platform', 'linux/amd64', context];
     if (expect === 'ok') await sealbuildOk(root, args);
-    else await expectRefused(root, args, expect, 30_000);
+    else await expectRefused(root, args, expect);
   };
   await build('planted/honest:1', 'ok');
   assert.ok((await readdir(join(root, 'cache', 'layer-facts'))).length > 0, 'the honest layer is remembered');
@@ -132,7 +132,7 @@ test('4: load refuses a bundle whose config lies about a layer, whatever the bun
   const says = `its content is sha256:[0-9a-f]{64}, but the image config says ${honest.layers[0]!.diffId}`;
   for (const format of ['oci-archive', 'oci-dir'] as const) {
     const bundle = await bundleOf(lying, 'docker.io/bundled/lying:1', format);
-    await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: image docker\\.io/bundled/lying:1: ${LAYER_NAMED(lying)}: ${says}`), 30_000);
+    await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: image docker\\.io/bundled/lying:1: ${LAYER_NAMED(lying)}: ${says}`));
   }
 });
 
@@ -141,7 +141,7 @@ test('4: load checks a layer the store already holds against the bundled config'
   const other = `sha256:${'4'.repeat(64)}`;
   const lying = makeImage({ repo: 'bundled/reuse', blobs: [honest.layers[0]!.blob], diffIds: [other] });
   const bundle = await bundleOf(lying, 'docker.io/bundled/reuse:1', 'oci-dir');
-  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`${LAYER_NAMED(lying)}: its content is ${honest.layers[0]!.diffId}, but the image config says ${other}`), 30_000);
+  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`${LAYER_NAMED(lying)}: its content is ${honest.layers[0]!.diffId}, but the image config says ${other}`));
 });
 
 test('5: load names the layer of a truncated gzip layer in a bundle', async () => {
@@ -149,7 +149,7 @@ test('5: load names the layer of a truncated gzip layer in a bundle', async () =
   const full = gzipSync(tar);
   const damaged = makeImage({ repo: 'bundled/truncated', blobs: [full.subarray(0, full.length - 100)], diffIds: [makeImage({ tars: [tar] }).layers[0]!.diffId] });
   const bundle = await bundleOf(damaged, 'docker.io/bundled/truncated:1', 'oci-archive');
-  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: ${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`), 30_000);
+  await expectRefused(await newRoot(), ['load', '-i', bundle], new RegExp(`cannot load ${bundle}: ${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`));
 });
 
 test('5: pull names the image and the layer of a truncated gzip layer', async () => {
@@ -171,9 +171,9 @@ test('5: build FROM and export of a stored image with a truncated layer fail in 
   await plantImage(root, damaged, 'docker.io/planted/truncated:1');
   const context = await mkdtemp(join(work, 'ctx-'));
   await writeFile(join(context, 'Kubefile'), 'FROM planted/truncated:1\nCOPY Kubefile /etc/Kubefile\n');
-  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`), 30_000);
+  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], new RegExp(`${LAYER_NAMED(damaged)}: the layer is damaged \\(unexpected end of file\\)`));
   const out = join(work, `export-${Date.now()}`);
-  await expectRefused(root, ['export', '-o', out, 'planted/truncated:1'], new RegExp(`image docker.io/planted/truncated:1: ${LAYER_NAMED(damaged)}: the layer is damaged`), 30_000);
+  await expectRefused(root, ['export', '-o', out, 'planted/truncated:1'], new RegExp(`image docker.io/planted/truncated:1: ${LAYER_NAMED(damaged)}: the layer is damaged`));
   assert.deepEqual(await readdir(out), []);
 });
 
@@ -186,7 +186,7 @@ test('6: a decompression bomb is refused on pull and on export, and allowed with
   const root = await newRoot();
   await plantImage(root, image, 'docker.io/planted/bomb:1');
   const out = join(work, `export-${Date.now()}`);
-  await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message, 60_000);
+  await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message);
   assert.deepEqual(await readdir(out), [], 'the partly written file is gone');
   await pullFrom(await newRoot(), image, 'ok', ['--allow-expansion']);
 });
@@ -199,7 +199,7 @@ test('6: before unpacking, the target must have room: an export to a small file 
     const root = await newRoot();
     await plantImage(root, honest, 'docker.io/planted/honest:1');
     const out = join(small, 'out');
-    await expectRefused(root, ['export', '-o', out, 'planted/honest:1'], new RegExp(`image docker\\.io/planted/honest:1: layer 1 \\(${honest.layers[0]!.digest}\\): not enough free space in ${out} to unpack \\d+ bytes of layer \\(\\d+ bytes free\\)`), 30_000);
+    await expectRefused(root, ['export', '-o', out, 'planted/honest:1'], new RegExp(`image docker\\.io/planted/honest:1: layer 1 \\(${honest.layers[0]!.digest}\\): not enough free space in ${out} to unpack \\d+ bytes of layer \\(\\d+ bytes free\\)`));
     assert.deepEqual(await readdir(out).catch(() => []), [], 'nothing was unpacked');
   } finally {
     await run('umount', [small]);
