@@ -265,8 +265,11 @@ export async function runMeasured(root: string, args: string[], options: { cwd?:
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own: killing /usr/bin/time alone would leave sealbuild running,
+      // holding the pipes open, and the test waiting on it.
+      detached: true,
     });
-    const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+    const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), KILL_AFTER_MS);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
