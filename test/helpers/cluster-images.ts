@@ -80,7 +80,7 @@ export async function buildClusterImage(root: string, work: string, runtime: Run
   if (runtime !== 'k3s') await writeFile(join(ctx, 'manifests', 'imageList'), '');
   const pause = await pauseArchive(root, work, PAUSE_IMAGES[runtime]);
   const list = join(work, `images-${runtime}.txt`);
-  await writeFile(list, `oci-archive:${pause}\n`);
+  await writeFile(list, `oci-archive:${pause}:${PAUSE_IMAGES[runtime]}\n`);
   const { files, args } = await releases(runtime, version);
   const server = await serveReleases(files);
   try {
