@@ -76,20 +76,31 @@ export async function attachReferrer(
   await uploadSmallBlob(repo, artifact.content);
   const bytes = artifactManifest(artifact, subject);
   const descriptor: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(bytes), size: bytes.length, artifactType: artifact.artifactType, annotations: artifact.annotations };
+  const tag = referrersTag(subject.digest);
+  // Attached before (a re-push): the manifest is there and the fallback index lists it.
+  if ((await repo.headManifest(descriptor.digest)) !== undefined && listed(await referrersIndex(repo, tag), descriptor)) {
+    return { descriptor, via: 'tag schema' };
+  }
   const { subjectProcessed } = await repo.putManifest(descriptor.digest, bytes, MediaType.ociManifest);
   if (subjectProcessed) return { descriptor, via: 'referrers API' };
 
-  const tag = referrersTag(subject.digest);
-  let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-  if ((await repo.headManifest(tag)) !== undefined) {
-    const existing = await repo.getManifest(tag);
-    index = parseJson(IndexSchema, existing.bytes, `${repo.http.domain}/${repo.path}:${tag}`);
-    if (existing.mediaType !== MediaType.ociIndex) {
-      throw new UserError(`${repo.http.domain}/${repo.path}:${tag} is not a referrers index (${existing.mediaType})`, { hint: 'the tag schema reserves sha256-<hex> tags for referrers: remove that tag' });
-    }
-  }
-  if (!index.manifests.some((d) => d.digest === descriptor.digest)) {
+  const index = await referrersIndex(repo, tag);
+  if (!listed(index, descriptor)) {
     await repo.putManifest(tag, Buffer.from(JSON.stringify({ ...index, manifests: [...index.manifests, descriptor] })), MediaType.ociIndex);
   }
   return { descriptor, via: 'tag schema' };
+}
+
+function listed(index: ImageIndex, descriptor: Descriptor): boolean {
+  return index.manifests.some((d) => d.digest === descriptor.digest);
+}
+
+/** The referrers tag schema's index under `tag`, empty when the tag does not exist. */
+async function referrersIndex(repo: RepositoryClient, tag: string): Promise<ImageIndex> {
+  if ((await repo.headManifest(tag)) === undefined) return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  const existing = await repo.getManifest(tag);
+  if (existing.mediaType !== MediaType.ociIndex) {
+    throw new UserError(`${repo.http.domain}/${repo.path}:${tag} is not a referrers index (${existing.mediaType})`, { hint: 'the tag schema reserves sha256-<hex> tags for referrers: remove that tag' });
+  }
+  return parseJson(IndexSchema, existing.bytes, `${repo.http.domain}/${repo.path}:${tag}`);
 }

@@ -40,7 +40,9 @@ export function isClusterImage(image: ResolvedImage): boolean {
 
 /**
  * Attaches the SBOM of each platform image of `localName` (ClusterImages only) to what was
- * pushed as `destination`, as a referrer of that platform's manifest.
+ * pushed as `destination`, as a referrer of that platform's manifest. The SBOM names the image
+ * as the store does, so the same image carries the same SBOM to every registry (a re-push, or
+ * a push to a mirror, writes nothing new) and `sealbuild sbom NAME` prints what was attached.
  */
 export async function attachSboms(store: Store, registries: Registries, localName: string, destination: string): Promise<{ platform: string; digest: Digest; via: string }[]> {
   const target = await readTagged(store, localName, localName);
@@ -48,7 +50,7 @@ export async function attachSboms(store: Store, registries: Registries, localNam
   const repo = registries.repository(ref, true);
   const attached = [];
   for (const image of target.images.filter(isClusterImage)) {
-    const { descriptor, via } = await attachReferrer(repo, image.descriptor, await sbomArtifact(store, destination, image));
+    const { descriptor, via } = await attachReferrer(repo, image.descriptor, await sbomArtifact(store, localName, image));
     attached.push({ platform: formatPlatform(image.platform), digest: descriptor.digest, via });
   }
   return attached;
