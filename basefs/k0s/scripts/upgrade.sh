@@ -17,6 +17,9 @@ parse_upgrade_args controller worker -- "$@"
 log "upgrading k0s ($role) to $(metadata version) from $ROOTFS"
 ! $with_registry || [ ! -S "$DEST/run/k0s/containerd.sock" ] || stop_registry k0s ctr
 k0s stop
+# A containerd that was killed leaves its socket behind; without it, the wait below waits for
+# the new containerd instead of dialing the dead one.
+rm -f "$DEST/run/k0s/containerd.sock"
 put 0755 bin/k0s /usr/local/bin/k0s
 # A node with a worker gets the new version's system images before k0s starts again.
 if [ "$role" = worker ] || grep -qE -- '--single|--enable-worker' "$DEST/etc/systemd/system/k0s$role.service"; then
