@@ -6,13 +6,13 @@ import { Annotation } from '../oci/media-types.js';
 import { parseJson } from '../oci/schemas.js';
 import type { ResolvedImage } from '../store/image.js';
 import { inheritedConfig, type ContainerConfig } from './container-config.js';
-import { SealerMetadata, SealerExtensionSchema, type SealerExtension } from './sealer-metadata.js';
+import { SealerExtensionDraft, SealerExtensionSchema, type SealerExtension } from './sealer-extension.js';
 
 /** What a stage produced: the image draft, sealer's records and where the cache stands. */
 export interface StageResult extends ImageDraft {
   /** User, Cmd, Entrypoint, WorkingDir, ... (container-config.ts). */
   config: ContainerConfig;
-  sealer: SealerMetadata;
+  sealer: SealerExtensionDraft;
   /** The cache key of the stage's filesystem: its last layer step's, or its base's. */
   key: Digest;
 }
@@ -28,7 +28,7 @@ export function startFrom(base: StageBase, key: Digest, pathOf: (digest: Digest)
   if (base !== undefined && 'key' in base) {
     return {
       layers: [...base.layers], history: [...base.history], env: new Map(base.env), labels: new Map(base.labels),
-      author: base.author, config: inheritedConfig(base.config), sealer: new SealerMetadata(base.sealer.toExtension(''), true), key,
+      author: base.author, config: inheritedConfig(base.config), sealer: new SealerExtensionDraft(base.sealer.toExtension(''), true), key,
     };
   }
   const baseExtension = base?.manifest.annotations?.[Annotation.sealerExtension];
@@ -39,7 +39,7 @@ export function startFrom(base: StageBase, key: Digest, pathOf: (digest: Digest)
     labels: new Map(Object.entries(base?.config.config?.Labels ?? {})),
     author: base?.config.author,
     config: inheritedConfig(base?.config.config),
-    sealer: new SealerMetadata(!baseExtension ? undefined : (parseJson(SealerExtensionSchema, baseExtension, `annotation ${Annotation.sealerExtension} of image ${base!.descriptor.digest}`) as SealerExtension)),
+    sealer: new SealerExtensionDraft(!baseExtension ? undefined : (parseJson(SealerExtensionSchema, baseExtension, `annotation ${Annotation.sealerExtension} of image ${base!.descriptor.digest}`) as SealerExtension)),
     key,
   };
 }

@@ -8,7 +8,7 @@ import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
-import { writeBuildMetadata } from './metadata.js';
+import { writeBuildReport } from './build-report.js';
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -109,7 +109,7 @@ export function buildCommand(): Command {
       const tags = flags.tag.map(refArg);
       // The build machinery loads only when building: other commands start faster.
       const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }, { IMAGE_TYPES }] = await Promise.all([
-        import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js'), import('../builder/sealer-metadata.js'),
+        import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js'), import('../builder/sealer-extension.js'),
       ]);
       if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
       const imageType = IMAGE_TYPES.find((t) => t === flags.type);
@@ -150,7 +150,7 @@ export function buildCommand(): Command {
         await registries.close();
       }
       if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
-      if (flags.metadataFile !== undefined) await writeBuildMetadata(flags.metadataFile, store, result.descriptor, tags, startedAt);
+      if (flags.metadataFile !== undefined) await writeBuildReport(flags.metadataFile, store, result.descriptor, tags, startedAt);
       options.reporter.finish(`Built ${tags.join(', ') || result.descriptor.digest}`);
       process.stdout.write(`${result.descriptor.digest}\n`);
     });

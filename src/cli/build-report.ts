@@ -5,14 +5,14 @@ import type { Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 
 /**
- * `--metadata-file`: what a CI pipeline needs after a build, as one JSON document (buildx
- * writes the same idea): the digest, the names, each platform's manifest with its layer
- * sizes, and how long it took. Written atomically, so a reader never sees half of it.
+ * The build report `--metadata-file` writes (buildx's flag and idea): what a CI pipeline
+ * needs after a build, as one JSON document: the digest, the names, each platform's manifest
+ * with its layer sizes, and how long it took. Written atomically, so a reader never sees half of it.
  */
-export async function writeBuildMetadata(file: string, store: Store, descriptor: Descriptor, tags: string[], startedAt: Date): Promise<void> {
+export async function writeBuildReport(file: string, store: Store, descriptor: Descriptor, tags: string[], startedAt: Date): Promise<void> {
   const target = await readTarget(store, descriptor);
   const finishedAt = new Date();
-  const metadata = {
+  const report = {
     digest: descriptor.digest,
     mediaType: descriptor.mediaType,
     size: descriptor.size,
@@ -26,5 +26,5 @@ export async function writeBuildMetadata(file: string, store: Store, descriptor:
     })),
     timings: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() },
   };
-  await writeFileAtomic(file, `${JSON.stringify(metadata, null, 2)}\n`);
+  await writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
 }

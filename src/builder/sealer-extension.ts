@@ -30,10 +30,10 @@ export const IMAGE_TYPES = ['kube-installer', 'app-installer'] as const;
 export type ImageType = (typeof IMAGE_TYPES)[number];
 
 /**
- * Collects what APP, APPCMDS, APPENV, LAUNCH, CMD and CMDS declare and checks it the way
- * sealer does: APPCMDS/APPENV/LAUNCH name apps that exist, and every app has a way to run.
+ * The `sealer.image.extension` annotation being drawn up: collects what APP, APPCMDS, APPENV,
+ * LAUNCH, CMD and CMDS declare and checks it the way sealer does: APPCMDS/APPENV/LAUNCH name apps that exist, and every app has a way to run.
  */
-export class SealerMetadata {
+export class SealerExtensionDraft {
   private readonly apps = new Map<string, { app: Application; pos?: SourcePosition }>();
   private launchApps: string[] = [];
   private cmds: string[] = [];
