@@ -11,7 +11,7 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { IMAGES_LOCK_PATH, contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/rootfs.js';
+import { IMAGES_LOCK_PATH, contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/layer-view.js';
 import type { Layer } from '../layer/image-model.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
 import { formatBytes, type Reporter } from '../util/reporter.js';

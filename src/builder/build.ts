@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
-import { LayerFactsMemo } from '../runtime/rootfs.js';
+import { LayerFactsMemo } from '../runtime/layer-view.js';
 import { LayerCache, StatCache, cacheDir } from './cache.js';
 import { BuildContext } from './context.js';
 import { readKubefile } from './kubefile-source.js';

@@ -6,7 +6,7 @@ import { expandWord, expandWords } from '../kubefile/expand.js';
 import type { Instruction, Kubefile } from '../kubefile/instructions.js';
 import { sniffArchive } from '../layer/decompress.js';
 import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
-import { isDocumentPath } from '../runtime/rootfs.js';
+import { isDocumentPath } from '../runtime/layer-view.js';
 import type { SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { EntryCollector, imagePath } from './collect.js';
@@ -32,7 +32,7 @@ export interface DryRunOptions {
  * scan reads it: the documents under manifests/, charts/ and application/apps/ (image path ->
  * host path), and the directories made (a file copied onto one goes inside it, as in the build).
  */
-class PlannedRootfs {
+class PlannedFiles {
   readonly documents = new Map<string, string>();
   readonly dirs = new Set<string>();
   workdir = '/';
@@ -82,7 +82,7 @@ export async function dryRun(options: DryRunOptions): Promise<string[]> {
  * found as the build finds them (manifests, image lists, charts rendered with helm), with the
  * platform's variables expanded and --ignored-image-list applied.
  */
-async function plannedImages(planned: PlannedRootfs, lookup: (name: string) => string | undefined, options: DryRunOptions): Promise<string[]> {
+async function plannedImages(planned: PlannedFiles, lookup: (name: string) => string | undefined, options: DryRunOptions): Promise<string[]> {
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const f of await discoverImages(await planned.read(), options.images.fields, options.reporter)) {
@@ -96,18 +96,18 @@ async function plannedImages(planned: PlannedRootfs, lookup: (name: string) => s
   return lines.length > 0 ? lines : ['  images from manifests and charts: none'];
 }
 
-async function planPlatform(kubefile: Kubefile, platform: Platform, context: BuildContext, options: DryRunOptions): Promise<{ steps: string[]; planned: PlannedRootfs; lookup: (name: string) => string | undefined }> {
+async function planPlatform(kubefile: Kubefile, platform: Platform, context: BuildContext, options: DryRunOptions): Promise<{ steps: string[]; planned: PlannedFiles; lookup: (name: string) => string | undefined }> {
   const globals = new VariableScope(options.buildArgs, platformArgs(platform, hostPlatform()));
   for (const ins of kubefile.globalArgs) {
     for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
   }
   const lines: string[] = [];
-  let planned = new PlannedRootfs(context, (m) => options.reporter.warn(m));
+  let planned = new PlannedFiles(context, (m) => options.reporter.warn(m));
   let lookup = globals.lookup;
   for (const stage of kubefile.stages) {
     const scope = globals.stageScope();
     // Only the last stage is the image: its documents are the ones scanned.
-    planned = new PlannedRootfs(context, (m) => options.reporter.warn(m));
+    planned = new PlannedFiles(context, (m) => options.reporter.warn(m));
     lookup = scope.lookup;
     const image = expandWord(stage.from.image, globals.lookup, stage.from.pos);
     lines.push(`  stage ${stage.index}${stage.from.alias !== undefined ? ` (${stage.from.alias})` : ''}: FROM ${image}`);
@@ -117,7 +117,7 @@ async function planPlatform(kubefile: Kubefile, platform: Platform, context: Bui
 }
 
 /** COPY/ADD from the context into the planned rootfs, with the build's destination rules. */
-async function placeSources(ins: { kind: 'COPY' | 'ADD'; pos: SourcePosition }, sources: ContextSource[], dest: string, planned: PlannedRootfs): Promise<void> {
+async function placeSources(ins: { kind: 'COPY' | 'ADD'; pos: SourcePosition }, sources: ContextSource[], dest: string, planned: PlannedFiles): Promise<void> {
   const destPath = imagePath(dest, planned.workdir);
   const intoDir = dest.endsWith('/') || planned.dirs.has(destPath);
   for (const src of sources) {
@@ -129,7 +129,7 @@ async function placeSources(ins: { kind: 'COPY' | 'ADD'; pos: SourcePosition }, 
 }
 
 /** One step with its words expanded; ARG and ENV also update the scope, as the build does. */
-async function step(ins: Exclude<Instruction, { kind: 'FROM' }>, scope: VariableScope, context: BuildContext, planned: PlannedRootfs): Promise<string> {
+async function step(ins: Exclude<Instruction, { kind: 'FROM' }>, scope: VariableScope, context: BuildContext, planned: PlannedFiles): Promise<string> {
   const x = (word: string) => expandWord(word, scope.lookup, ins.pos);
   switch (ins.kind) {
     case 'ARG':

@@ -14,7 +14,7 @@ import { KubefileError, type SourcePosition } from '../util/errors.js';
 import { cacheKey } from './cache.js';
 import { EntryCollector, imagePath, ownership } from './collect.js';
 import { BuildContext } from './context.js';
-import { LazyRootfsView } from '../runtime/lazy-view.js';
+import { LazyLayerView } from '../runtime/lazy-layer-view.js';
 import { runForChanges } from './run-changes.js';
 import type { StageBuildInput } from './stage-input.js';
 import { onbuildTriggers, startFrom, type StageResult } from './stage-result.js';
@@ -32,14 +32,14 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 /** Executes one stage for one platform: one handler per instruction kind. */
 export class StageBuilder {
   private readonly result: StageResult;
-  private readonly rootfs: LazyRootfsView;
+  private readonly rootfs: LazyLayerView;
   private readonly created: string;
   private workspace: Workspace | undefined;
   private readonly config: ConfigWriter;
 
   constructor(private readonly input: StageBuildInput) {
     const base = input.base;
-    this.rootfs = new LazyRootfsView(input.facts);
+    this.rootfs = new LazyLayerView(input.facts);
     this.created = input.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z');
     const rootKey = cacheKey({
       platform: formatPlatform(input.platform),

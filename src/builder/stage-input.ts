@@ -1,7 +1,7 @@
 import type { LayerCompression } from '../layer/layer-writer.js';
 import type { Stage } from '../kubefile/instructions.js';
 import type { Platform } from '../oci/platform.js';
-import type { LayerFactsMemo } from '../runtime/rootfs.js';
+import type { LayerFactsMemo } from '../runtime/layer-view.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import type { SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';

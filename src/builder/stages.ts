@@ -8,7 +8,7 @@ import { readTagged, readTarget, selectPlatform, type ResolvedImage } from '../s
 import type { BlobBatch } from '../store/store.js';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
 import type { BuildOptions } from './options.js';
-import type { LayerFactsMemo } from '../runtime/rootfs.js';
+import type { LayerFactsMemo } from '../runtime/layer-view.js';
 import type { LayerCache, StatCache } from './cache.js';
 import type { BuildContext } from './context.js';
 import { StageBuilder } from './stage-builder.js';

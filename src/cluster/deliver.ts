@@ -8,7 +8,7 @@ import { layerCompression } from '../oci/media-types.js';
 import { decompressStream } from '../layer/decompress.js';
 import { manifestLayers } from '../layer/image-model.js';
 import { cacheDir } from '../builder/cache.js';
-import { cleanPath, viewFromRemembered, type RootfsView } from '../runtime/rootfs.js';
+import { cleanPath, viewFromRemembered, type LayerView } from '../runtime/layer-view.js';
 import type { ResolvedImage } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { HostError, run, shellQuote, type Host } from '../hosts/host.js';
@@ -17,12 +17,12 @@ import { whiteoutOf } from '../layer/whiteout.js';
 /** Where a host keeps delivered rootfs trees, one per platform image (manifest digest). */
 export const ROOTFS_BASE = '/var/lib/sealbuild/rootfs';
 
-export function rootfsDir(hex: string): string {
+export function hostRootfsDir(hex: string): string {
   return `${ROOTFS_BASE}/${hex}`;
 }
 
 /** What a platform image's layers make: the view (which layer wrote each path), from what the build remembered of them. */
-export function rootfsView(store: Store, image: ResolvedImage): Promise<RootfsView> {
+export function storedImageView(store: Store, image: ResolvedImage): Promise<LayerView> {
   const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${image.descriptor.digest}`);
   return viewFromRemembered(layers, join(cacheDir(store.root), 'layer-facts'));
 }
@@ -33,7 +33,7 @@ export function rootfsView(store: Store, image: ResolvedImage): Promise<RootfsVi
  * it streams and checked against its digest; a mismatch ends the stream with an error, so the
  * host never keeps what it received.
  */
-export function rootfsTar(store: Store, image: ResolvedImage, view: RootfsView): Readable {
+export function rootfsTar(store: Store, image: ResolvedImage, view: LayerView): Readable {
   const out = pack();
   void (async () => {
     for (const [index, layer] of image.manifest.layers.entries()) {
@@ -79,9 +79,9 @@ function copyEntry(out: Pack, header: Parameters<Pack['entry']>[0], body: Readab
  * the channel into a staging directory, renamed into place only when every byte arrived and
  * every layer matched its digest. Returns whether anything was sent.
  */
-export async function deliverRootfs(host: Host, store: Store, image: ResolvedImage, view: RootfsView, timeoutMs: number): Promise<boolean> {
+export async function deliverRootfs(host: Host, store: Store, image: ResolvedImage, view: LayerView, timeoutMs: number): Promise<boolean> {
   const hex = digestHex(image.descriptor.digest);
-  const dest = rootfsDir(hex);
+  const dest = hostRootfsDir(hex);
   const staging = `${ROOTFS_BASE}/.${hex}.partial`;
   const present = await host.exec(`test -f ${shellQuote(`${dest}/Metadata`)}`);
   if (present.code === 0) return false;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { digestHex, type Digest } from '../oci/digest.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { parseMetadata, type Metadata } from '../runtime/metadata.js';
-import { contentOf, type RootfsView } from '../runtime/rootfs.js';
+import { contentOf, type LayerView } from '../runtime/layer-view.js';
 import type { ResolvedImage, StoredTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UsageError, UserError } from '../util/errors.js';
@@ -15,7 +15,7 @@ import { KnownHosts } from '../hosts/known-hosts.js';
 import { LocalHost } from '../hosts/local.js';
 import { SshHost } from '../hosts/ssh.js';
 import type { SshSpec } from './clusterfile.js';
-import { ROOTFS_BASE, deliverRootfs, rootfsDir, rootfsView } from './deliver.js';
+import { ROOTFS_BASE, deliverRootfs, hostRootfsDir, storedImageView } from './deliver.js';
 import { since, type Node, type RuntimeContext } from './runtime.js';
 import { clusterDir, writeClusterState, type ClusterState, type HostState } from './state.js';
 
@@ -36,7 +36,7 @@ export interface AccessOptions {
 /** One platform image of a ClusterImage, with what the installer reads from it. */
 export interface PlatformImage {
   image: ResolvedImage;
-  view: RootfsView;
+  view: LayerView;
   metadata: Metadata;
   hex: string;
 }
@@ -48,7 +48,7 @@ export interface PlatformImage {
 export async function platformImages(store: Store, target: StoredTarget, shown: string): Promise<PlatformImage[]> {
   const out: PlatformImage[] = [];
   for (const image of target.images) {
-    const view = await rootfsView(store, image);
+    const view = await storedImageView(store, image);
     const facts = view.get('Metadata');
     const bytes = facts && contentOf(facts);
     if (!bytes) throw new UsageError(`image "${shown}" (${formatPlatform(image.platform)}) has no Metadata: it is not a ClusterImage`, 'build it from a basefs (`sealbuild init --runtime k3s DIR`) or a ClusterImage');
@@ -191,7 +191,7 @@ export class Session {
 
   private async script(node: Node, phase: string, name: string, args: string[], rootfs = node.state.rootfs): Promise<ExecResult> {
     if (!rootfs) throw new HostError(node.state.ip, phase, 'no rootfs was delivered to this host');
-    const dir = rootfsDir(rootfs);
+    const dir = hostRootfsDir(rootfs);
     const { domain, port } = this.state.registry;
     const env: Record<string, string> = { REGISTRY_DOMAIN: domain, REGISTRY_PORT: String(port), ...this.state.env, SEALBUILD_ROOTFS: dir };
     const words = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'bash', `${dir}/scripts/${name}`, ...args];
@@ -206,7 +206,7 @@ export class Session {
 
   /** Removes what delivery put on a node: its rootfs trees and the installer's directory when empty. */
   async removeDelivered(node: Node, hexes: string[]): Promise<void> {
-    const paths = hexes.flatMap((hex) => [rootfsDir(hex), `${ROOTFS_BASE}/.${hex}.partial`]);
+    const paths = hexes.flatMap((hex) => [hostRootfsDir(hex), `${ROOTFS_BASE}/.${hex}.partial`]);
     await run(node.host, 'clean', `rm -rf ${paths.map(shellQuote).join(' ')} /var/lib/sealbuild/k0s-tokens && { rmdir ${ROOTFS_BASE} /var/lib/sealbuild 2>/dev/null || true; }`);
   }
 

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
  * OCI whiteouts (image-spec layer.md, "Whiteouts"): an entry `.wh.NAME` deletes NAME as lower
  * layers left it; an entry `.wh..wh..opq` in a directory hides everything lower layers put in
  * that directory. extract.ts applies them, diff.ts writes them, the layer view (runtime/
- * rootfs.ts) reads them: all from here.
+ * layer-view.ts) reads them: all from here.
  */
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { describeElf } from './elf.js';
 import { declaredRuntime, expectedMetadata, metadataDifference, mirroredLabels, parseMetadata, serializeMetadata, type Metadata } from './metadata.js';
-import { contentOf, viewFromLayers, type LayerFactsMemo } from './rootfs.js';
+import { contentOf, viewFromLayers, type LayerFactsMemo } from './layer-view.js';
 import { Label, SEALOS_IMAGE_VERSIONS } from './runtimes.js';
 import { elfMismatches } from './verify.js';
 

@@ -1,6 +1,6 @@
 import { parseAllDocuments } from 'yaml';
 import type { Metadata } from './metadata.js';
-import { contentOf, resolvePath, type RootfsView } from './rootfs.js';
+import { contentOf, resolvePath, type LayerView } from './layer-view.js';
 import { Label, SEALOS_IMAGE_VERSIONS, UPSTREAM_CONTRACT_FILES, type ClusterRuntime } from './runtimes.js';
 import type { Finding, ImageDeclarations } from './findings.js';
 
@@ -18,7 +18,7 @@ export function isUpstreamTool(value: string): value is UpstreamTool {
 
 /** What the checks are given: the rootfs, the image config (absent for a directory), its Metadata. */
 export interface ContractSubject {
-  view: RootfsView;
+  view: LayerView;
   declared: ImageDeclarations | undefined;
   metadata: Metadata | undefined;
   runtime: ClusterRuntime | undefined;
@@ -78,7 +78,7 @@ function checkSealos({ view, declared, metadata, runtime }: ContractSubject, ok:
 }
 
 /** A label's script: the first word of the value, a file of scripts/ (bash runs it: no mode needed). */
-function checkScriptLabel(view: RootfsView, name: string, value: string, set: boolean, ok: Report, fail: Report): void {
+function checkScriptLabel(view: LayerView, name: string, value: string, set: boolean, ok: Report, fail: Report): void {
   const subject = `label ${name}`;
   const script = value.trim().split(/\s+/)[0] ?? '';
   if (script === '' || script.includes('$')) return fail(subject, `"${value}" names no script sealos can be checked to find (a variable or nothing)`);
@@ -89,7 +89,7 @@ function checkScriptLabel(view: RootfsView, name: string, value: string, set: bo
   ok(subject, `${shown}: ${path}`);
 }
 
-function checkRegistryYml(view: RootfsView, metadata: Metadata | undefined, ok: Report, fail: Report): void {
+function checkRegistryYml(view: LayerView, metadata: Metadata | undefined, ok: Report, fail: Report): void {
   const path = 'etc/registry.yml';
   const text = fileText(view, path);
   if (text === undefined) return fail(path, `missing: sealos then assumes sealos.hub:5000${metadata ? `, not this image's ${metadata.registry.domain}:${metadata.registry.port}` : ''}`);
@@ -121,7 +121,7 @@ function checkRegistryYml(view: RootfsView, metadata: Metadata | undefined, ok: 
  * etc/kubeadm.yml: kubeadm's documents. sealer takes the Kubernetes version from it
  * (`kubeVersion`); sealos sets the version itself (`undefined`).
  */
-function checkKubeadmYml(view: RootfsView, kubeVersion: string | undefined, ok: Report, fail: Report): void {
+function checkKubeadmYml(view: LayerView, kubeVersion: string | undefined, ok: Report, fail: Report): void {
   const path = 'etc/kubeadm.yml';
   const text = fileText(view, path);
   if (text === undefined) return fail(path, 'missing: kubeadm\'s configuration for the cluster');
@@ -143,7 +143,7 @@ function checkKubeadmYml(view: RootfsView, kubeVersion: string | undefined, ok: 
   ok(path, kinds.join(', ') + (kubeVersion !== undefined ? `, kubernetesVersion ${kubeVersion}` : ''));
 }
 
-function checkAuditPolicy(view: RootfsView, ok: Report, fail: Report): void {
+function checkAuditPolicy(view: LayerView, ok: Report, fail: Report): void {
   const path = 'statics/audit-policy.yml';
   const text = fileText(view, path);
   if (text === undefined) return fail(path, 'missing: copied to /etc/kubernetes on every control plane before kubeadm runs');
@@ -178,7 +178,7 @@ function checkSealer({ view, declared, metadata, runtime }: ContractSubject, ok:
   }
 }
 
-function checkScript(view: RootfsView, name: string, why: string, ok: Report, fail: Report): void {
+function checkScript(view: LayerView, name: string, why: string, ok: Report, fail: Report): void {
   const path = `scripts/${name}`;
   const target = resolvePath(view, path);
   if (!target || target.facts.type !== 'file') fail(path, `${view.has(path) ? 'not a regular file' : 'missing'}: sealer runs it with bash; it ${why}`);
@@ -186,7 +186,7 @@ function checkScript(view: RootfsView, name: string, why: string, ok: Report, fa
 }
 
 /** The text of one of UPSTREAM_CONTRACT_FILES (the only ones the view keeps besides Metadata). */
-function fileText(view: RootfsView, path: (typeof UPSTREAM_CONTRACT_FILES)[number]): string | undefined {
+function fileText(view: LayerView, path: (typeof UPSTREAM_CONTRACT_FILES)[number]): string | undefined {
   const target = resolvePath(view, path);
   if (!target || target.facts.type !== 'file') return undefined;
   return contentOf(target.facts)?.toString('utf8');

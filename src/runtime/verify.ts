@@ -7,14 +7,14 @@ import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
 import { ELF_CHECKED_DIRS, describeElf, elfMatches, isElfChecked, type ElfIdent } from './elf.js';
 import { MetadataSchema, declaredRuntime, expectedMetadata, metadataDifference, parseMetadata, type Metadata } from './metadata.js';
-import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type RootfsView } from './rootfs.js';
+import { contentOf, resolvePath, viewFromDirectory, viewFromLayers, type LayerView } from './layer-view.js';
 import { REGISTRY_IMAGE_PATH, RUNTIME_EXECUTABLES, type ClusterRuntime } from './runtimes.js';
 import type { Finding, ImageDeclarations } from './findings.js';
 import { verifyUpstream, type UpstreamTool } from './upstream-contract.js';
 
 
 /** ELF files under the checked dirs built for another architecture than the platform's. */
-export function elfMismatches(view: RootfsView, platform: Platform): { path: string; elf: ElfIdent; layer: number }[] {
+export function elfMismatches(view: LayerView, platform: Platform): { path: string; elf: ElfIdent; layer: number }[] {
   const wrong = [];
   for (const [path, facts] of view) {
     if (facts.elf && isElfChecked(path) && !elfMatches(facts.elf, platform)) wrong.push({ path, elf: facts.elf, layer: facts.layer });
@@ -30,7 +30,7 @@ export function elfMismatches(view: RootfsView, platform: Platform): { path: str
  * every link resolves to a blob it holds. Then, for each of `upstream`, what that tool reads
  * (upstream-contract.ts).
  */
-export function verifyRootfs(view: RootfsView, platform: Platform, declared: ImageDeclarations | undefined, upstream: readonly UpstreamTool[] = []): Finding[] {
+export function verifyRootfs(view: LayerView, platform: Platform, declared: ImageDeclarations | undefined, upstream: readonly UpstreamTool[] = []): Finding[] {
   const findings: Finding[] = [];
   const ok = (subject: string, message: string) => findings.push({ ok: true, subject, message });
   const fail = (subject: string, message: string) => findings.push({ ok: false, subject, message });
@@ -64,7 +64,7 @@ function safeRuntime(labels: ReadonlyMap<string, string>): ClusterRuntime | unde
 
 type Report = (subject: string, message: string) => void;
 
-function checkMetadata(view: RootfsView, platform: Platform, declared: ImageDeclarations | undefined, ok: Report, fail: Report): Metadata | undefined {
+function checkMetadata(view: LayerView, platform: Platform, declared: ImageDeclarations | undefined, ok: Report, fail: Report): Metadata | undefined {
   const facts = view.get('Metadata');
   const bytes = facts && facts.type === 'file' ? contentOf(facts) : undefined;
   if (!bytes) {
@@ -105,7 +105,7 @@ function checkMetadata(view: RootfsView, platform: Platform, declared: ImageDecl
   return metadata;
 }
 
-function checkExecutable(view: RootfsView, path: string, ok: Report, fail: Report): void {
+function checkExecutable(view: LayerView, path: string, ok: Report, fail: Report): void {
   if (!view.has(path)) return fail(path, 'missing');
   const target = resolvePath(view, path);
   if (!target) return fail(path, 'a link that points to nothing in the image');
@@ -114,7 +114,7 @@ function checkExecutable(view: RootfsView, path: string, ok: Report, fail: Repor
   ok(path, 'present, executable');
 }
 
-function checkRegistryImage(view: RootfsView, ok: Report, fail: Report): void {
+function checkRegistryImage(view: LayerView, ok: Report, fail: Report): void {
   const facts = view.get(REGISTRY_IMAGE_PATH);
   if (!facts) return fail(REGISTRY_IMAGE_PATH, 'missing: the registry container image the install starts (run basefs/registry-image.sh)');
   switch (facts.archive) {
@@ -129,7 +129,7 @@ function checkRegistryImage(view: RootfsView, ok: Report, fail: Report): void {
 }
 
 /** docs/formats.md §3: every link file names a blob, and the blob's data file is there. */
-function checkRegistryFolder(view: RootfsView, ok: Report, fail: Report): void {
+function checkRegistryFolder(view: LayerView, ok: Report, fail: Report): void {
   const prefix = 'registry/docker/registry/v2/repositories/';
   let links = 0;
   let broken = 0;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { findCharts } from '../airgap/charts.js';
 import { cacheDir } from '../builder/cache.js';
 import { manifestLayers } from '../layer/image-model.js';
-import { contentOf, isDocumentPath, viewFromRemembered } from '../runtime/rootfs.js';
+import { contentOf, isDocumentPath, viewFromRemembered } from '../runtime/layer-view.js';
 import type { Digest } from '../oci/digest.js';
 import { Annotation } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';

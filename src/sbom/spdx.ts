@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { digestHex, isDigest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
 import { parseReference, repositoryName, type Reference } from '../oci/reference.js';
-import { IMAGES_LOCK_PATH, contentOf, resolvePath, type PathFacts, type RootfsView } from '../runtime/rootfs.js';
+import { IMAGES_LOCK_PATH, contentOf, resolvePath, type PathFacts, type LayerView } from '../runtime/layer-view.js';
 import type { Chart } from '../airgap/charts.js';
 import { Annotation } from '../oci/media-types.js';
 import { checkedJson } from '../oci/schemas.js';
@@ -44,7 +44,7 @@ export interface SbomInput {
   /** The image's name (normalised reference): the document's and the image package's name. */
   name: string;
   image: ResolvedImage;
-  view: RootfsView;
+  view: LayerView;
   charts: Chart[];
 }
 
@@ -99,7 +99,7 @@ function chartPackage(chart: Chart): SpdxPackage {
 }
 
 /** The cached images, from images.lock (read with zod: it is a file in a layer). */
-function cachedImages(view: RootfsView): z.infer<typeof LockSchema> {
+function cachedImages(view: LayerView): z.infer<typeof LockSchema> {
   const facts = view.get(IMAGES_LOCK_PATH);
   const bytes = facts?.type === 'file' ? contentOf(facts) : undefined;
   if (bytes === undefined) return [];
@@ -107,7 +107,7 @@ function cachedImages(view: RootfsView): z.infer<typeof LockSchema> {
 }
 
 /** The files an SBOM lists: those the scan hashed, hard links as their target's bytes. */
-function listedFiles(view: RootfsView): { path: string; facts: PathFacts }[] {
+function listedFiles(view: LayerView): { path: string; facts: PathFacts }[] {
   const files: { path: string; facts: PathFacts }[] = [];
   for (const [path, facts] of view) {
     const target = facts.type === 'link' ? resolvePath(view, path)?.facts : facts.type === 'file' ? facts : undefined;

@@ -1,15 +1,15 @@
 import type { Layer } from '../layer/image-model.js';
-import { applyLayer, type LayerFactsMemo, type RootfsView } from './rootfs.js';
+import { applyLayer, type LayerFactsMemo, type LayerView } from './layer-view.js';
 
 /**
- * The rootfs of an image being built, kept up to date layer by layer and lazily: a layer
+ * The layer view of an image being built, kept up to date layer by layer and lazily: a layer
  * added is looked at only when a question is asked (`ready`), so a build whose steps all hit
  * the cache reads no layer. Its facts come from the build's layer facts memo, so a layer is
  * scanned at most once for the build steps (COPY's destination, parent modes), the airgap
  * scan and the runtime contract together.
  */
-export class LazyRootfsView {
-  private readonly view: RootfsView = new Map();
+export class LazyLayerView {
+  private readonly view: LayerView = new Map();
   private readonly layers: Layer[] = [];
   private applied = 0;
 
@@ -37,6 +37,6 @@ export class LazyRootfsView {
   };
 
   private assertReady(): void {
-    if (this.applied < this.layers.length) throw new Error('LazyRootfsView used before ready()');
+    if (this.applied < this.layers.length) throw new Error('LazyLayerView used before ready()');
   }
 }

@@ -56,8 +56,11 @@ const LayerFactsSchema = z.object({
 });
 export type LayerFacts = z.infer<typeof LayerFactsSchema>;
 
-/** A rootfs as a runtime sees it: each path's facts and the layer (index) that last wrote it. */
-export type RootfsView = Map<string, PathFacts & { layer: number }>;
+/**
+ * The layer view: what an image's layers hold together, as a runtime would see it (its rootfs):
+ * each path's facts and the layer (by position) that last wrote it.
+ */
+export type LayerView = Map<string, PathFacts & { layer: number }>;
 
 /** A stream read to its end: a tar entry's body or a file. */
 type Body = AsyncIterable<Buffer>;
@@ -222,7 +225,7 @@ async function drain(body: Body): Promise<void> {
 }
 
 /** Applies one layer on top of the view: whiteouts first (they concern lower layers), then entries. */
-export function applyLayer(view: RootfsView, layer: LayerFacts, index: number): void {
+export function applyLayer(view: LayerView, layer: LayerFacts, index: number): void {
   const removeUnder = (dir: string, self: boolean) => {
     const prefix = dir === '' ? '' : `${dir}/`;
     for (const path of [...view.keys()]) if ((self && path === dir) || path.startsWith(prefix)) view.delete(path);
@@ -286,18 +289,18 @@ function scanLayer(layer: Layer): Promise<LayerFacts> {
   return scanTar(layer.open());
 }
 
-/** The rootfs the layers make; with `memo`, facts already known are not scanned again. */
-export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFactsMemo): Promise<RootfsView> {
-  const view: RootfsView = new Map();
+/** The layer view of `layers`; with `memo`, facts already known are not scanned again. */
+export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFactsMemo): Promise<LayerView> {
+  const view: LayerView = new Map();
   for (const [index, layer] of layers.entries()) applyLayer(view, memo ? await memo.facts(layer) : await scanLayer(layer), index);
   return view;
 }
 
 /**
- * The rootfs the layers make, reading the facts builds remembered in `memoDir` and scanning
+ * The layer view of `layers`, reading the facts builds remembered in `memoDir` and scanning
  * only layers no build saw (nothing is written: readers of the store keep it unchanged).
  */
-export function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<RootfsView> {
+export function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<LayerView> {
   return viewFromLayers(layers, new LayerFactsMemo(memoDir));
 }
 
@@ -309,8 +312,8 @@ async function readMemo(file: string): Promise<LayerFacts | undefined> {
 }
 
 /** The same view of a directory on disk (an exported rootfs). Symlinks are not followed. */
-export async function viewFromDirectory(root: string): Promise<RootfsView> {
-  const view: RootfsView = new Map();
+export async function viewFromDirectory(root: string): Promise<LayerView> {
+  const view: LayerView = new Map();
   const inodes = new Map<string, string>();
   async function walk(dir: string, rel: string): Promise<void> {
     for (const name of (await readdir(dir)).sort()) {
@@ -357,7 +360,7 @@ async function headOrWhole(abs: string, path: string, size: number): Promise<{ b
 }
 
 /** Follows symlinks and hardlinks inside the view (at most 40 hops, as Linux does). */
-export function resolvePath(view: RootfsView, path: string): { path: string; facts: PathFacts } | undefined {
+export function resolvePath(view: LayerView, path: string): { path: string; facts: PathFacts } | undefined {
   let current = path;
   for (let hop = 0; hop < 40; hop++) {
     const facts = view.get(current);
