@@ -86,9 +86,10 @@ function which(command: string): string | undefined {
 /**
  * Every image reference the image's manifests, charts and image lists name (`files`: the
  * documents under manifests/, charts/ and application/apps/, by image path). Charts are
- * rendered with helm when it is installed, else read from their values files with a warning.
+ * rendered with helm when it is installed (`findHelm`: its path), else read from their values
+ * files with a warning.
  */
-export async function discoverImages(files: Map<string, Buffer>, fields: ImageField[], reporter: Reporter): Promise<FoundImage[]> {
+export async function discoverImages(files: Map<string, Buffer>, fields: ImageField[], reporter: Pick<Reporter, 'warn'>, findHelm = () => which('helm')): Promise<FoundImage[]> {
   const charts = await findCharts(files);
   const inChart = (path: string) => charts.some((c) => path.startsWith(`${c.path}/`));
   const found: FoundImage[] = [];
@@ -100,7 +101,7 @@ export async function discoverImages(files: Map<string, Buffer>, fields: ImageFi
   }
   // A library chart renders nothing itself; the charts that depend on it render its templates.
   const rendered = charts.filter((c) => c.type !== 'library');
-  const helm = rendered.length > 0 ? which('helm') : undefined;
+  const helm = rendered.length > 0 ? findHelm() : undefined;
   for (const chart of rendered) {
     if (helm) {
       found.push(...(await imagesInHelmChart(helm, chart, files, fields)));

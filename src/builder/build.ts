@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { expandWord } from '../kubefile/expand.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
-import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
+import { formatPlatform, type Platform } from '../oci/platform.js';
 import type { Descriptor, ImageConfig, ImageIndex, Manifest } from '../oci/schemas.js';
 import type { ResolvedImage } from '../store/image.js';
 import { withBuildLease } from '../store/gc.js';
@@ -20,7 +19,7 @@ import type { StageResult } from './stage-result.js';
 import { buildStages, type StagesInput } from './stages.js';
 import type { Workspace } from './workspace.js';
 import type { BuildOptions } from './options.js';
-import { VariableScope, platformArgs } from './variables.js';
+import { globalScope } from './variables.js';
 
 export interface BuildResult {
   descriptor: Descriptor;
@@ -65,10 +64,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
 async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omit<StagesInput, 'kubefile' | 'platform' | 'globals'>): Promise<Descriptor> {
   const { batch, options, facts } = shared;
-  const globals = new VariableScope(options.buildArgs, platformArgs(platform, hostPlatform()));
-  for (const ins of kubefile.globalArgs) {
-    for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
-  }
+  const globals = globalScope(kubefile, options.buildArgs, platform);
   // Only the last stage is the image; the stages it copies from are built first, others never.
   const { result, scope, base, baseName } = await buildStages({ ...shared, kubefile, platform, globals });
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);

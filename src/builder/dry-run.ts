@@ -5,7 +5,7 @@ import { formatImageFileSpec } from '../airgap/image-files.js';
 import { expandWord, expandWords } from '../kubefile/expand.js';
 import type { Instruction, Kubefile } from '../kubefile/instructions.js';
 import { sniffArchive } from '../layer/decompress.js';
-import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
+import { formatPlatform, type Platform } from '../oci/platform.js';
 import { isDocumentPath } from '../runtime/layer-view.js';
 import type { SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
@@ -13,7 +13,7 @@ import { EntryCollector, imagePath } from './collect.js';
 import { BuildContext, type ContextSource } from './context.js';
 import { readKubefile } from './kubefile-source.js';
 import { APPS_ROOT } from './stage-builder.js';
-import { VariableScope, platformArgs } from './variables.js';
+import { globalScope, type VariableScope } from './variables.js';
 
 export interface DryRunOptions {
   contextDir: string;
@@ -97,10 +97,7 @@ async function plannedImages(planned: PlannedFiles, lookup: (name: string) => st
 }
 
 async function planPlatform(kubefile: Kubefile, platform: Platform, context: BuildContext, options: DryRunOptions): Promise<{ steps: string[]; planned: PlannedFiles; lookup: (name: string) => string | undefined }> {
-  const globals = new VariableScope(options.buildArgs, platformArgs(platform, hostPlatform()));
-  for (const ins of kubefile.globalArgs) {
-    for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
-  }
+  const globals = globalScope(kubefile, options.buildArgs, platform);
   const lines: string[] = [];
   let planned = new PlannedFiles(context, (m) => options.reporter.warn(m));
   let lookup = globals.lookup;

@@ -110,7 +110,7 @@ async function atFrom<T>(pos: SourcePosition, imageName: string, start: () => T 
 }
 
 /** Indices of the stages the last stage depends on, itself included, in order. */
-function neededStages(kubefile: Kubefile, globals: VariableScope): number[] {
+export function neededStages(kubefile: Kubefile, globals: VariableScope): number[] {
   const needed = new Set<number>();
   const visit = (index: number): void => {
     if (needed.has(index)) return;

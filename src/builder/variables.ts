@@ -1,4 +1,6 @@
-import type { Platform } from '../oci/platform.js';
+import { expandWord } from '../kubefile/expand.js';
+import type { Kubefile } from '../kubefile/instructions.js';
+import { hostPlatform, type Platform } from '../oci/platform.js';
 
 /** The platform arguments docker defines (TARGET*) plus sealer's ARCH, for one platform. */
 export function platformArgs(target: Platform, build: Platform): Record<string, string> {
@@ -13,6 +15,15 @@ export function platformArgs(target: Platform, build: Platform): Record<string, 
     BUILDVARIANT: build.variant ?? '',
     ARCH: target.architecture,
   };
+}
+
+/** The scope FROM lines see when building for `platform`: --build-arg, the platform args and the ARGs before the first FROM. */
+export function globalScope(kubefile: Kubefile, buildArgs: ReadonlyMap<string, string>, platform: Platform): VariableScope {
+  const globals = new VariableScope(buildArgs, platformArgs(platform, hostPlatform()));
+  for (const ins of kubefile.globalArgs) {
+    for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
+  }
+  return globals;
 }
 
 function formatPlatformArg(p: Platform): string {

@@ -13,7 +13,8 @@ export class LazyLayerView {
   private readonly layers: Layer[] = [];
   private applied = 0;
 
-  constructor(private readonly memo: LayerFactsMemo) {}
+  /** `memo` is the build's LayerFactsMemo; only its `facts` is asked. */
+  constructor(private readonly memo: Pick<LayerFactsMemo, 'facts'>) {}
 
   add(layer: Layer): void {
     this.layers.push(layer);
