@@ -17,6 +17,8 @@ declare -A tools=(
   [sudo]=sudo
   # the host tools kubeadm checks, which the kubernetes basefs init.sh checks too
   [conntrack]=conntrack [iptables]=iptables [modprobe]=kmod
+  # the shells whose completion scripts the tests run
+  [zsh]=zsh [fish]=fish
 )
 missing=()
 for cmd in "${!tools[@]}"; do

@@ -146,12 +146,13 @@ _sealbuild_offer() {
 }
 _sealbuild_complete() {
   # The words up to the cursor, split at blanks only (COMP_WORDS is also split at ':' and '=').
-  local line=\${COMP_LINE:0:COMP_POINT} words=() cur path="" nargs=0 want="" w i
+  # command_path, not path: zsh ties \$path to \$PATH, even in a local.
+  local line=\${COMP_LINE:0:$COMP_POINT} words=() cur command_path="" nargs=0 want="" w i
   local -a self
   set -f
   words=($line)
   set +f
-  if [[ $line == *[[:blank:]] || \${#words[@]} -le 1 ]]; then cur=""; else cur=\${words[\${#words[@]}-1]}; unset 'words[\${#words[@]}-1]'; fi
+  if [[ $line == *[[:blank:]] || \${#words[@]} -le 1 ]]; then cur=""; else cur=\${words[\${#words[@]}-1]}; words=("\${words[@]:0:\${#words[@]}-1}"); fi
   self=("\${words[0]:-sealbuild}")
   for ((i = 1; i < \${#words[@]}; i++)); do
     w=\${words[i]}
@@ -163,30 +164,32 @@ _sealbuild_complete() {
     if [[ $w == -* ]]; then
       [[ $w == --root=* ]] && self+=(--root "\${w#--root=}")
       # A flag that is not the program's own starts the default command, build.
-      [[ -z $path && " $(_sealbuild_flags "") " != *" \${w%%=*} "* ]] && path=build
-      [[ $w != *=* && " $(_sealbuild_valued "$path") " == *" $w "* ]] && want=$w
+      [[ -z $command_path && " $(_sealbuild_flags "") " != *" \${w%%=*} "* ]] && command_path=build
+      [[ $w != *=* && " $(_sealbuild_valued "$command_path") " == *" $w "* ]] && want=$w
       continue
     fi
-    if ((nargs == 0)) && [[ " $(_sealbuild_subcommands "$path") " == *" $w "* ]]; then
-      path=\${path:+$path }$w
-    elif [[ -z $path ]]; then
-      path=build nargs=1
+    if ((nargs == 0)) && [[ " $(_sealbuild_subcommands "$command_path") " == *" $w "* ]]; then
+      command_path=\${command_path:+$command_path }$w
+    elif [[ -z $command_path ]]; then
+      command_path=build nargs=1
     else
       nargs=$((nargs + 1))
     fi
   done
   if [[ -n $want ]]; then
-    _sealbuild_offer "$(_sealbuild_value_kind "$path" "$want")" "$cur" "\${self[@]}"
+    _sealbuild_offer "$(_sealbuild_value_kind "$command_path" "$want")" "$cur" "\${self[@]}"
   elif [[ $cur == --*=* ]]; then
-    _sealbuild_offer "$(_sealbuild_value_kind "$path" "\${cur%%=*}")" "\${cur#*=}" "\${self[@]}"
+    _sealbuild_offer "$(_sealbuild_value_kind "$command_path" "\${cur%%=*}")" "\${cur#*=}" "\${self[@]}"
+    # bash replaces only what follows '=' (a word break there); zsh replaces the whole word.
+    [[ \${COMP_WORDBREAKS-} == *=* ]] || COMPREPLY=("\${COMPREPLY[@]/#/\${cur%%=*}=}")
   elif [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$(_sealbuild_flags "$path")" -- "$cur"))
-  elif ((nargs == 0)) && [[ -n $(_sealbuild_subcommands "$path") ]]; then
-    COMPREPLY=($(compgen -W "$(_sealbuild_subcommands "$path")" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(_sealbuild_flags "$command_path")" -- "$cur"))
+  elif ((nargs == 0)) && [[ -n $(_sealbuild_subcommands "$command_path") ]]; then
+    COMPREPLY=($(compgen -W "$(_sealbuild_subcommands "$command_path")" -- "$cur"))
     # The program's own word may also be a build context (\`sealbuild DIR\`).
-    [[ -z $path ]] && COMPREPLY+=($(compgen -d -- "$cur"))
+    [[ -z $command_path ]] && COMPREPLY+=($(compgen -d -- "$cur"))
   else
-    _sealbuild_offer "$(_sealbuild_arg_kind "\${path:-build}" "$nargs")" "$cur" "\${self[@]}"
+    _sealbuild_offer "$(_sealbuild_arg_kind "\${command_path:-build}" "$nargs")" "$cur" "\${self[@]}"
   fi
 }
 complete -F _sealbuild_complete sealbuild
@@ -232,19 +235,37 @@ function fishScript(specs: CommandSpec[]): string {
   const lines = [
     '# sealbuild completion for fish (generated from its command definitions by `sealbuild completion fish`).',
     '# Load it with: sealbuild completion fish | source',
+    // As in bash: a flag's value is skipped, a flag or word that is not the program's own starts
+    // the default command (build), and words after the command path are its arguments.
     'function __sealbuild_path --description "the command words typed so far"',
-    '    set -l path',
+    '    set -l path; set -l want 0; set -l nargs 0',
     '    for w in (commandline -opc)[2..-1]',
-    '        string match -q -- "-*" $w; and continue',
-    '        set -l subs (__sealbuild_subcommands "$path")',
-    '        contains -- $w $subs; or break',
-    '        set path (string trim -- "$path $w")',
+    '        if test $want = 1; set want 0; continue; end',
+    '        if string match -q -- "-*" $w',
+    '            test -z "$path"; and not contains -- (string replace -r -- "=.*" "" $w) (__sealbuild_table flags ""); and set path build',
+    '            string match -q -- "*=*" $w; or not contains -- $w (__sealbuild_table valued "$path"); or set want 1',
+    '            continue',
+    '        end',
+    '        if test $nargs = 0; and contains -- $w (__sealbuild_table subcommands "$path")',
+    '            set path (string trim -- "$path $w")',
+    '        else if test -z "$path"',
+    '            set path build; set nargs 1',
+    '        else',
+    '            set nargs (math $nargs + 1)',
+    '        end',
     '    end',
     '    echo $path',
     'end',
-    'function __sealbuild_subcommands',
-    '    switch $argv[1]',
-    ...specs.filter((s) => s.subcommands.length > 0).flatMap((s) => [`        case ${fishQuote(s.path)}`, `            printf '%s\\n' ${s.subcommands.join(' ')}`]),
+    'function __sealbuild_table --description "TABLE PATH: subcommands, flags or valued (flags whose value is the next word) of a command"',
+    '    switch "$argv[1] $argv[2]"',
+    ...specs.flatMap((s) => {
+      const rows: [string, string[]][] = [
+        ['subcommands', s.subcommands],
+        ['flags', s.flags.flatMap((f) => f.names)],
+        ['valued', s.flags.filter((f) => f.value !== undefined && !f.optional).flatMap((f) => f.names)],
+      ];
+      return rows.filter(([, words]) => words.length > 0).flatMap(([table, words]) => [`        case ${fishQuote(`${table} ${s.path}`)}`, `            printf '%s\\n' ${words.join(' ')}`]);
+    }),
     '    end',
     'end',
     'function __sealbuild_images',
@@ -267,6 +288,8 @@ function fishScript(specs: CommandSpec[]): string {
     }
     const first = spec.args[0];
     if (first !== undefined && spec.subcommands.length === 0) lines.push(`complete -c sealbuild ${at} ${fishValue(first).replace(/^-[rx] ?/, '')}`);
+    // The program's own word may also be a build context (`sealbuild DIR`).
+    if (spec.path === '') lines.push(`complete -c sealbuild ${at} ${fishValue('dir').replace(/^-x /, '')}`);
   }
   lines.push('function __sealbuild_at', '    test "$argv" = (__sealbuild_path)', 'end');
   return `${lines.join('\n')}\n`;
