@@ -15,6 +15,9 @@ for d in etc var usr/local opt root; do
   mkdir -p "$dir/ovl/$key/upper" "$dir/ovl/$key/work"
   mount -t overlay "testbed-$key" -o "lowerdir=/$d,upperdir=$dir/ovl/$key/upper,workdir=$dir/ovl/$key/work" "/$d"
 done
+# A host resolves its own name, as a Debian install writes it: without the line, every sudo
+# waits ~20 s for DNS ("unable to resolve host") before it runs the command.
+printf '127.0.1.1\t%s\n' "$name" >> /etc/hosts
 
 # cgroups seen from this host's cgroup namespace: its own subtree is the root, so runc's
 # cgroups for the host's containers never collide with another host's.
