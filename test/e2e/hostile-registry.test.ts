@@ -3,15 +3,17 @@ import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { ATTACK_BOUND_MS, INDEX_HEADERS, MANIFEST_HEADERS, expectRefused, imageRoutes, indexOf, makeImage, plantImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
+import { ATTACK_BOUND_MS, ATTACK_TIMEOUT_S, INDEX_HEADERS, MANIFEST_HEADERS, TIMEOUT_ARGS, expectRefused, imageRoutes, indexOf, makeImage, plantImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
 
 /*
  * Issue #19: a registry that lies, floods and stalls. Every attack goes through the CLI and must
  * end with one error line, exit 1, no stack trace, the store as it was (ROOT/tmp empty), within
  * a time bound, and with a peak RSS under 300 MB. The tests pass --timeout 2 so the suite stays
- * fast; with the default (30 s) a timeout is tried twice: about 61 s per attack (one test runs so).
+ * fast; with the default (30 s) a timeout is tried twice: about 61 s per attack (one test runs so
+ * always, and HOSTILE_DEFAULTS=1 runs them all so). Trickle rates scale with the timeout.
  */
-const TIMEOUT = ['--timeout', '2'];
+const TIMEOUT = TIMEOUT_ARGS;
+const T = `${ATTACK_TIMEOUT_S} s`;
 
 let work: string;
 let image: TestImage;
@@ -92,7 +94,7 @@ test('2: a config declared larger than the config cap is not fetched', async () 
 
 test('3: a registry that never answers the manifest request times out', async () => {
   await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { silent: true } }, async (host, registry) => {
-    await refused(pull(host), /manifest .*: 127\.0\.0\.1:\d+ timed out: no answer within 2 s \(hint: .*--timeout/);
+    await refused(pull(host), new RegExp(String.raw`manifest .*: 127\.0\.0\.1:\d+ timed out: no answer within ${T} \(hint: .*--timeout`));
     assert.equal(registry.requests.get(`GET ${manifestPath}`), 2, 'a timeout is tried twice');
   });
 });
@@ -108,27 +110,27 @@ test('3: with the default timeout, a registry that never answers is given up wit
 
 test('3: a manifest trickling one byte at a time times out', async () => {
   await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { trickle: image.manifest, everyMs: 300 } }, async (host) => {
-    await refused(pull(host), /manifest .*: 127\.0\.0\.1:\d+ timed out: the answer took longer than 2 s/);
+    await refused(pull(host), new RegExp(String.raw`manifest .*: 127\.0\.0\.1:\d+ timed out: the answer took longer than ${T}`));
   });
 });
 
 test('3: a blob whose body stops moving stalls', async () => {
   const layer = image.layers[0]!;
   await withRegistry({ ...imageRoutes(image), [layerPath()]: { stallAfter: 10, body: layer.blob } }, async (host) => {
-    await refused(pull(host), /download failed after 10 of \d+ bytes: stalled: (no data for 2 s|less than \d+ bytes in 2 s)/);
+    await refused(pull(host), new RegExp(String.raw`download failed after 10 of \d+ bytes: stalled: (no data for ${T}|less than \d+ bytes in ${T})`));
   });
 });
 
 test('3: a blob trickling below the minimum rate stalls', async () => {
   const layer = image.layers[0]!;
-  await withRegistry({ ...imageRoutes(image), [layerPath()]: { trickle: layer.blob, everyMs: 200 } }, async (host) => {
-    await refused(pull(host), /download failed after \d+ of \d+ bytes: stalled: less than \d+ bytes in 2 s/);
+  await withRegistry({ ...imageRoutes(image), [layerPath()]: { trickle: layer.blob, everyMs: 100 * ATTACK_TIMEOUT_S } }, async (host) => {
+    await refused(pull(host), new RegExp(String.raw`download failed after \d+ of \d+ bytes: stalled: less than \d+ bytes in ${T}`));
   });
 });
 
 test('3: a silent /v2/ probe times out', async () => {
   await withRegistry({ '/v2/': { silent: true } }, async (host) => {
-    await refused(pull(host), /127\.0\.0\.1:\d+ timed out: no answer within 2 s/);
+    await refused(pull(host), new RegExp(String.raw`127\.0\.0\.1:\d+ timed out: no answer within ${T}`));
   });
 });
 
