@@ -152,7 +152,9 @@ export class RegistryHttp {
   async send(req: RegistryRequest): Promise<RegistryResponse> {
     this.ready ??= this.connect();
     const { base, auth } = await this.ready;
+    // An absolute URL came from the registry (an upload's Location): a hop like a redirect.
     let url = new URL(req.url, base);
+    if (url.origin !== base.origin) url = this.checkedHop(url, req.what, 'sent the request to');
     let reauthorized = false;
     let waited = 0;
     const wait = async (ms: number): Promise<boolean> => {

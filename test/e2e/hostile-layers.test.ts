@@ -158,7 +158,7 @@ test('5: build FROM and export of a stored image with a truncated layer fail in 
   assert.deepEqual(await readdir(out), []);
 });
 
-test('6: a decompression bomb is refused on pull and on export, and allowed with --allow-expansion', async () => {
+test('6: a decompression bomb is refused on pull, on export and unpacked for a build, and allowed with --allow-expansion', async () => {
   // 1100 MiB of zeros: past the 1 GiB allowance, about 1000:1.
   const bomb = await zeroBomb(1100 * 1024 ** 2);
   const image = makeImage({ repo: 'hostile/bomb', blobs: [bomb.blob], diffIds: [bomb.diffId] });
@@ -169,6 +169,10 @@ test('6: a decompression bomb is refused on pull and on export, and allowed with
   const out = join(work, `export-${Date.now()}`);
   await expectRefused(root, ['export', '-o', out, 'planted/bomb:1'], message);
   assert.deepEqual(await readdir(out), [], 'the partly written file is gone');
+  const context = await mkdtemp(join(work, 'ctx-'));
+  await writeFile(join(context, 'Kubefile'), 'FROM planted/honest:1\nCOPY --from=planted/bomb:1 /zeros /zeros\n');
+  await plantImage(root, honest, 'docker.io/planted/honest:1');
+  await expectRefused(root, ['build', '-t', 'out:1', '--platform', 'linux/amd64', context], message);
   await pullFrom(await newRoot(), image, 'ok', ['--allow-expansion']);
 });
 

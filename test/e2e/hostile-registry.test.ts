@@ -196,6 +196,24 @@ test('9: a redirect to plain HTTP on a host that is not loopback is refused', as
     registry.routes['/elsewhere'] = { serve: image.layers[0]!.blob };
     await refused(pull(host), /redirected to http:\/\/0\.0\.0\.0:\d+\/elsewhere, which is not HTTPS/);
     assert.equal(registry.requests.get('GET /elsewhere'), undefined);
+    // On every hop: a first redirect that may be followed (loopback) does not open the way.
+    registry.routes[layerPath()] = { redirect: '/hop' };
+    registry.routes['/hop'] = { redirect: `http://0.0.0.0:${host.split(':')[1]}/elsewhere` };
+    await refused(pull(host), /redirected to http:\/\/0\.0\.0\.0:\d+\/elsewhere, which is not HTTPS/);
+    assert.equal(registry.requests.get('GET /hop'), 1);
+    assert.equal(registry.requests.get('GET /elsewhere'), undefined);
+  });
+});
+
+test('9: an upload Location on plain HTTP on a host that is not loopback gets no blob', async () => {
+  const root = await freshStore();
+  await plantImage(root, image, 'docker.io/hostile/app:1');
+  await withRegistry({ '/v2/': { serve: '{}' } }, async (host, registry) => {
+    registry.routes[`/v2/${image.repo}/blobs/uploads/`] = { serve: '', status: 202, headers: { location: `http://0.0.0.0:${host.split(':')[1]}/upload` } };
+    registry.routes['/upload'] = { serve: '', status: 201 };
+    await expectRefused(root, [...TIMEOUT, 'push', 'hostile/app:1', `${host}/${image.repo}:1`], /blob \S+@sha256:[0-9a-f]{64}: registry 127\.0\.0\.1:\d+ sent the request to http:\/\/0\.0\.0\.0:\d+\/upload, which is not HTTPS/);
+    assert.equal(registry.requests.get('PUT /upload'), undefined, 'no blob went over plain HTTP');
+    assert.equal(registry.requests.get('PATCH /upload'), undefined, 'no blob went over plain HTTP');
   });
 });
 
