@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool, writeFiles } from '../helpers/cli.js';
+import { progressEvents, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool, writeFiles } from '../helpers/cli.js';
 import { pathWithout } from '../helpers/go-tools.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
@@ -81,7 +81,7 @@ test('images named by imageList, workloads, CRD fields and chart values are cach
   await writeFile(ignored, `${h}/team/app8:v8\n`);
   const args = ['-t', 'cluster/img:1', '--platform', 'linux/amd64', '--image-list', extraList, '--ignored-image-list', ignored, '--image-field', 'Kafka=spec.kafka.image', ctx];
   const first = await sealbuildOk(root, ['--progress', 'json', ...args], { env });
-  const events = first.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; images?: number; downloadedBytes?: number; message?: string });
+  const events = progressEvents(first.stderr) as { event: string; images?: number; downloadedBytes?: number; message?: string }[];
   assert.equal(events.find((e) => e.event === 'images-cached')!.images, 9);
   assert.ok(events.find((e) => e.event === 'images-cached')!.downloadedBytes! > 0);
   assert.ok(events.some((e) => e.event === 'warning' && /helm is not installed/.test(e.message ?? '')));
@@ -120,7 +120,7 @@ test('images named by imageList, workloads, CRD fields and chart values are cach
   await source.stop();
   const again = await sealbuildOk(root, ['--progress', 'json', ...args], { env });
   assert.equal(again.stdout.trim(), first.stdout.trim());
-  const cachedEvent = again.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((e) => e.event === 'images-cached');
+  const cachedEvent = progressEvents(again.stderr).find((e) => e.event === 'images-cached')!;
   assert.equal(cachedEvent.downloadedBytes, 0);
 });
 

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LAYER_LINE, removeDir, type RunResult, sealbuild, sealbuildOk, snapshot, tempDir } from '../helpers/cli.js';
+import { removeDir, type RunResult, sealbuild, sealbuildOk, snapshot, tempDir, writtenLayers } from '../helpers/cli.js';
 
 const TAG = 'my/base:v1';
 const MISSING_IMAGE = 'my/absent:v1';
@@ -165,17 +165,17 @@ test('7. ADD of a URL: checksum mismatch, HTTP 404', async () => {
 });
 
 test('8. a build failing after layers were written leaves no blob behind', async () => {
-  // Plain progress, to see that the first COPY's layer really was written before the failure.
+  // JSON progress, to see that the first COPY's layer really was written before the failure.
   const file = await kubefile('fails-last', 'FROM scratch', 'COPY ok.txt /', 'COPY missing /');
-  const result = await runChangingNothing(['-t', TAG, '-f', file, 'ctx']);
+  const result = await runChangingNothing(['--progress', 'json', '-t', TAG, '-f', file, 'ctx']);
   assert.equal(result.code, 1, result.stderr);
   assert.equal(result.stdout, '');
   const lines = result.stderr.split(/(?<=\n)/);
   assertErrorLine(lines.pop()!, [`Error: ${file}:3:1: COPY source "missing" not found`]);
-  const written = lines.flatMap((line) => LAYER_LINE.exec(line.trimEnd())?.[1] ?? []);
+  const written = writtenLayers(lines.join(''));
   assert.equal(written.length, 1, `expected one layer before the failure: ${result.stderr}`);
   const blobs = await readdir(join(store, 'oci', 'blobs', 'sha256'));
-  assert.ok(!blobs.some((blob) => blob.startsWith(written[0]!)), `layer ${written[0]} of a failed build is in the store`);
+  assert.ok(!blobs.includes(written[0]!.replace('sha256:', '')), `layer ${written[0]} of a failed build is in the store`);
 
   // The first platform's image (layers, config, manifest) is complete when the second fails.
   const perArch = await kubefile('fails-second-platform', 'FROM scratch', 'COPY arch/${ARCH}/ /bin/');

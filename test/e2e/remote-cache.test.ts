@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { layerSteps, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { layerSteps, progressEvents, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 
 let work: string;
@@ -32,6 +32,21 @@ after(async () => {
 });
 
 
+/** The warnings of a `--progress json` run. */
+function warnings(stderr: string): string[] {
+  return progressEvents(stderr).flatMap((e) => (e.event === 'warning' ? [String(e.message)] : []));
+}
+
+/** The build cache a `--progress json` run imported or exported (`kind`): its name and number of entries. */
+function cacheEvents(stderr: string, kind: 'cache-import' | 'cache-export'): { ref: unknown; entries: unknown }[] {
+  return progressEvents(stderr).flatMap((e) => (e.event === kind ? [{ ref: e.ref, entries: e.entries }] : []));
+}
+
+/** How many blob transfers of a `--progress json` run reached `state` (start, exists, uploaded...). */
+function blobs(stderr: string, state: string): number {
+  return progressEvents(stderr).filter((e) => e.event === 'blob' && e.state === state).length;
+}
+
 async function layersOf(root: string, digest: string): Promise<{ digest: string }[]> {
   const manifest = JSON.parse(await readFile(join(root, 'oci', 'blobs', 'sha256', digest.replace('sha256:', '')), 'utf8'));
   return manifest.layers;
@@ -42,11 +57,11 @@ test('runner B reuses the layers runner A exported: CACHED steps, no compression
   const [rootA, rootB] = [join(work, 'runner-a'), join(work, 'runner-b')];
   const flags = ['--build-mode', 'lite', '--platform', 'linux/amd64'];
 
-  const a = await sealbuildOk(rootA, ['build', '-t', 'ci/app:a', ...flags, '--cache-from', `registry=${cache}`, '--cache-to', `registry=${cache}`, ctx], { env });
-  assert.match(a.stderr, /^WARNING: --cache-from .*team\/k3s-cache:buildcache: no build cache there yet; building without it$/m);
+  const a = await sealbuildOk(rootA, ['--progress', 'json', 'build', '-t', 'ci/app:a', ...flags, '--cache-from', `registry=${cache}`, '--cache-to', `registry=${cache}`, ctx], { env });
+  assert.match(warnings(a.stderr).join('\n'), /^--cache-from .*team\/k3s-cache:buildcache: no build cache there yet; building without it$/m);
   const built = ['COPY app.txt /etc/app.txt', 'COPY manifests manifests', 'APP demo local://manifests/deploy.yaml'];
   assert.deepEqual(layerSteps(a.stderr), built.map((s) => `built ${s}`));
-  assert.match(a.stderr, /^Exported build cache .*team\/k3s-cache:buildcache: 3 entries$/m);
+  assert.deepEqual(cacheEvents(a.stderr, 'cache-export'), [{ ref: `${cache}:buildcache`, entries: 3 }]);
 
   const tagged = JSON.parse(run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${cache}:buildcache`]));
   assert.equal(tagged.artifactType, 'application/vnd.sealbuild.buildcache.v1');
@@ -54,27 +69,27 @@ test('runner B reuses the layers runner A exported: CACHED steps, no compression
   const layersA = await layersOf(rootA, a.stdout.trim());
   assert.deepEqual(tagged.layers.map((l: { digest: string }) => l.digest), layersA.map((l) => l.digest));
 
-  const b = await sealbuildOk(rootB, ['--progress', 'plain', 'build', '-t', 'ci/app:b', ...flags, '--cache-from', `registry=${cache}`, ctx], { env });
+  const b = await sealbuildOk(rootB, ['--progress', 'json', 'build', '-t', 'ci/app:b', ...flags, '--cache-from', `registry=${cache}`, ctx], { env });
   assert.deepEqual(layerSteps(b.stderr), built.map((s) => `CACHED ${s}`), 'every layer step hit, none was compressed');
-  assert.match(b.stderr, /^Imported build cache .*: 3 entries$/m);
-  assert.equal(b.stderr.match(/^ {2}fetching cached blob [0-9a-f]{12} /gm)?.length, 3, 'each hit layer downloaded once');
+  assert.deepEqual(cacheEvents(b.stderr, 'cache-import'), [{ ref: `${cache}:buildcache`, entries: 3 }]);
+  assert.equal(blobs(b.stderr, 'start'), 3, 'each hit layer downloaded once');
   assert.equal(b.stdout.trim(), a.stdout.trim(), 'same image digest');
   for (const layer of layersA) await access(join(rootB, 'oci', 'blobs', 'sha256', layer.digest.replace('sha256:', '')));
 
   // The hits were recorded locally: a third build on runner B needs no registry at all.
-  const again = await sealbuildOk(rootB, ['build', '-t', 'ci/app:b', ...flags, ctx], { env });
+  const again = await sealbuildOk(rootB, ['--progress', 'json', 'build', '-t', 'ci/app:b', ...flags, ctx], { env });
   assert.deepEqual(layerSteps(again.stderr), built.map((s) => `CACHED ${s}`));
-  assert.doesNotMatch(again.stderr, /fetching cached/);
+  assert.equal(blobs(again.stderr, 'start'), 0, 'nothing fetched');
 
   // Runner B changes the first file and exports: every key after it changes (keys chain), so
   // the cache accumulates 3 new entries next to A's 3; the layers whose bytes did not change
   // are in the repository already and are only checked with a HEAD.
   await writeFile(join(ctx, 'app.txt'), 'version 2\n');
-  const c = await sealbuildOk(rootB, ['build', '-t', 'ci/app:c', ...flags, '--cache-from', `registry=${cache}`, '--cache-to', `registry=${cache}`, ctx], { env });
+  const c = await sealbuildOk(rootB, ['--progress', 'json', 'build', '-t', 'ci/app:c', ...flags, '--cache-from', `registry=${cache}`, '--cache-to', `registry=${cache}`, ctx], { env });
   assert.deepEqual(layerSteps(c.stderr), built.map((s) => `built ${s}`));
-  assert.match(c.stderr, /^Exported build cache .*: 6 entries$/m);
-  assert.equal(c.stderr.match(/^ {2}blob [0-9a-f]{12} exists$/gm)?.length, 2);
-  assert.equal(c.stderr.match(/^ {2}blob [0-9a-f]{12} uploaded$/gm)?.length, 1);
+  assert.deepEqual(cacheEvents(c.stderr, 'cache-export'), [{ ref: `${cache}:buildcache`, entries: 6 }]);
+  assert.equal(blobs(c.stderr, 'exists'), 2);
+  assert.equal(blobs(c.stderr, 'uploaded'), 1);
   await writeFile(join(ctx, 'app.txt'), 'version 1\n');
 });
 

@@ -89,18 +89,35 @@ export async function snapshot(dir: string): Promise<string[]> {
   return out;
 }
 
-/** A layer written, in plain progress: `  layer 93c91f4d866f 135 MB in 2.1s`; the group is the short digest. */
-export const LAYER_LINE = /^ {2}layer ([0-9a-f]{12}) \d+(?:\.\d+)? [kMGT]?B in \S+$/;
+/** One event of `--progress json` (one JSON object a line on stderr). */
+export interface ProgressEvent {
+  event: string;
+  [field: string]: unknown;
+}
 
-/** The layer steps of a build's progress (plain mode): `CACHED <instruction>` or `built <instruction>` (compressed). */
+/** The events of a `--progress json` run; other lines (the error line) are left out. */
+export function progressEvents(stderr: string): ProgressEvent[] {
+  return stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as ProgressEvent);
+}
+
+/** The steps a `--progress json` build announced: `STEP index/total [platform]: text`. */
+export function buildSteps(stderr: string): string[] {
+  return progressEvents(stderr).flatMap((e) => (e.event === 'step' ? [`STEP ${e.index}/${e.total} [${e.platform}]: ${e.text}`] : []));
+}
+
+/** The digests of the layers a `--progress json` build wrote (not those it took from the cache). */
+export function writtenLayers(stderr: string): string[] {
+  return progressEvents(stderr).flatMap((e) => (e.event === 'info' && typeof e.size === 'number' && typeof e.digest === 'string' && e.cached !== true ? [e.digest] : []));
+}
+
+/** The layer steps of a `--progress json` build: `CACHED <instruction>` or `built <instruction>` (compressed). */
 export function layerSteps(stderr: string): string[] {
   const steps: string[] = [];
   let current = '';
-  for (const line of stderr.split('\n')) {
-    const step = /^STEP \d+\/\d+ \[[^\]]+\]: (.*)$/.exec(line);
-    if (step) current = step[1]!;
-    else if (/^ {2}CACHED [0-9a-f]{12}$/.test(line)) steps.push(`CACHED ${current}`);
-    else if (LAYER_LINE.test(line)) steps.push(`built ${current}`);
+  for (const e of progressEvents(stderr)) {
+    if (e.event === 'step') current = String(e.text);
+    else if (e.event === 'info' && e.cached === true) steps.push(`CACHED ${current}`);
+    else if (e.event === 'info' && typeof e.size === 'number' && typeof e.digest === 'string') steps.push(`built ${current}`);
   }
   return steps;
 }
