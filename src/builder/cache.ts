@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { access, lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { z } from 'zod';
-import { digestHex, isDigest, type Digest } from '../oci/digest.js';
+import { digestHex, fileDigest, isDigest, type Digest } from '../oci/digest.js';
 import { DescriptorSchema, checkedJson } from '../oci/schemas.js';
 import { blobLayer, type Layer } from '../layer/image-model.js';
 import type { BlobBatch, Store } from '../store/store.js';
@@ -199,9 +199,7 @@ export class StatCache {
     const known = this.known(abs, s);
     if (known !== undefined) return known;
     const started = Date.now();
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
-    const digest: Digest = `sha256:${hash.digest('hex')}`;
+    const digest = await fileDigest(abs, s.size);
     this.remember(abs, s, digest, started);
     return digest;
   }

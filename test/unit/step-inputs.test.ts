@@ -56,3 +56,15 @@ test('the layer writer learns the same digests as hashing each file', async () =
   const named = hashed.name(entries);
   assert.deepEqual(new Map(named.map((e) => [e.source!, e.digest])), learnt);
 });
+
+test('the stat cache hashes a file read whole and one read in chunks to the sha256 of its bytes', async () => {
+  // 3 MiB and a bit: three full 1 MiB reads and a short one; each byte depends on its offset.
+  const big = Buffer.alloc(3 * 1024 * 1024 + 7, 0);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 131 + (i >> 12)) & 0xff;
+  const path = join(dir, 'big.bin');
+  await writeFile(path, big);
+  const cache = await StatCache.load(store, join(dir, 'elsewhere'));
+  const sha = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  assert.equal(await cache.digest(path), sha(big));
+  assert.equal(await cache.digest(join(context.root, 'etc', 'a.conf')), sha('a = 1\n'));
+});
