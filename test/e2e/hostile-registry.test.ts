@@ -83,6 +83,14 @@ test('2: an endless token answer is refused past its cap', async () => {
   });
 });
 
+test('2: an endless manifest body is refused past its cap', async () => {
+  // The one cap the code before #19 had already (16 MiB); kept, and now tested.
+  await withRegistry({ '/v2/': { serve: '{}' }, [manifestPath]: { endless: true, headers: MANIFEST_HEADERS } }, async (host, registry) => {
+    await refused(pull(host), /manifest .*hostile\/app:1: the registry sent more than 16777216 bytes/);
+    assert.ok(registry.sent.get(manifestPath)! < 64 * 1024 * 1024, `the server sent ${registry.sent.get(manifestPath)} bytes`);
+  });
+});
+
 test('2: a config declared larger than the config cap is not fetched', async () => {
   const huge = { ...image, manifest: Buffer.from(image.manifest.toString().replace(`"size":${image.config.length}`, '"size":600000000')) };
   huge.manifestDigest = sha256(huge.manifest);
@@ -131,6 +139,16 @@ test('3: a blob trickling below the minimum rate stalls', async () => {
 test('3: a silent /v2/ probe times out', async () => {
   await withRegistry({ '/v2/': { silent: true } }, async (host) => {
     await refused(pull(host), new RegExp(String.raw`127\.0\.0\.1:\d+ timed out: no answer within ${T}`));
+  });
+});
+
+test('3: a token service that never answers, or trickles its answer, times out', async () => {
+  await withRegistry({ ...imageRoutes(image) }, async (host, registry) => {
+    registry.routes['/v2/'] = { serve: '{}', status: 401, headers: { 'www-authenticate': `Bearer realm="${registry.url}/token",service="hostile"` } };
+    registry.routes['/token'] = { silent: true };
+    await refused(pull(host), new RegExp(String.raw`token service of 127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ timed out: no answer within ${T}`));
+    registry.routes['/token'] = { trickle: JSON.stringify({ token: 'x'.repeat(1000) }), everyMs: 100 * ATTACK_TIMEOUT_S };
+    await refused(pull(host), new RegExp(String.raw`token service of 127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ timed out: the answer took longer than ${T}`));
   });
 });
 
