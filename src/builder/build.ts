@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
@@ -11,7 +10,7 @@ import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerFactsMemo } from '../runtime/layer-view.js';
-import { LayerCache, StatCache, cacheDir } from './cache.js';
+import { LayerCache, StatCache } from './cache.js';
 import { BuildContext } from './context.js';
 import { readKubefile } from './kubefile-source.js';
 import { configObject } from './container-config.js';
@@ -39,7 +38,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const batch = await options.store.beginBatch();
     const shared = {
       context, batch, options, cache: new LayerCache(options.store, batch, options.remoteCache), statCache: await StatCache.load(options.store, context.root),
-      facts: new LayerFactsMemo(join(cacheDir(options.store.root), 'layer-facts'), batch), workspaces: [] as Workspace[],
+      facts: new LayerFactsMemo(options.store.root, batch), workspaces: [] as Workspace[],
     };
     shared.statCache.saveOnCommit(batch);
     try {

@@ -1,21 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { access, lstat, mkdir, readFile } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { sep } from 'node:path';
 import { z } from 'zod';
+import { Records } from '../cache/records.js';
 import { digestHex, fileDigest, isDigest, type Digest } from '../oci/digest.js';
-import { DescriptorSchema, checkedJson } from '../oci/schemas.js';
+import { DescriptorSchema } from '../oci/schemas.js';
 import { blobLayer, type Layer } from '../layer/image-model.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { writeFileAtomic } from '../util/fs-atomic.js';
 
 /** Bump when what goes into a key changes meaning: old entries then simply never match. */
 const KEY_VERSION = 1;
-
-/** Where the build cache lives in the store root; `sealbuild prune` removes it whole. */
-export function cacheDir(root: string): string {
-  return join(root, 'cache');
-}
 
 /**
  * A cache key: sha256 over a canonical JSON of its parts. Object keys are sorted so that
@@ -45,6 +40,8 @@ function isFlat(value: unknown): boolean {
 }
 
 const EntrySchema = z.object({ layer: DescriptorSchema, diffId: z.string().refine(isDigest) });
+/** A step built once: the record is the marker, its content says nothing. */
+const StepSchema = z.object({});
 
 /** Where a key the local cache misses may still be found: a registry cache (remote-cache.ts). */
 export interface RemoteLayers {
@@ -53,8 +50,8 @@ export interface RemoteLayers {
 }
 
 /**
- * The layer cache: cache key -> the layer a step produced, one small JSON file per key at
- * `ROOT/cache/layers/<key hex>.json`, written atomically. Entries of a build are held in
+ * The layer cache: cache key -> the layer a step produced, one record per key in the store's
+ * cache (`ROOT/cache/layers/<key hex>.json`, cache/records.ts). Entries of a build are held in
  * memory and reach the disk only when its batch commits, so a failed build records nothing
  * and an entry never points at a blob that was not stored. An entry counts only while its
  * blob is in the store: a pruned blob turns its entry into a miss. A local miss asks
@@ -65,19 +62,21 @@ export class LayerCache {
   private readonly stagedSteps = new Set<Digest>();
   /** Every entry this build hit or recorded: what --cache-to exports. */
   private readonly touched = new Map<Digest, Layer>();
+  private readonly entries: Records<z.infer<typeof EntrySchema>>;
+  private readonly steps: Records<z.infer<typeof StepSchema>>;
 
   constructor(
     private readonly store: Store,
     private readonly batch: BlobBatch,
     private readonly remote?: RemoteLayers,
   ) {
+    this.entries = new Records(store.root, 'layers', EntrySchema);
+    this.steps = new Records(store.root, 'steps', StepSchema);
     batch.onCommit(async () => {
-      if (this.staged.size > 0) await mkdir(join(cacheDir(this.store.root), 'layers'), { recursive: true });
       for (const [k, v] of this.staged) {
-        await writeFileAtomic(this.entryPath(k), JSON.stringify({ layer: { mediaType: v.descriptor.mediaType, digest: v.descriptor.digest, size: v.descriptor.size }, diffId: v.diffId }));
+        await this.entries.write(digestHex(k), { layer: { mediaType: v.descriptor.mediaType, digest: v.descriptor.digest, size: v.descriptor.size }, diffId: v.diffId });
       }
-      if (this.stagedSteps.size > 0) await mkdir(join(cacheDir(this.store.root), 'steps'), { recursive: true });
-      for (const step of this.stagedSteps) await writeFileAtomic(this.stepPath(step), '');
+      for (const step of this.stagedSteps) await this.steps.write(digestHex(step), {});
     });
   }
 
@@ -100,7 +99,7 @@ export class LayerCache {
    */
   async knowsStep(step: Digest): Promise<boolean> {
     if (this.remote !== undefined || this.stagedSteps.has(step)) return true;
-    return access(this.stepPath(step)).then(() => true, () => false);
+    return this.steps.has(digestHex(step));
   }
 
   /** Notes that `step` was built, from the commit on (see knowsStep). */
@@ -116,14 +115,7 @@ export class LayerCache {
   private async lookupLocal(key: Digest): Promise<Layer | undefined> {
     const staged = this.staged.get(key);
     if (staged) return staged;
-    let text: string;
-    try {
-      text = await readFile(this.entryPath(key), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    const entry = checkedJson(EntrySchema, text);
+    const entry = await this.entries.read(digestHex(key));
     if (entry === undefined) return undefined;
     const layer = blobLayer(entry.layer, entry.diffId as Digest, (d) => this.batch.pathOf(d), 'the layer cache');
     return (await this.store.hasBlob(layer.descriptor.digest)) ? layer : undefined;
@@ -133,14 +125,6 @@ export class LayerCache {
   record(key: Digest, layer: Layer): void {
     this.staged.set(key, layer);
     this.touched.set(key, layer);
-  }
-
-  private entryPath(key: Digest): string {
-    return join(cacheDir(this.store.root), 'layers', `${digestHex(key)}.json`);
-  }
-
-  private stepPath(step: Digest): string {
-    return join(cacheDir(this.store.root), 'steps', digestHex(step));
   }
 }
 
@@ -156,7 +140,7 @@ type StatRecord = [string, Digest];
  * compares mtime and size but not ctime, would miss that). A file whose ctime is within
  * RACY_NS of the moment it was hashed is not remembered, because a write in the same
  * timestamp tick could still follow unseen (git's "racily clean" rule).
- * One JSON file per context directory, `ROOT/cache/stat/<sha256 of its path>.json`, saved
+ * One cache record per context directory, `ROOT/cache/stat/<sha256 of its path>.json`, saved
  * when a build commits. Files outside the context (stage filesystems) are hashed, not remembered.
  */
 export class StatCache {
@@ -165,20 +149,14 @@ export class StatCache {
 
   private constructor(
     private readonly contextRoot: string,
-    private readonly file: string,
+    private readonly records: Records<StatFile>,
+    private readonly key: string,
   ) {}
 
   static async load(store: Store, contextRoot: string): Promise<StatCache> {
-    const name = createHash('sha256').update(contextRoot).digest('hex');
-    const cache = new StatCache(contextRoot, join(cacheDir(store.root), 'stat', `${name}.json`));
-    const text = await readFile(cache.file, 'utf8').catch(() => undefined);
-    // Checked by hand, not with zod: this file has a record per context file and is read on
-    // every build, where a schema library costs more than the rest of a no-op rebuild.
-    const data = text === undefined ? undefined : (safeJson(text) as { version?: unknown; files?: unknown } | undefined);
-    if (data?.version === STAT_VERSION && typeof data.files === 'object' && data.files !== null) {
-      for (const [rel, record] of Object.entries(data.files as Record<string, unknown>)) {
-        if (Array.isArray(record) && record.length === 2 && typeof record[0] === 'string' && typeof record[1] === 'string' && isDigest(record[1])) cache.files.set(rel, record as StatRecord);
-      }
+    const cache = new StatCache(contextRoot, new Records(store.root, 'stat', checkStatFile), createHash('sha256').update(contextRoot).digest('hex'));
+    for (const [rel, record] of Object.entries((await cache.records.read(cache.key))?.files ?? {})) {
+      if (isStatRecord(record)) cache.files.set(rel, record);
     }
     return cache;
   }
@@ -219,9 +197,7 @@ export class StatCache {
   /** Saves what was learnt when `batch` commits (a failed build writes nothing). */
   saveOnCommit(batch: BlobBatch): void {
     batch.onCommit(async () => {
-      if (!this.dirty) return;
-      await mkdir(dirname(this.file), { recursive: true });
-      await writeFileAtomic(this.file, JSON.stringify({ version: STAT_VERSION, files: Object.fromEntries(this.files) }));
+      if (this.dirty) await this.records.write(this.key, { version: STAT_VERSION, files: Object.fromEntries(this.files) });
     });
   }
 }
@@ -235,10 +211,21 @@ function identity(s: Stats): string {
 const RACY_MS = 2000;
 const STAT_VERSION = 2;
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+/** A stat cache record as read: its version checked, its file records still to be checked one by one. */
+interface StatFile {
+  version: number;
+  files: Record<string, unknown>;
+}
+
+/**
+ * Checked by hand, not with zod: this record has an entry per context file and is read on
+ * every build, where a schema library costs more than the rest of a no-op rebuild.
+ */
+function checkStatFile(json: unknown): StatFile | undefined {
+  const data = json as { version?: unknown; files?: unknown } | null | undefined;
+  return data?.version === STAT_VERSION && typeof data.files === 'object' && data.files !== null ? (data as StatFile) : undefined;
+}
+
+function isStatRecord(record: unknown): record is StatRecord {
+  return Array.isArray(record) && record.length === 2 && typeof record[0] === 'string' && typeof record[1] === 'string' && isDigest(record[1]);
 }

@@ -42,14 +42,14 @@ export interface LayerIdentity {
 }
 
 /**
- * The name a memo of what a layer holds is kept under (the layer-facts
- * cache): blob digest and diff_id together. A memo is written only by a build that made the
+ * The key a memo of what a layer holds is kept under (the layer-facts
+ * keyspace of the cache): blob digest and diff_id together. A memo is written only by a build that made the
  * layer or after its blob was read and its tar hashed to that diff_id, so the pair is proven;
  * a config that lies about its diff_ids names a pair no memo has, and its layer is read and
  * refused. Keyed by diff_id alone, it reused the honest layer's facts (#19 point 4).
  */
 export function memoName(layer: LayerIdentity): string {
-  return `${digestHex(layer.descriptor.digest)}-${digestHex(layer.diffId)}.json`;
+  return `${digestHex(layer.descriptor.digest)}-${digestHex(layer.diffId)}`;
 }
 
 /**

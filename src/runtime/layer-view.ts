@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,9 +10,8 @@ import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 import type { Layer } from '../layer/image-model.js';
-import { checkedJson } from '../oci/schemas.js';
+import { Records } from '../cache/records.js';
 import type { BlobBatch } from '../store/store.js';
-import { writeFileAtomic } from '../util/fs-atomic.js';
 import { GoBuildInfoFinder } from './go-buildinfo.js';
 import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
@@ -243,18 +242,23 @@ export function applyLayer(view: LayerView, layer: LayerFacts, index: number): v
  * Layer facts by layer (blob and diff_id: see memoName), each layer scanned once ever: a layer
  * the build writes is scanned as its tar streams past (`scanTar` as writeLayer's inspector,
  * then `remember`), any other by decompressing its blob. With a batch (a build), facts are
- * kept in `dir` once it commits (so a failed build leaves nothing behind), and a rebuild
- * reads those small JSON files instead of its layers; without one (readers of the store:
- * run, sbom), memos are only read, so the store stays unchanged.
+ * kept in the `layer-facts` keyspace of the store's cache once it commits (so a failed build
+ * leaves nothing behind), and a rebuild reads those small records instead of its layers;
+ * without one (readers of the store: run, sbom), memos are only read, so the store stays
+ * unchanged. An unreadable or outdated memo is scanned again.
  */
 export class LayerFactsMemo {
   /** Facts met in this build, scanned or read from a memo, by memoName: the airgap scan and the runtime contract both ask. */
   private readonly known = new Map<string, LayerFacts>();
+  private readonly memos: Records<LayerFacts>;
 
+  /** `root`: the store root. */
   constructor(
-    private readonly dir: string,
+    root: string,
     private readonly batch?: BlobBatch,
-  ) {}
+  ) {
+    this.memos = new Records(root, 'layer-facts', LayerFactsSchema);
+  }
 
   /** writeLayer's inspector: the facts of a tar being written. */
   readonly scanTar = scanTar;
@@ -264,17 +268,14 @@ export class LayerFactsMemo {
     const name = memoName(layer);
     if (this.known.has(name)) return;
     this.known.set(name, facts);
-    this.batch?.onCommit(async () => {
-      await mkdir(this.dir, { recursive: true });
-      await writeFileAtomic(join(this.dir, name), JSON.stringify(facts));
-    });
+    this.batch?.onCommit(() => this.memos.write(name, facts));
   }
 
   async facts(layer: Layer): Promise<LayerFacts> {
     const name = memoName(layer);
     const known = this.known.get(name);
     if (known) return known;
-    const memo = await readMemo(join(this.dir, name));
+    const memo = await this.memos.read(name);
     if (memo) {
       this.known.set(name, memo);
       return memo;
@@ -297,18 +298,11 @@ export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFacts
 }
 
 /**
- * The layer view of `layers`, reading the facts builds remembered in `memoDir` and scanning
- * only layers no build saw (nothing is written: readers of the store keep it unchanged).
+ * The layer view of `layers`, reading the facts builds remembered in the store at `root` and
+ * scanning only layers no build saw (nothing is written: readers of the store keep it unchanged).
  */
-export function viewFromRemembered(layers: readonly Layer[], memoDir: string): Promise<LayerView> {
-  return viewFromLayers(layers, new LayerFactsMemo(memoDir));
-}
-
-/** A memo written by an earlier build; unreadable or outdated ones are scanned again. */
-async function readMemo(file: string): Promise<LayerFacts | undefined> {
-  const bytes = await readFile(file).catch(() => undefined);
-  if (!bytes) return undefined;
-  return checkedJson(LayerFactsSchema, bytes);
+export function viewFromRemembered(layers: readonly Layer[], root: string): Promise<LayerView> {
+  return viewFromLayers(layers, new LayerFactsMemo(root));
 }
 
 /** The same view of a directory on disk (an exported rootfs). Symlinks are not followed. */

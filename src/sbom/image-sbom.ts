@@ -1,6 +1,4 @@
-import { join } from 'node:path';
 import { findCharts } from '../airgap/charts.js';
-import { cacheDir } from '../builder/cache.js';
 import { manifestLayers } from '../layer/image-model.js';
 import { contentOf, isDocumentPath, viewFromRemembered } from '../runtime/layer-view.js';
 import type { Digest } from '../oci/digest.js';
@@ -19,7 +17,7 @@ import { SPDX_JSON, spdxDocument } from './spdx.js';
  */
 export async function imageSbom(store: Store, name: string, image: ResolvedImage): Promise<Buffer> {
   const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${name}`);
-  const view = await viewFromRemembered(layers, join(cacheDir(store.root), 'layer-facts'));
+  const view = await viewFromRemembered(layers, store.root);
   const documents = new Map<string, Buffer>();
   for (const [path, facts] of view) {
     const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;

@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pruneCache } from '../cache/prune.js';
 import type { Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { IndexSchema, ManifestSchema, type Descriptor } from '../oci/schemas.js';
-import { removeDanglingRecords } from '../layer/layer-index.js';
 import { UserError } from '../util/errors.js';
 import { removeTree } from '../util/remove-tree.js';
-import { BlobSources } from './blob-sources.js';
 import { processAlive, withLock } from './lock.js';
 import type { Store } from './store.js';
 
@@ -78,8 +77,9 @@ export interface PruneResult {
 }
 
 /**
- * Removes the build cache and every blob no tag reaches (through indexes, manifests,
- * configs and layers), then the compressed-layer records whose blob is gone. Waits for
+ * Removes every blob no tag reaches (through indexes, manifests, configs and layers), then
+ * prunes the caches (cache/prune.ts: the build cache whole, the blob indexes' records whose
+ * blob is gone). Waits for
  * running builds to finish first, and holds the index lock, so no tag moves meanwhile.
  * Blobs of a build still in progress are in ROOT/tmp, not in the layout, so never seen here.
  */
@@ -91,7 +91,6 @@ export async function prune(store: Store, options: { waiting?: (message: string)
   );
   try {
     return await withLock(join(store.root, 'index.lock'), async () => {
-      const cacheEntries = await removeCache(store);
       const reachable = await reachableBlobs(store);
       const blobsDir = join(store.layoutDir, 'blobs', 'sha256');
       let blobs = 0;
@@ -103,8 +102,7 @@ export async function prune(store: Store, options: { waiting?: (message: string)
         await rm(path, { force: true });
         blobs += 1;
       }
-      await removeDanglingRecords(store.root, (digest) => store.hasBlob(digest));
-      await new BlobSources(store).removeDangling((digest) => store.hasBlob(digest));
+      const cacheEntries = await pruneCache(store.root, (digest) => store.hasBlob(digest));
       await removeLeftovers(store);
       return { blobs, bytes, cacheEntries };
     });
@@ -117,14 +115,6 @@ export async function prune(store: Store, options: { waiting?: (message: string)
 async function removeLeftovers(store: Store): Promise<void> {
   const tmp = join(store.root, 'tmp');
   for (const name of await readdir(tmp).catch(() => [] as string[])) await removeTree(join(tmp, name));
-}
-
-/** Removes ROOT/cache (layer cache entries and stat caches); how many layer entries it held. */
-async function removeCache(store: Store): Promise<number> {
-  const dir = join(store.root, 'cache');
-  const entries = (await readdir(join(dir, 'layers')).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).length;
-  await rm(dir, { recursive: true, force: true });
-  return entries;
 }
 
 /** Every blob reachable from the tags in index.json. Children an index lists but the store lacks (platforms not pulled) are skipped. */

@@ -81,8 +81,8 @@ test('blobs pulled from a repository are mounted from it when the image is pushe
   const pushed = await cliOk(['push', 'renamed/app:v2', `${registry.host}/third/app:v2`], pulled);
   assert.deepEqual(outcomes(pushed.stderr), all('mounted'));
   // prune forgets where blobs were only for blobs it removes.
-  assert.equal((await readdir(join(pulled, 'blob-sources'))).length, blobs.length);
+  assert.equal((await readdir(join(pulled, 'cache', 'blob-sources'))).length, blobs.length);
   await cliOk(['rmi', 'renamed/app:v2'], pulled);
   await cliOk(['prune'], pulled);
-  assert.deepEqual(await readdir(join(pulled, 'blob-sources')), []);
+  assert.deepEqual(await readdir(join(pulled, 'cache', 'blob-sources')), []);
 });

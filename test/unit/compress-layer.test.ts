@@ -81,7 +81,7 @@ describe('writeLayer', () => {
     assert.equal(again.reused, true);
     assert.deepEqual([again.descriptor, again.diffId], [built.descriptor, built.diffId]);
     await first.commit();
-    const record = JSON.parse(await readFile(join(store.root, 'compressed', 'gzip', digestHex(built.diffId)), 'utf8'));
+    const record = JSON.parse(await readFile(join(store.root, 'cache', 'compressed', `gzip-${digestHex(built.diffId)}.json`), 'utf8'));
     assert.deepEqual(record, { mediaType: MediaType.ociLayerGzip, digest: built.descriptor.digest, size: built.descriptor.size });
 
     const later = await store.beginBatch();
@@ -89,7 +89,7 @@ describe('writeLayer', () => {
     assert.equal(reused.reused, true);
     assert.deepEqual(reused.descriptor, built.descriptor);
     assert.equal(reused.diffId, built.diffId);
-    assert.deepEqual((await readdir(later.dir)).filter((f) => f !== 'compressed'), [], 'nothing compressed into the batch');
+    assert.deepEqual((await readdir(later.dir)).filter((f) => f !== 'cache'), [], 'nothing compressed into the batch');
     // Per compression kind: zstd has its own record.
     assert.equal((await writeLayer(entries, { mtime, compression: 'zstd' }, later)).reused, false);
     await later.abort();
@@ -100,7 +100,7 @@ describe('writeLayer', () => {
     const aborted = await store.beginBatch();
     const layer = await writeLayer(entries, { mtime: new Date(1000), compression: 'zstd' }, aborted);
     await aborted.abort();
-    await assert.rejects(readFile(join(store.root, 'compressed', 'zstd', digestHex(layer.diffId))), { code: 'ENOENT' });
+    await assert.rejects(readFile(join(store.root, 'cache', 'compressed', `zstd-${digestHex(layer.diffId)}.json`)), { code: 'ENOENT' });
 
     const kept = await store.beginBatch();
     await writeLayer(entries, { mtime: new Date(1000), compression: 'zstd' }, kept);
