@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { ATTACK_BOUND_MS, ATTACK_TIMEOUT_S, INDEX_HEADERS, MANIFEST_HEADERS, TIMEOUT_ARGS, expectRefused, imageRoutes, indexOf, makeImage, plantImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
+import { ATTACK_BOUND_MS, ATTACK_TIMEOUT_S, INDEX_HEADERS, MANIFEST_HEADERS, MAX_ATTACK_MS, TIMEOUT_ARGS, expectRefused, imageRoutes, indexOf, makeImage, plantImage, runMeasured, sha256, startHostileRegistry, tarOf, type MeasuredRun, type Routes, type TestImage } from '../helpers/hostile-registry.js';
 
 /*
  * Issue #19: a registry that lies, floods and stalls. Every attack goes through the CLI and must
@@ -150,6 +151,28 @@ test('3: a token service that never answers, or trickles its answer, times out',
     registry.routes['/token'] = { trickle: JSON.stringify({ token: 'x'.repeat(1000) }), everyMs: 100 * ATTACK_TIMEOUT_S };
     await refused(pull(host), new RegExp(String.raw`token service of 127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ timed out: the answer took longer than ${T}`));
   });
+});
+
+test('3: a peer that takes the connection and never says a word (no TLS handshake) times out', async () => {
+  // Not an HTTP server at all: it accepts and stays silent, so the HTTPS probe's handshake
+  // never ends. Bounded like the other attacks: every socket is closed after MAX_ATTACK_MS.
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    setTimeout(() => socket.destroy(), MAX_ATTACK_MS).unref();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    await refused(['pull', '--platform', 'linux/amd64', `127.0.0.1:${port}/${image.repo}:1`], new RegExp(String.raw`127\.0\.0\.1:${port} timed out: no connection within ${T}`));
+    assert.equal(accepted, 2, 'a timeout is tried twice');
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
 
 test('3: waits a registry asks for (Retry-After) are capped at 20 s each and 40 s in all', async () => {
