@@ -9,15 +9,14 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { goTool } from '../test/helpers/go-tools.js';
 import { startRegistry, type Registry } from '../test/helpers/registry.js';
 import { ContentGenerator } from './content.js';
 import { fasterPeer, machineLine, ratio, writeSection } from './doc-section.js';
 import { combine, measure, median, type Measurement, type Timed } from './measure.js';
+import { CLI } from '../test/helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IMAGES = 30;

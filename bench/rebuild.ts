@@ -8,12 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { machineLine, ratio, writeSection } from './doc-section.js';
 import { measure, median, type Measurement } from './measure.js';
 import { generateWorkload, type Workload } from './workload.js';
+import { CLI } from '../test/helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TARGET_SECONDS = 0.5;
 const TARGET_RATIO = 10;
