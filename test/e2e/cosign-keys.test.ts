@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuild, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
-import { startRegistry, type Registry } from '../helpers/registry.js';
+import { sealbuild, sealbuildOk, writeFiles } from '../helpers/cli.js';
+import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
 /*
  * cosign's encrypted private keys (ENCRYPTED SIGSTORE PRIVATE KEY: scrypt + NaCl secretbox
@@ -15,7 +15,6 @@ const PASSWORD = 'correct horse battery staple';
 let work: string;
 let root: string;
 let registry: Registry;
-const stops: (() => Promise<void>)[] = [];
 const withPassword = (password: string | undefined) => {
   const env = { ...process.env };
   if (password === undefined) delete env.COSIGN_PASSWORD;
@@ -24,16 +23,10 @@ const withPassword = (password: string | undefined) => {
 };
 
 before(async () => {
-  work = await tempDir();
-  root = join(work, 'root');
-  registry = await startRegistry();
-  stops.push(registry.stop);
+  ({ work, root, registry } = await registryScratch());
   await sealbuildOk(root, ['-t', `${registry.host}/team/app:1`, await writeFiles(join(work, 'ctx'), { 'Kubefile': 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'a\n' })]);
 });
-after(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await removeDir(work);
-});
+after(() => removeRegistryScratch(registry, work));
 
 test("key generate --encrypt writes cosign's format; signing reads it with COSIGN_PASSWORD; a wrong or missing password is refused in one line; the password is never printed", async () => {
   const prefix = join(work, 'enc');

@@ -3,9 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { run, sealbuild, sealbuildOk, tool } from '../helpers/cli.js';
 import { GO_TOOLS_BIN, goTool, pathWithout } from '../helpers/go-tools.js';
-import { startRegistry, type Registry } from '../helpers/registry.js';
+import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
 /*
  * Chart discovery against real helm: for each kind of chart users ship, the images sealbuild
@@ -18,7 +18,6 @@ let root: string;
 let registry: Registry;
 let helm: string;
 let h: string;
-const stops: (() => Promise<void>)[] = [];
 /** sealbuild sees helm through PATH, as a user's machine does. */
 const withHelm = () => ({ DOCKER_CONFIG: join(work, 'docker'), PATH: `${GO_TOOLS_BIN}:${process.env.PATH}` });
 const withoutHelm = () => ({ DOCKER_CONFIG: join(work, 'docker'), PATH: pathWithout('helm') });
@@ -108,11 +107,7 @@ async function cachedImages(ctx: string, tag: string, env: NodeJS.ProcessEnv, ex
 before(async () => {
   tool('skopeo', 'skopeo');
   helm = goTool('helm');
-  work = await tempDir();
-  root = join(work, 'root');
-  registry = await startRegistry();
-  stops.push(registry.stop);
-  h = registry.host;
+  ({ work, root, registry, h } = await registryScratch());
   // One small image under every name the charts use.
   const seed = await files(join(work, 'seed'), { Kubefile: 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'chart test image\n' });
   await sealbuildOk(join(work, 'seed-root'), ['-t', 'seed/img:1', '--platform', 'linux/amd64', seed]);
@@ -122,10 +117,7 @@ before(async () => {
     run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:docker.io/seed/img:1`, `docker://${h}/team/${name}`]);
   }
 });
-after(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await removeDir(work);
-});
+after(() => removeRegistryScratch(registry, work));
 
 /** A packaged chart, made by `helm package` as a chart repository serves it. */
 async function packageChart(dir: string, content: Record<string, string>, dest: string): Promise<void> {

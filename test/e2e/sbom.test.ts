@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
+import { run, sealbuildOk, writeFiles } from '../helpers/cli.js';
 import { goTool } from '../helpers/go-tools.js';
-import { startRegistry, type Registry } from '../helpers/registry.js';
+import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
 /*
  * The SBOM: SPDX 2.3 JSON from what the image holds, attached by `push` as an OCI referrer,
@@ -26,18 +26,13 @@ let h: string;
 let crane: string;
 let oras: string;
 let cachedDigest: string;
-const stops: (() => Promise<void>)[] = [];
 
 const hash = (algorithm: string, bytes: Buffer) => createHash(algorithm).update(bytes).digest('hex');
 
 before(async () => {
   crane = goTool('crane');
   oras = goTool('oras');
-  work = await tempDir();
-  root = join(work, 'root');
-  registry = await startRegistry();
-  stops.push(registry.stop);
-  h = registry.host;
+  ({ work, root, registry, h } = await registryScratch());
   // A container image the ClusterImage caches into registry/.
   const app = await writeFiles(join(work, 'app'), { 'Kubefile': 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'app\n' });
   await sealbuildOk(root, ['-t', `${h}/lib/app:1`, '--platform', 'linux/amd64', app]);
@@ -56,10 +51,7 @@ before(async () => {
   await copyFile(crane, join(ctx, 'opt', 'tools', 'crane.elf'));
   await sealbuildOk(root, ['-t', `${h}/team/cluster:1`, '--platform', 'linux/amd64', ctx], { env: { ...process.env, PATH: process.env.PATH!.split(':').filter((d) => !d.includes('sealbuild-tools')).join(':') } });
 });
-after(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await removeDir(work);
-});
+after(() => removeRegistryScratch(registry, work));
 
 test('sbom prints SPDX 2.3: binaries with SHA1/SHA256 and Go module version, cached images with digest and platform, charts', async () => {
   const doc = JSON.parse((await sealbuildOk(root, ['sbom', `${h}/team/cluster:1`])).stdout) as Spdx;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuild, sealbuildOk, snapshot, tempDir, writeFiles } from '../helpers/cli.js';
-import { startRegistry, type Registry } from '../helpers/registry.js';
+import { sealbuild, sealbuildOk, snapshot, writeFiles } from '../helpers/cli.js';
+import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
 /*
  * Signatures carried offline: `push --sign-key` and `pull --verify-key` keep the cosign
@@ -13,18 +13,11 @@ import { startRegistry, type Registry } from '../helpers/registry.js';
 let work: string;
 let registry: Registry;
 let h: string;
-const stops: (() => Promise<void>)[] = [];
 
 before(async () => {
-  work = await tempDir();
-  registry = await startRegistry();
-  stops.push(registry.stop);
-  h = registry.host;
+  ({ work, registry, h } = await registryScratch());
 });
-after(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await removeDir(work);
-});
+after(() => removeRegistryScratch(registry, work));
 
 test('signatures travel in bundles: load --verify-key accepts the signed image, refuses another key and unsigned images, and imports nothing then', async () => {
   const build = join(work, 'build');

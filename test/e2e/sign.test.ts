@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
+import { run, sealbuild, sealbuildOk, snapshot, tool } from '../helpers/cli.js';
 import { goTool } from '../helpers/go-tools.js';
-import { startRegistry, type Registry } from '../helpers/registry.js';
+import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
 /*
  * Signatures in cosign's layout, verified with a sigstoreSigned policy and
@@ -18,7 +18,6 @@ let root: string;
 let registry: Registry;
 let h: string;
 let verifier: string;
-const stops: (() => Promise<void>)[] = [];
 
 async function build(tag: string, text: string, platforms = 'linux/amd64'): Promise<void> {
   const ctx = join(work, 'ctx', tag.replace(/[/:]/g, '-'));
@@ -45,16 +44,9 @@ async function policyAllows(ref: string, pub: string): Promise<{ ok: boolean; ou
 before(async () => {
   tool('skopeo', 'skopeo');
   verifier = goTool('sigstore-verify');
-  work = await tempDir();
-  root = join(work, 'root');
-  registry = await startRegistry();
-  stops.push(registry.stop);
-  h = registry.host;
+  ({ work, root, registry, h } = await registryScratch());
 });
-after(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await removeDir(work);
-});
+after(() => removeRegistryScratch(registry, work));
 
 test('key generate writes a P-256 pair (private 0600) and never overwrites it', async () => {
   const prefix = join(work, 'keys', 'site');

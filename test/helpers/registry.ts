@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { run, tempDir, tool } from './cli.js';
+import { removeDir, run, tempDir, tool } from './cli.js';
 
 export interface RegistryOptions {
   /** Serve HTTPS with this certificate and key (see certs.ts). */
@@ -56,6 +56,19 @@ kill "$watcher" 2>/dev/null
 read -r _ <&3
 rm -rf "$scratch"
 `;
+
+/** What a registry test file starts from: a scratch directory, the store root in it, and a registry (`h`: its host). */
+export async function registryScratch(): Promise<{ work: string; root: string; registry: Registry; h: string }> {
+  const work = await tempDir();
+  const registry = await startRegistry();
+  return { work, root: join(work, 'root'), registry, h: registry.host };
+}
+
+/** Stops the registry and removes the scratch directory, as far as registryScratch got. */
+export async function removeRegistryScratch(registry: Registry | undefined, work: string | undefined): Promise<void> {
+  await registry?.stop();
+  if (work !== undefined) await removeDir(work);
+}
 
 /** Starts distribution's registry (`docker-registry serve`) on a free loopback port. */
 export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
