@@ -32,6 +32,16 @@ export async function registriesFor(command: Command): Promise<Registries> {
   return new Registries({ tlsVerify, ...(certDir === undefined ? {} : { certDir }), ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }) });
 }
 
+/** Runs `use` with the registry clients the command's flags ask for, closed when it ends. */
+export async function withRegistries<T>(command: Command, use: (registries: Registries) => Promise<T>): Promise<T> {
+  const registries = await registriesFor(command);
+  try {
+    return await use(registries);
+  } finally {
+    await registries.close();
+  }
+}
+
 export function reporterFor(command: Command): Reporter {
   const mode = globalOptions(command).progress;
   if (!PROGRESS_MODES.includes(mode)) throw new UsageError(`--progress: unknown mode "${mode}"`, `use one of ${PROGRESS_MODES.join(', ')}`);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
-import { openStore, printJson, refArg, registriesFor, reporterFor } from './common.js';
+import { openStore, printJson, refArg, reporterFor, withRegistries } from './common.js';
 
 /** Loaded on demand like the rest of the registry code: only these commands need it. */
 const lists = () => import('../transfer/manifest-list.js');
@@ -15,12 +15,9 @@ export function manifestCommand(): Command {
     .action(async (list: string, refs: string[], _flags: unknown, command: Command) => {
       const [name, names] = [refArg(list), refs.map(refArg)];
       const store = await openStore(command);
-      const registries = await registriesFor(command);
-      try {
-        process.stdout.write(`${(await (await lists()).createList(store, registries, name, names)).digest}\n`);
-      } finally {
-        await registries.close();
-      }
+      const { createList } = await lists();
+      const created = await withRegistries(command, (registries) => createList(store, registries, name, names));
+      process.stdout.write(`${created.digest}\n`);
     });
   manifest
     .command('add')
@@ -32,12 +29,8 @@ export function manifestCommand(): Command {
       const { createList, readList } = await lists();
       const store = await openStore(command);
       const existing = await readList(store, name, list);
-      const registries = await registriesFor(command);
-      try {
-        process.stdout.write(`${(await createList(store, registries, name, names, existing?.index)).digest}\n`);
-      } finally {
-        await registries.close();
-      }
+      const created = await withRegistries(command, (registries) => createList(store, registries, name, names, existing?.index));
+      process.stdout.write(`${created.digest}\n`);
     });
   manifest
     .command('inspect')
@@ -48,14 +41,9 @@ export function manifestCommand(): Command {
       const store = await openStore(command, { create: false });
       const stored = await (await lists()).readList(store, name, list);
       if (stored) return printJson(stored.index);
-      const registries = await registriesFor(command);
-      try {
-        const ref = parseReference(name);
-        const fetched = await registries.repository(ref).getManifest(ref.digest ?? ref.tag ?? 'latest');
-        printJson(JSON.parse(fetched.bytes.toString()));
-      } finally {
-        await registries.close();
-      }
+      const ref = parseReference(name);
+      const fetched = await withRegistries(command, (registries) => registries.repository(ref).getManifest(ref.digest ?? ref.tag ?? 'latest'));
+      printJson(JSON.parse(fetched.bytes.toString()));
     });
   manifest
     .command('push')
@@ -67,14 +55,10 @@ export function manifestCommand(): Command {
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
       const store = await openStore(command, { create: false });
-      const registries = await registriesFor(command);
-      try {
-        const result = await (await lists()).pushList(store, registries, name, list, destination);
-        reporter.info(`Pushed ${result.destination}: ${result.digest}`, { digest: result.digest });
-        process.stdout.write(`${result.digest}\n`);
-      } finally {
-        await registries.close();
-      }
+      const { pushList } = await lists();
+      const result = await withRegistries(command, (registries) => pushList(store, registries, name, list, destination));
+      reporter.info(`Pushed ${result.destination}: ${result.digest}`, { digest: result.digest });
+      process.stdout.write(`${result.digest}\n`);
     });
   return manifest;
 }

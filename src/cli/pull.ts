@@ -5,7 +5,7 @@ import { parseReference } from '../oci/reference.js';
 import { pullImages, type PullRequest } from '../transfer/pull.js';
 import { withBuildLease } from '../store/gc.js';
 import { UsageError } from '../util/errors.js';
-import { openStore, refArg, registriesFor, reporterFor } from './common.js';
+import { openStore, refArg, reporterFor, withRegistries } from './common.js';
 import { keepSignatures, remoteDigest, verifyRemote } from './sign.js';
 
 export function pullCommand(): Command {
@@ -21,8 +21,7 @@ export function pullCommand(): Command {
       const platforms = flags.allPlatforms ? 'all' : flags.platform !== undefined ? parsePlatformList(flags.platform) : [hostPlatform()];
       const reporter = reporterFor(command);
       const store = await openStore(command);
-      const registries = await registriesFor(command);
-      try {
+      await withRegistries(command, async (registries) => {
         let verified: Digest | undefined;
         if (flags.verifyKey !== undefined) {
           // Verified before anything is stored, and pulled by the digest that was verified.
@@ -40,8 +39,6 @@ export function pullCommand(): Command {
           reporter.info(`Kept ${kept} signature manifest(s) of ${name} in the store`);
         }
         process.stdout.write(`${result!.descriptor.digest}\n`);
-      } finally {
-        await registries.close();
-      }
+      });
     });
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { parseReference } from '../oci/reference.js';
 import { pushImage } from '../transfer/push.js';
-import { openStore, refArg, registriesFor, reporterFor } from './common.js';
+import { openStore, refArg, reporterFor, withRegistries } from './common.js';
 import { keepSignatures, signRemote } from './sign.js';
 
 export function pushCommand(): Command {
@@ -15,8 +15,7 @@ export function pushCommand(): Command {
       if (destination !== undefined) refArg(destination);
       const reporter = reporterFor(command);
       const store = await openStore(command, { create: false });
-      const registries = await registriesFor(command);
-      try {
+      await withRegistries(command, async (registries) => {
         const result = await pushImage(store, name, ref, destination, { registries, reporter });
         const { attachSboms } = await import('../sbom/image-sbom.js');
         for (const sbom of await attachSboms(store, registries, name, result.destination)) {
@@ -29,8 +28,6 @@ export function pushCommand(): Command {
           await keepSignatures(store, registries, parseReference(result.destination), result.digest, name);
         }
         process.stdout.write(`${result.digest}\n`);
-      } finally {
-        await registries.close();
-      }
+      });
     });
 }

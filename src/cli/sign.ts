@@ -8,7 +8,7 @@ import { IndexSchema, parseJson, type Descriptor } from '../oci/schemas.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import type { Registries } from '../registry/registries.js';
 import { UserError } from '../util/errors.js';
-import { refArg, registriesFor, reporterFor } from './common.js';
+import { refArg, reporterFor, withRegistries } from './common.js';
 
 /** Loaded on demand: only these commands and flags need node:crypto's key handling. */
 const signing = async () => ({ ...(await import('../sign/cosign.js')), ...(await import('../sign/keys.js')) });
@@ -70,15 +70,12 @@ export function signCommand(): Command {
     .action(async (text: string, flags: { key: string }, command: Command) => {
       const ref = parseReference(refArg(text));
       const reporter = reporterFor(command);
-      const registries = await registriesFor(command);
-      try {
+      await withRegistries(command, async (registries) => {
         const digest = await remoteDigest(registries, ref, text);
         const signature = await signRemote(registries, ref, digest, flags.key, '--key');
         reporter.info(`Signed ${repositoryName(ref)}@${digest}: ${signature}`);
         process.stdout.write(`${signature}\n`);
-      } finally {
-        await registries.close();
-      }
+      });
     });
 }
 

@@ -147,30 +147,15 @@ class Extraction {
       throw this.entryError(header, 'cannot replace the target directory');
     }
 
-    switch (header.type) {
-      case 'file':
-      case 'contiguous-file':
-        await this.checkParents(rel, header, true);
-        await this.writeFile(rel, entry);
-        break;
-      case 'directory':
-        await this.checkParents(rel, header, true);
-        await this.makeDirectory(rel, header);
-        break;
-      case 'symlink':
-        await this.checkParents(rel, header, true);
-        await this.makeSymlink(rel, header);
-        break;
-      case 'link':
-        await this.checkParents(rel, header, true);
-        await this.makeHardlink(rel, header);
-        break;
-      default:
-        // Devices and FIFOs need mknod (privileged) and have no place in a ClusterImage. Unknown
-        // typeflags (e.g. GNU sparse files) arrive as type null, which tar-stream's types omit.
-        this.summary.skipped.push({ name: header.name, type: header.type ?? 'unknown' });
-        return;
+    const make = this.makerOf(header.type, entry);
+    if (make === undefined) {
+      // Devices and FIFOs need mknod (privileged) and have no place in a ClusterImage. Unknown
+      // typeflags (e.g. GNU sparse files) arrive as type null, which tar-stream's types omit.
+      this.summary.skipped.push({ name: header.name, type: header.type ?? 'unknown' });
+      return;
     }
+    await this.checkParents(rel, header, true);
+    await make(rel, header);
     this.markWritten(rel);
   }
 
@@ -265,6 +250,23 @@ class Extraction {
       // A read-only directory inside the tree (e.g. a Go module cache): open it up, then retry.
       await grantOwnerAccess(file);
       await rm(file, { recursive: true, force: true });
+    }
+  }
+
+  /** What makes an entry of `type` on disk; undefined for the types never extracted. */
+  private makerOf(type: Header['type'], entry: Entry): ((rel: string, header: Header) => Promise<void>) | undefined {
+    switch (type) {
+      case 'file':
+      case 'contiguous-file':
+        return (rel) => this.writeFile(rel, entry);
+      case 'directory':
+        return (rel, header) => this.makeDirectory(rel, header);
+      case 'symlink':
+        return (rel, header) => this.makeSymlink(rel, header);
+      case 'link':
+        return (rel, header) => this.makeHardlink(rel, header);
+      default:
+        return undefined;
     }
   }
 
