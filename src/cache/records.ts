@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
  * - `steps`: the steps built once, so a step never built hashes no files (LayerCache);
  * - `stat`: per build-context directory, file identities -> digests (builder/cache.ts StatCache);
  * - `layer-facts`: per layer, what it holds (runtime/layer-view.ts LayerFactsMemo);
- * - `compressed`, `layer-keys`: the layer indexes (layer/layer-index.ts);
+ * - `compressed`, `layer-keys`: the known-layer records (layer/known-layers.ts);
  * - `blob-sources`: the registry repositories a blob is known in (store/blob-sources.ts).
  * The last three name a blob in each record and outlive `prune` while their blob does; prune
  * removes the others whole (cache/prune.ts).

@@ -6,7 +6,7 @@ import { MediaType } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { LayerSink } from './sink.js';
 import { blobLayer, type Layer } from './image-model.js';
-import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './layer-index.js';
+import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './known-layers.js';
 import { parallelGzip } from './gzip-parallel.js';
 import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
 import { teeInspect } from './tee.js';

@@ -1,4 +1,4 @@
-import { BlobSourcesRecordSchema } from '../cache/blob-indexes.js';
+import { BlobSourcesRecordSchema } from '../cache/blob-records.js';
 import { Records } from '../cache/records.js';
 import { digestHex, type Digest } from '../oci/digest.js';
 import type { Store } from './store.js';

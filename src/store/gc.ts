@@ -78,7 +78,7 @@ export interface PruneResult {
 
 /**
  * Removes every blob no tag reaches (through indexes, manifests, configs and layers), then
- * prunes the caches (cache/prune.ts: the build cache whole, the blob indexes' records whose
+ * prunes the caches (cache/prune.ts: the build cache whole, the blob records whose
  * blob is gone). Waits for
  * running builds to finish first, and holds the index lock, so no tag moves meanwhile.
  * Blobs of a build still in progress are in ROOT/tmp, not in the layout, so never seen here.

@@ -261,7 +261,7 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
   await sealbuildOk(root, ['rmi', 'test/prune:removed']);
   const blobs = async () => new Set(await readdir(join(root, 'oci', 'blobs', 'sha256')));
   const beforeCount = (await blobs()).size;
-  // What the layer indexes (ROOT/cache/compressed, ROOT/cache/layer-keys) point at.
+  // What the known-layer records (ROOT/cache/compressed, ROOT/cache/layer-keys) point at.
   const indexed = async (): Promise<string[]> => {
     const digests: string[] = [];
     for (const index of ['compressed', 'layer-keys']) {
@@ -283,7 +283,7 @@ test('prune removes the cache and unreferenced blobs; tagged images stay valid',
   assert.ok(after.size < beforeCount);
   assert.ok(!after.has(removed.manifest.layers[1].digest.slice('sha256:'.length)), 'the removed image\'s RUN layer is gone');
   assert.ok(!after.has(removed.digest.slice('sha256:'.length)));
-  // The build cache is gone whole; what stays are the blob indexes, for the blobs that stay.
+  // The build cache is gone whole; what stays are the blob records, for the blobs that stay.
   assert.deepEqual((await readdir(join(root, 'cache'))).sort(), ['compressed', 'layer-keys']);
   assert.deepEqual(await readdir(join(root, 'tmp')), [], 'leftovers of killed processes are gone');
   const dangling = (await indexed()).filter((d) => !after.has(d.slice('sha256:'.length)));

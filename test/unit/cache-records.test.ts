@@ -45,7 +45,7 @@ test('a key that could leave its keyspace is refused', async () => {
   for (const key of ['../escape', 'a/b', '', '.hidden', 'UPPER']) await assert.rejects(records.read(key), /not a cache key/);
 });
 
-test('prune removes the build cache whole, keeps blob index records while their blob is there, and drops the old locations', async () => {
+test('prune removes the build cache whole, keeps blob records while their blob is there, and drops the old locations', async () => {
   const store = join(root, 'store');
   const kept: Digest = `sha256:${hex('1')}`;
   const gone: Digest = `sha256:${hex('2')}`;

@@ -17,7 +17,7 @@ export const BlobSourcesRecordSchema = z.object({ repositories: z.array(z.string
  * The keyspaces whose records each name a blob of the store: a record counts only while its
  * blob is there, and prune keeps a record exactly as long as its blob.
  */
-export const BLOB_INDEXES: { keyspace: Keyspace; schema: z.ZodType; blobOf(key: string, record: unknown): string }[] = [
+export const BLOB_RECORDS: { keyspace: Keyspace; schema: z.ZodType; blobOf(key: string, record: unknown): string }[] = [
   { keyspace: 'compressed', schema: CompressedRecordSchema, blobOf: (_key, record) => (record as Descriptor).digest },
   { keyspace: 'layer-keys', schema: LayerKeyRecordSchema, blobOf: (_key, record) => (record as LayerKeyRecord).descriptor.digest },
   { keyspace: 'blob-sources', schema: BlobSourcesRecordSchema, blobOf: (key) => `sha256:${key}` },

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import type { z } from 'zod';
-import { CompressedRecordSchema, LayerKeyRecordSchema } from '../cache/blob-indexes.js';
+import { CompressedRecordSchema, LayerKeyRecordSchema } from '../cache/blob-records.js';
 import { Records, type Keyspace } from '../cache/records.js';
 import { digestHex, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -9,12 +9,12 @@ import type { LayerSink } from './sink.js';
 
 export type CompressedKind = 'gzip' | 'zstd';
 
-/** What a record of the tar-key index holds: a layer without the means to open it. */
-type IndexedLayer = Pick<Layer, 'descriptor' | 'diffId'>;
+/** What a tar-key record holds: a layer without the means to open it. */
+type KnownLayer = Pick<Layer, 'descriptor' | 'diffId'>;
 
 /**
- * Two indexes that keep a layer from being made twice (docs/formats.md §1), keyspaces of the
- * store's cache (cache/records.ts):
+ * The known-layer records, two kinds that keep a layer from being made twice (docs/formats.md
+ * §1), keyspaces of the store's cache (cache/records.ts):
  * - `compressed/<kind>-<diff_id hex>`: the blob that is the `kind` compression of a tar;
  * - `layer-keys/<compression>-<tar key hex>`: the layer made of a list of entries whose
  *   contents were known by digest (tarKey), so a known layer is found without reading a file.
@@ -32,12 +32,12 @@ export async function recordCompressed(batch: LayerSink, kind: CompressedKind, d
   await record(batch, 'compressed', CompressedRecordSchema, `${kind}-${digestHex(diffId)}`, bareDescriptor(descriptor));
 }
 
-export async function findByTarKey(batch: LayerSink, compression: string, key: Digest): Promise<IndexedLayer | undefined> {
+export async function findByTarKey(batch: LayerSink, compression: string, key: Digest): Promise<KnownLayer | undefined> {
   const record = await find(batch, 'layer-keys', LayerKeyRecordSchema, `${compression}-${digestHex(key)}`, (r) => r.descriptor.digest);
   return record === undefined ? undefined : { descriptor: bareDescriptor(record.descriptor), diffId: record.diffId as Digest };
 }
 
-export async function recordByTarKey(batch: LayerSink, compression: string, key: Digest, layer: IndexedLayer): Promise<void> {
+export async function recordByTarKey(batch: LayerSink, compression: string, key: Digest, layer: KnownLayer): Promise<void> {
   await record(batch, 'layer-keys', LayerKeyRecordSchema, `${compression}-${digestHex(key)}`, { descriptor: bareDescriptor(layer.descriptor), diffId: layer.diffId });
 }
 
