@@ -6,11 +6,12 @@ import { MediaType } from '../oci/media-types.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { DescriptorSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
 import type { RepositoryClient } from '../registry/client.js';
-import { pushBlob } from '../transfer/push.js';
+import { copyBlobs } from '../transfer/copy.js';
+import { RegistrySink } from '../transfer/registry-endpoint.js';
+import { StoreSink, storeSource } from '../transfer/store-endpoint.js';
 import type { Registries } from '../registry/registries.js';
 import type { BlobBatch, Store } from '../store/store.js';
 import { UsageError, UserError } from '../util/errors.js';
-import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
 import type { RemoteLayers } from './cache.js';
 import { blobLayer, type Layer } from '../layer/image-model.js';
@@ -94,12 +95,8 @@ export class RemoteCache implements RemoteLayers {
     const { layer } = entry;
     const { reporter } = this.options;
     try {
-      if (!batch.has(layer.digest) && !(await batch.store.hasBlob(layer.digest))) {
-        const transfer = reporter.transfer(layer.digest, layer.size, 'fetching cached');
-        const repo = this.options.registries.repository(this.options.from);
-        await batch.writeStream(repo.openBlob(layer.digest, layer.size, transfer.add), layer.mediaType, { digest: layer.digest, size: layer.size });
-        transfer.end('done');
-      }
+      const source = this.options.registries.repository(this.options.from);
+      await copyBlobs([{ blob: layer, source }], new StoreSink(batch, { quiet: true }), { reporter, concurrency: 1, verb: 'fetching cached' });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       reporter.warn(`--cache-from: layer ${shortDigest(layer.digest)}: ${err.message}; building the step instead`);
@@ -135,7 +132,8 @@ export class RemoteCache implements RemoteLayers {
       // Layers of entries read from the tag are in the repository already: a HEAD skips them.
       const ours = [...used.values()].map((l) => l.descriptor).filter((d) => layers.has(d.digest));
       const mountFrom = from !== undefined && from.domain === to.domain && from.path !== to.path ? [from.path] : [];
-      await mapLimit([...new Map(ours.map((d) => [d.digest, d])).values()], PUSH_CONCURRENCY, (blob) => pushBlob(store, repo, blob, mountFrom, reporter));
+      const stored = storeSource(store);
+      await copyBlobs([...new Map(ours.map((d) => [d.digest, d])).values()].map((blob) => ({ blob, source: stored })), new RegistrySink(repo, () => mountFrom), { reporter, concurrency: PUSH_CONCURRENCY, verb: 'uploading' });
       const config = Buffer.from(JSON.stringify({ entries }));
       const configDescriptor: Descriptor = { mediaType: CACHE_CONFIG_TYPE, digest: sha256Digest(config), size: config.length };
       await uploadBytes(store, repo, configDescriptor, config);

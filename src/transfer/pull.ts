@@ -1,10 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
-import { checkLayer } from '../layer/layer-reader.js';
-import { teeInspect } from '../layer/tee.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import { MediaType, isIndexMediaType, layerCompression } from '../oci/media-types.js';
+import type { Digest } from '../oci/digest.js';
+import { MediaType, isIndexMediaType } from '../oci/media-types.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
@@ -16,6 +12,8 @@ import type { Reporter } from '../util/reporter.js';
 import { BODY_CAPS, readSmallBlob } from '../registry/body.js';
 import type { RepositoryClient } from '../registry/client.js';
 import type { Registries } from '../registry/registries.js';
+import { copyBlobs } from './copy.js';
+import { StoreSink, type DiffIdClaim } from './store-endpoint.js';
 
 export interface PullOptions {
   /** Which platforms of a multi-platform image to fetch; 'all' for every one. */
@@ -60,7 +58,8 @@ export async function pullImage(store: Store, text: string, options: PullOptions
 
 /**
  * Pulls several images at once: manifests first, then the union of their blobs, each
- * fetched once however many images share it, with bounded concurrency. All or nothing.
+ * fetched once however many images share it, with bounded concurrency, through the one copy
+ * (copy.ts: registry or image file -> the store's batch). All or nothing.
  */
 export async function pullImages(store: Store, requests: PullRequest[], options: Omit<PullOptions, 'platforms'>): Promise<{ images: PullResult[]; downloadedBytes: number }> {
   const batch = await store.beginBatch();
@@ -68,7 +67,7 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
     // `from`: the registry repository a blob comes from (none for an image file).
     const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource; from?: Reference }>();
     /** What each layer's tar must hash to, by the configs that list it. */
-    const claims = new Map<Digest, { diffId: Digest; owner: string }>();
+    const claims = new Map<Digest, DiffIdClaim>();
     const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
       const ref = parseReference(request.ref);
       const name = formatReference(ref);
@@ -86,32 +85,8 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
       }
       return { name, descriptor };
     });
-    let downloadedBytes = 0;
-    await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async ({ blob, repo }) => {
-      if (batch.has(blob.digest)) return;
-      const claim = claims.get(blob.digest);
-      const check = claim && ((source: Readable) => checkLayer(source, { digest: blob.digest, ...claim }, layerCompression(blob.mediaType)));
-      if (await store.hasBlob(blob.digest)) {
-        // Held for another image, maybe under another diff_id: this image's claim is checked too.
-        await check?.(createReadStream(batch.pathOf(blob.digest)));
-        return options.reporter.info(`  blob ${shortDigest(blob.digest)} already in the store`, { event: 'blob', digest: blob.digest, size: blob.size, state: 'exists' });
-      }
-      const transfer = options.reporter.transfer(blob.digest, blob.size, 'copying');
-      const download = repo.openBlob(blob.digest, blob.size, transfer.add);
-      if (check) {
-        // The layer is decompressed and hashed as it arrives, next to being written.
-        const { stream, result } = teeInspect(check);
-        pipeline(download, stream, () => {});
-        // Both settle before the batch may be aborted: the write must not go on into a removed dir.
-        const [written, checked] = await Promise.allSettled([batch.writeStream(stream, blob.mediaType, { digest: blob.digest, size: blob.size }), result]);
-        // A download that failed cut the check short: its error is the cause, not "damaged".
-        if (written.status === 'rejected') throw written.reason;
-        if (checked.status === 'rejected') throw checked.reason;
-      } else {
-        await batch.writeStream(download, blob.mediaType, { digest: blob.digest, size: blob.size });
-      }
-      downloadedBytes += blob.size;
-      transfer.end('done');
+    const { sentBytes: downloadedBytes } = await copyBlobs([...blobs.values()].map(({ blob, repo }) => ({ blob, source: repo })), new StoreSink(batch, { claims }), {
+      reporter: options.reporter, concurrency: options.concurrency ?? DEFAULT_PULL_CONCURRENCY, verb: 'copying',
     });
     await batch.commit();
     // So that a push to the same registry mounts these blobs instead of uploading them.
@@ -168,7 +143,7 @@ async function configDiffIds(repo: ImageSource, manifest: Manifest, batch: BlobB
 }
 
 /** Records what a layer must hash to; two images that disagree about one layer cannot both be right. */
-function claimDiffId(claims: Map<Digest, { diffId: Digest; owner: string }>, layer: Digest, claim: { diffId: Digest; owner: string }): void {
+function claimDiffId(claims: Map<Digest, DiffIdClaim>, layer: Digest, claim: DiffIdClaim): void {
   const earlier = claims.get(layer);
   if (earlier === undefined) return void claims.set(layer, claim);
   if (earlier.diffId !== claim.diffId) {

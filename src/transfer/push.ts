@@ -1,5 +1,4 @@
 import type { Digest } from '../oci/digest.js';
-import { shortDigest } from '../oci/digest.js';
 import { Annotation } from '../oci/media-types.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -7,10 +6,11 @@ import { readTagged, requireComplete } from '../store/image.js';
 import { BlobSources } from '../store/blob-sources.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
-import { mapLimit } from '../util/limit.js';
 import type { Reporter } from '../util/reporter.js';
-import type { RepositoryClient } from '../registry/client.js';
 import type { Registries } from '../registry/registries.js';
+import { copyBlobs } from './copy.js';
+import { RegistrySink } from './registry-endpoint.js';
+import { storeSource } from './store-endpoint.js';
 
 export interface PushOptions {
   registries: Registries;
@@ -29,9 +29,10 @@ export const DEFAULT_PUSH_CONCURRENCY = 4;
 
 /**
  * Pushes a stored image (manifest or index) with its exact bytes, so the registry's digest
- * equals the store's. Blobs the registry has are skipped after a HEAD; blobs another
- * repository of the same registry has (one they were pulled from or pushed to before, see
- * BlobSources, or the image's or its base's) are mounted; the rest are uploaded. Manifests go up
+ * equals the store's: its blobs go store -> registry through the one copy (copy.ts). Blobs the
+ * registry has are skipped after a HEAD; blobs another repository of the same registry has
+ * (one they were pulled from or pushed to before, see BlobSources, or the image's or its
+ * base's) are mounted; the rest are uploaded. Manifests go up
  * children first, the tag last, and only when the registry does not already have them: an
  * unchanged re-push sends nothing but HEAD requests.
  */
@@ -47,14 +48,11 @@ export async function pushImage(store: Store, localName: string, shown: string, 
 
   const blobs = new Map<Digest, Descriptor>();
   for (const image of target.images) for (const d of [image.manifest.config, ...image.manifest.layers]) blobs.set(d.digest, d);
-  let uploadedBytes = 0;
   const sources = new BlobSources(store);
-  await mapLimit([...blobs.values()], options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, async (blob) => {
-    // Where the blob is known to be comes first: a guess that misses starts an upload (202).
-    const known = (await sources.on(blob.digest, dest.domain)).filter((path) => path !== dest.path);
-    const how = await pushBlob(store, repo, blob, [...new Set([...known, ...mountFrom])], options.reporter);
-    if (how === 'uploaded') uploadedBytes += blob.size;
-  });
+  // Where the blob is known to be comes first: a guess that misses starts an upload (202).
+  const sink = new RegistrySink(repo, async (blob) => [...new Set([...(await sources.on(blob.digest, dest.domain)).filter((path) => path !== dest.path), ...mountFrom])]);
+  const from = storeSource(store);
+  const { sentBytes: uploadedBytes } = await copyBlobs([...blobs.values()].map((blob) => ({ blob, source: from })), sink, { reporter: options.reporter, concurrency: options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, verb: 'uploading' });
   await sources.add(blobs.keys(), dest.domain, dest.path);
 
   if (target.index) {
@@ -69,28 +67,6 @@ export async function pushImage(store: Store, localName: string, shown: string, 
   }
   options.reporter.info(`Pushed ${destination}: ${digest}`, { digest });
   return { destination, digest, uploadedBytes };
-}
-
-/** One blob from the store to `repo`: skipped when it has it, mounted when it can be, else uploaded. */
-export async function pushBlob(store: Store, repo: RepositoryClient, blob: Descriptor, mountFrom: string[], reporter: Reporter): Promise<'exists' | 'mounted' | 'uploaded'> {
-  const quick = (state: 'exists' | 'mounted') => {
-    reporter.info(`  blob ${shortDigest(blob.digest)} ${state}`, { event: 'blob', digest: blob.digest, size: blob.size, state });
-    return state;
-  };
-  if (await repo.hasBlob(blob.digest)) return quick('exists');
-  let started: string | undefined;
-  for (const from of mountFrom) {
-    const mounted = await repo.mountBlob(blob.digest, from);
-    if (mounted === true) return quick('mounted');
-    if (typeof mounted === 'string') {
-      started = mounted;
-      break;
-    }
-  }
-  const transfer = reporter.transfer(blob.digest, blob.size, 'uploading');
-  await repo.uploadBlob(store.blobPath(blob.digest), blob.digest, blob.size, started, transfer.add);
-  transfer.end('uploaded');
-  return 'uploaded';
 }
 
 /**
