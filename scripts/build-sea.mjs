@@ -61,7 +61,9 @@ add('gzip-worker.js', readFileSync(join(out, 'gzip-worker.js')), 0o644);
 add('hash-worker.js', readFileSync(join(out, 'hash-worker.js')), 0o644);
 writeFileSync(join(out, 'payload.json'), JSON.stringify(payload));
 
-const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, assets: { payload: join(out, 'payload.json') } };
+// useCodeCache: V8's compiled code of the CLI goes into the blob, which halves the CPU time of a
+// start (the one big CommonJS file is otherwise compiled on every run).
+const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets: { payload: join(out, 'payload.json') } };
 writeFileSync(join(out, 'sea-config.json'), JSON.stringify(config, null, 2));
 execFileSync(node24, ['--experimental-sea-config', join(out, 'sea-config.json')], { stdio: 'inherit' });
 rmSync(executable, { force: true });
