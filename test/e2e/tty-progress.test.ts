@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CLI, removeDir, tempDir, tool } from '../helpers/cli.js';
+import { CLI, REPO, removeDir, tempDir, tool } from '../helpers/cli.js';
 import { screen } from '../helpers/screen.js';
 
 // The live progress view as a person sees it: sealbuild runs on a pseudo-terminal (util-linux
@@ -14,10 +14,10 @@ let work: string;
 let ctx: string;
 
 /** Runs sealbuild on a pseudo-terminal; resolves with everything the terminal was sent. */
-function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; transcript: string }> {
+function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}, columns = 120): Promise<{ code: number; transcript: string }> {
   const quoted = [process.execPath, CLI, '--root', join(work, 'root'), ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-q', '-e', '-f', '-c', `stty cols 120 rows 40; ${quoted}`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOURCE_DATE_EPOCH: '', NO_COLOR: '', ...env } });
+    const child = spawn('script', ['-q', '-e', '-f', '-c', `stty cols ${columns} rows 40; ${quoted}`, '/dev/null'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOURCE_DATE_EPOCH: '', NO_COLOR: '', ...env } });
     let transcript = '';
     child.stdout.on('data', (d: Buffer) => (transcript += d.toString()));
     child.stderr.on('data', (d: Buffer) => (transcript += d.toString()));
@@ -64,4 +64,17 @@ test('--progress plain on a terminal stays line-based; --progress tty draws even
   assert.equal(plain.code, 0, plain.transcript);
   assert.doesNotMatch(plain.transcript, /\x1b\[/);
   assert.match(plain.transcript, /STEP 2\/3 \[linux\/amd64\]: COPY big\.bin \/\r?\n {2}CACHED [0-9a-f]{12}/);
+});
+
+test("the README's \"What you see\" is the screen examples/hello's build leaves today (times and digests aside)", async () => {
+  // As the README says: scripts/example.sh's build, one platform, 100 columns.
+  const built = await onTerminal(['-t', 'example/hello:v0.1.0', '--platform', 'linux/amd64', 'examples/hello'], {}, 100);
+  assert.equal(built.code, 0, built.transcript);
+  const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## What you see'));
+  const captured = /```text\n([\s\S]*?)\n```/.exec(section)![1]!;
+  // A step's time changes its padding: compare with times as one token and blanks squeezed.
+  const normal = (lines: string[]) => lines.map((l) => l.replace(/\b\d+\.\ds\b/g, 'T').replace(/sha256:[0-9a-f]{64}/g, 'sha256:D').replace(/ +/g, ' ').trimEnd());
+  const shown = screen(built.transcript);
+  assert.deepEqual(normal(shown.slice(shown.findIndex((l) => l.startsWith('=> ')))), normal(captured.split('\n')));
 });
