@@ -20,6 +20,7 @@ import type { StageBuildInput } from './stage-input.js';
 import { onbuildTriggers, startFrom, type StageResult } from './stage-result.js';
 import { StepInputs, type Source } from './step-inputs.js';
 import { detectApp, type AppSource } from './app-type.js';
+import { recordDownload } from './downloads-label.js';
 import { downloadUrl, expandedChecksum, isUrl, urlFileName, urlSource, type Download } from './url-source.js';
 import { removeTree } from '../util/remove-tree.js';
 import { Workspace } from './workspace.js';
@@ -161,7 +162,8 @@ export class StageBuilder {
         } else if (ins.kind === 'COPY') {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          resolved.push(await urlSource(source, ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos), () => this.downloadPath(temps), ins.pos));
+          const checksum = ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos);
+          resolved.push(recordDownload(this.result.labels, await urlSource(source, checksum, () => this.downloadPath(temps), ins.pos), dest));
         }
       }
       const parent = this.result.key;
@@ -250,7 +252,7 @@ export class StageBuilder {
       for (const source of written) {
         if (isUrl(source)) {
           const name = urlFileName(source, ins.pos);
-          resolved.push({ source: await urlSource(source, undefined, () => this.downloadPath(temps), ins.pos), dest: `${appRoot}/${name}` });
+          resolved.push({ source: recordDownload(this.result.labels, await urlSource(source, undefined, () => this.downloadPath(temps), ins.pos), `${appRoot}/${name}`), dest: `${appRoot}/${name}` });
           detected.push({ kind: 'file', name });
           continue;
         }

@@ -4,6 +4,7 @@ import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { imageBlobs } from '../store/archive.js';
+import { isAttachmentTag } from '../store/attachments.js';
 import { readTarget } from '../store/image.js';
 import { formatBytes } from '../util/reporter.js';
 import { openStore, printJson } from './common.js';
@@ -15,12 +16,13 @@ function absentPlatform(entry: Descriptor): string {
 
 export function imagesCommand(): Command {
   return new Command('images')
-    .description('list the images in the store (a platform marked "(not pulled)" is named by an index but not in the store)')
+    .description('list the images in the store (a platform marked "(not pulled)" is named by an index but not in the store; signatures and SBOMs kept for images are not listed)')
     .option('--json', 'print JSON')
     .option('--names', 'print only the names, one a line (for scripts and shell completion)')
     .action(async (flags: { json?: boolean; names?: boolean }, command: Command) => {
       const store = await openStore(command, { create: false });
-      const tags = await store.listTags();
+      // Signatures and SBOM referrer indexes are about images, not images: `save` carries them with theirs.
+      const tags = (await store.listTags()).filter((t) => !isAttachmentTag(t.name));
       if (flags.names) {
         // As people type them (my/app:v1, not docker.io/my/app:v1).
         const names = tags.map(({ name }) => parseReference(name)).map((ref) => `${familiarName(ref)}${ref.tag !== undefined ? `:${ref.tag}` : ''}`);

@@ -14,14 +14,17 @@ export function loadCommand(): Command {
       const reporter = reporterFor(command);
       const store = await openStore(command);
       const keyPath = flags.verifyKey;
-      const check: LoadCheck | undefined = keyPath === undefined ? undefined : async (images, batch) => {
-        const tags = new Map<string, Descriptor>(images.map((i) => [i.name, i.descriptor]));
+      const check: LoadCheck | undefined = keyPath === undefined ? undefined : async ({ images, attachments }, batch) => {
+        const tags = new Map<string, Descriptor>([...images, ...attachments].map((i) => [i.name, i.descriptor]));
         for (const image of images.filter((i) => !isSignatureTag(i.name))) await verifyStored(store, image.name, image.descriptor.digest, keyPath, { tags, batch });
       };
       const result = await loadBundle(store, flags.input, check);
+      // Bundles written before attachments had their own place listed signatures as images.
       const images = result.images.filter((i) => !isSignatureTag(i.name));
-      const signatures = result.images.length - images.length;
-      reporter.info(`Loaded ${images.length} image(s)${signatures > 0 ? ` and ${signatures} signature manifest(s)` : ''}, ${result.newBlobs} new blob(s) from ${flags.input}${keyPath !== undefined ? `; signatures verified with ${keyPath}` : ''}`);
+      const signatures = result.images.length - images.length + result.attachments.filter((a) => isSignatureTag(a.name)).length;
+      const sboms = result.attachments.length - result.attachments.filter((a) => isSignatureTag(a.name)).length;
+      const carried = [signatures > 0 ? `${signatures} signature manifest(s)` : '', sboms > 0 ? `${sboms} SBOM(s)` : ''].filter((s) => s !== '');
+      reporter.info(`Loaded ${images.length} image(s)${carried.length > 0 ? ` and ${carried.join(' and ')}` : ''}, ${result.newBlobs} new blob(s) from ${flags.input}${keyPath !== undefined ? `; signatures verified with ${keyPath}` : ''}`);
       for (const image of images) process.stdout.write(`${image.name} ${image.descriptor.digest}\n`);
     });
 }

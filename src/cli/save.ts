@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { parsePlatform } from '../oci/platform.js';
+import { parsePlatform, type Platform } from '../oci/platform.js';
 import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/schemas.js';
-import { signatureTags } from '../sign/stored.js';
-import { readTagged, readTarget } from '../store/image.js';
+import { keepSboms } from '../sbom/image-sbom.js';
+import { attachmentTags } from '../store/attachments.js';
+import { isSignatureTag } from '../sign/stored.js';
+import { readTagged, readTarget, selectPlatform } from '../store/image.js';
 import type { Store } from '../store/store.js';
-import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SaveFormat } from '../store/archive.js';
+import { ARCHIVE_COMPRESSIONS, SAVE_FORMATS, compressionForName, saveImages, type ArchiveCompression, type SavedImage, type SaveFormat } from '../store/archive.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/reporter.js';
 import { openStore, refArg, reporterFor } from './common.js';
@@ -27,11 +28,20 @@ function archiveCompression(flags: SaveFlags): ArchiveCompression {
   return flags.compress as ArchiveCompression;
 }
 
-/** The digests of the images and of their platform manifests: what signatures sign. */
-async function savedDigests(store: Store, descriptors: Descriptor[]): Promise<Digest[]> {
+/**
+ * What travels with the saved images: the signatures of each (its top digest and its saved
+ * platforms' manifests) and the SBOM of each saved platform, kept in the store first, so a
+ * later save or push carries the same document.
+ */
+async function savedAttachments(store: Store, images: SavedImage[], platform: Platform | undefined): Promise<SavedImage[]> {
   const digests: Digest[] = [];
-  for (const descriptor of descriptors) digests.push(descriptor.digest, ...(await readTarget(store, descriptor)).images.map((i) => i.descriptor.digest));
-  return digests;
+  for (const image of images) {
+    const target = await readTarget(store, image.descriptor);
+    const platforms = platform === undefined ? target.images : [selectPlatform(target, platform, image.name)];
+    await keepSboms(store, image.name, platforms);
+    digests.push(image.descriptor.digest, ...platforms.map((i) => i.descriptor.digest));
+  }
+  return attachmentTags(store, digests);
 }
 
 export function saveCommand(): Command {
@@ -54,14 +64,17 @@ export function saveCommand(): Command {
       const images = [];
       for (const [i, name] of names.entries()) images.push({ name, descriptor: (await readTagged(store, name, refs[i]!)).descriptor });
       const since = flags.since === undefined ? undefined : { name: refArg(flags.since), descriptor: (await readTagged(store, refArg(flags.since), flags.since)).descriptor };
-      // Signatures of what is saved travel with it (a docker-archive has no place for them).
-      const attachments = flags.format === 'docker-archive' ? [] : await signatureTags(store, await savedDigests(store, images.map((i) => i.descriptor)));
+      // A docker-archive has no place for signatures and SBOMs.
+      const attachments = flags.format === 'docker-archive' ? [] : await savedAttachments(store, images, platform);
       const saved = await saveImages(store, images, flags.output, flags.format as SaveFormat, { compression, attachments, ...(platform ? { platform } : {}), ...(since ? { since } : {}) });
       const size = flags.format === 'oci-dir' ? undefined : (await stat(flags.output)).size;
       reporter.info(`Wrote ${flags.output}: ${flags.format}${compression === 'none' ? '' : ` (${compression})`}, ${saved.length} image(s)${size === undefined ? '' : `, ${formatBytes(size)}`}`);
       // As load prints them: what is in the archive, by name and digest.
       for (const image of saved) process.stdout.write(`${image.name} ${image.descriptor.digest}\n`);
-      if (attachments.length > 0) reporter.info(`${flags.output} carries ${attachments.length} signature manifest(s): \`load --verify-key\` checks them`);
+      const signatures = attachments.filter((a) => isSignatureTag(a.name)).length;
+      if (signatures > 0) reporter.info(`${flags.output} carries ${signatures} signature manifest(s): \`load --verify-key\` checks them`);
+      const sboms = attachments.length - signatures;
+      if (sboms > 0) reporter.info(`${flags.output} carries ${sboms} SBOM(s), one per platform image: \`load\` keeps them for \`push\` and \`sbom\``);
       if (since) reporter.info(`${flags.output} is a delta: loading it needs ${since.name} (${since.descriptor.digest}) in the store`);
     });
 }

@@ -37,4 +37,6 @@ export const Annotation = {
   sealerContainerImages: 'sealer.image.container.images',
   /** On a delta bundle's index.json: the image (`name@digest`) whose blobs it leaves out. */
   bundleSince: 'io.sealbuild.bundle.since',
+  /** On a bundle's index.json: its attachments (signatures, SBOM referrers) as JSON `[{name, mediaType, digest, size}]`, each kept under its store tag by `load`. */
+  bundleAttachments: 'io.sealbuild.bundle.attachments',
 } as const;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import { IndexSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
+import { IndexSchema, ManifestSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import type { RepositoryClient } from './client.js';
 
@@ -34,9 +34,15 @@ export interface Artifact {
   annotations: Record<string, string>;
 }
 
-/** The artifact's manifest, in a fixed key order (the same artifact gives the same digest). */
-export function artifactManifest(artifact: Artifact, subject: Descriptor): Buffer {
-  return Buffer.from(JSON.stringify({
+/** An artifact as a registry receives it: its manifest's bytes and the blobs that manifest names. */
+export interface Referrer {
+  manifest: Buffer;
+  blobs: Buffer[];
+}
+
+/** The artifact's manifest, in a fixed key order (the same artifact gives the same digest), and its blobs. */
+export function artifactReferrer(artifact: Artifact, subject: Descriptor): Referrer {
+  const manifest = Buffer.from(JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     artifactType: artifact.artifactType,
@@ -45,6 +51,16 @@ export function artifactManifest(artifact: Artifact, subject: Descriptor): Buffe
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations: artifact.annotations,
   }));
+  return { manifest, blobs: [EMPTY_JSON, artifact.content] };
+}
+
+/** The descriptor an index lists a referrer by: with its artifactType and annotations, as the referrers API answers. */
+export function referrerDescriptor(manifest: Buffer): Descriptor {
+  const parsed = parseJson(ManifestSchema, manifest, 'referrer manifest');
+  const descriptor: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(manifest), size: manifest.length };
+  if (parsed.artifactType !== undefined) descriptor.artifactType = parsed.artifactType;
+  if (parsed.annotations !== undefined) descriptor.annotations = parsed.annotations;
+  return descriptor;
 }
 
 /** A small in-memory blob (an SBOM, a signature payload) uploaded unless the repository has it. */
@@ -63,19 +79,18 @@ export async function uploadSmallBlob(repo: RepositoryClient, bytes: Buffer): Pr
 }
 
 /**
- * Pushes `artifact` as a referrer of `subject` in `repo`: by digest, then into the fallback
+ * Pushes `referrer` as a referrer of `subject` in `repo`: by digest, then into the fallback
  * index unless the registry's referrers API took it. Returns the artifact manifest's
  * descriptor and which way it was recorded.
  */
 export async function attachReferrer(
   repo: RepositoryClient,
   subject: Descriptor,
-  artifact: Artifact,
+  referrer: Referrer,
 ): Promise<{ descriptor: Descriptor; via: 'referrers API' | 'tag schema' }> {
-  await uploadSmallBlob(repo, EMPTY_JSON);
-  await uploadSmallBlob(repo, artifact.content);
-  const bytes = artifactManifest(artifact, subject);
-  const descriptor: Descriptor = { mediaType: MediaType.ociManifest, digest: sha256Digest(bytes), size: bytes.length, artifactType: artifact.artifactType, annotations: artifact.annotations };
+  for (const blob of referrer.blobs) await uploadSmallBlob(repo, blob);
+  const bytes = referrer.manifest;
+  const descriptor = referrerDescriptor(bytes);
   const tag = referrersTag(subject.digest);
   // Attached before (a re-push): the manifest is there and the fallback index lists it.
   if ((await repo.headManifest(descriptor.digest)) !== undefined && listed(await referrersIndex(repo, tag), descriptor)) {

@@ -5,6 +5,7 @@ import { formatPlatform } from '../oci/platform.js';
 import { parseReference, repositoryName, type Reference } from '../oci/reference.js';
 import { IMAGES_LOCK_PATH, contentOf, resolvePath, type PathFacts, type LayerView } from '../runtime/layer-view.js';
 import type { Chart } from '../airgap/charts.js';
+import { DOWNLOADS_LABEL, recordedDownloads } from '../builder/downloads-label.js';
 import { Annotation } from '../oci/media-types.js';
 import { checkedJson } from '../oci/schemas.js';
 import type { ResolvedImage } from '../store/image.js';
@@ -18,7 +19,8 @@ export const SPDX_JSON = 'application/spdx+json';
  * its layers really hold: the files under bin/ and sbin/ dirs and every ELF file, with SHA1
  * (SPDX 2.3 requires it for files) and SHA256; the Go module each Go binary says it was built
  * from, with its version; every container image cached into registry/ (images.lock) with its
- * digest and platform; the charts; the base image. Deterministic: the same image gives the
+ * digest and platform; the charts; the base image; what the Kubefile downloaded, with its
+ * checksum (builder/downloads-label.ts). Deterministic: the same image gives the
  * same bytes, so pushing it again adds no second referrer.
  */
 
@@ -32,7 +34,7 @@ interface SpdxPackage {
   versionInfo?: string;
   downloadLocation: string;
   filesAnalyzed: false;
-  primaryPackagePurpose?: 'CONTAINER' | 'APPLICATION' | 'LIBRARY';
+  primaryPackagePurpose?: 'CONTAINER' | 'APPLICATION' | 'LIBRARY' | 'FILE';
   checksums?: Checksum[];
   externalRefs?: { referenceCategory: 'PACKAGE-MANAGER'; referenceType: 'purl'; referenceLocator: string }[];
   comment?: string;
@@ -142,6 +144,21 @@ export function spdxDocument(input: SbomInput): Record<string, unknown> {
     const chartPkg = chartPackage(chart);
     packages.push(chartPkg);
     relationships.push({ spdxElementId: imageId, relationshipType: 'CONTAINS', relatedSpdxElement: chartPkg.SPDXID });
+  }
+
+  // What the Kubefile downloaded (ADD/APP <url>), as the build recorded it in the config.
+  for (const [i, download] of recordedDownloads(image.config.config?.Labels?.[DOWNLOADS_LABEL]).entries()) {
+    const id = spdxId('Download', `${i + 1}-${download.url.split('/').at(-1) ?? ''}`);
+    packages.push({
+      SPDXID: id,
+      name: download.url.split('/').at(-1) || download.url,
+      downloadLocation: download.url,
+      filesAnalyzed: false,
+      primaryPackagePurpose: 'FILE',
+      checksums: sha256(download.sha256),
+      comment: `downloaded by the Kubefile into ${download.dest}`,
+    });
+    relationships.push({ spdxElementId: imageId, relationshipType: 'CONTAINS', relatedSpdxElement: id });
   }
 
   const modules = new Set<string>();

@@ -14,13 +14,7 @@ import { registrySignatures, signatureTag, type SignatureSource } from './cosign
  */
 
 /** cosign's signature tag, as a store tag's end. */
-const SIGNATURE_TAG = /:sha256-([0-9a-f]{64})\.sig$/;
-
-/** The store tags that hold signatures of one of `digests` (any repository). */
-export async function signatureTags(store: Store, digests: Iterable<Digest>): Promise<{ name: string; descriptor: Descriptor }[]> {
-  const wanted = new Set([...digests].map((d) => d.slice('sha256:'.length)));
-  return (await store.listTags()).filter((t) => wanted.has(SIGNATURE_TAG.exec(t.name)?.[1] ?? ''));
-}
+const SIGNATURE_TAG = /:sha256-[0-9a-f]{64}\.sig$/;
 
 /** Whether a tag names a signature manifest rather than an image. */
 export function isSignatureTag(name: string): boolean {

@@ -13,6 +13,7 @@ import { familiarName, parseReference } from '../oci/reference.js';
 import type { Descriptor, ImageIndex } from '../oci/schemas.js';
 import { tempPathFor, writeFileAtomic } from '../util/fs-atomic.js';
 import { UserError } from '../util/errors.js';
+import { attachmentBlobs } from './attachments.js';
 import { readTarget, requireComplete, selectPlatform } from './image.js';
 import type { Store } from './store.js';
 
@@ -54,12 +55,17 @@ export async function imageBlobs(store: Store, descriptor: Descriptor): Promise<
   return [...blobs.values()];
 }
 
-function layoutIndex(images: SavedImage[], since?: SavedImage): Buffer {
+function layoutIndex(images: SavedImage[], since?: SavedImage, attachments: SavedImage[] = []): Buffer {
+  const annotations: Record<string, string> = {};
+  if (since) annotations[Annotation.bundleSince] = `${since.name}@${since.descriptor.digest}`;
+  // Not in `manifests`: readers that take a layout's only image (skopeo's nameless oci-archive:FILE)
+  // must find just the images. Layout readers ignore blobs nothing lists (image-layout.md allows them).
+  if (attachments.length > 0) annotations[Annotation.bundleAttachments] = JSON.stringify(attachments.map(({ name, descriptor }) => ({ name, mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size })));
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: MediaType.ociIndex,
     manifests: images.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } })),
-    ...(since ? { annotations: { [Annotation.bundleSince]: `${since.name}@${since.descriptor.digest}` } } : {}),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
   };
   return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
 }
@@ -80,18 +86,19 @@ export async function saveImages(store: Store, images: SavedImage[], output: str
   }
   const { platform } = options;
   const saved = platform === undefined ? images : await Promise.all(images.map(async (image) => onePlatform(store, image, platform)));
-  // Signatures (small manifests about the images) go along as they are, whatever the platform.
-  const written = [...saved, ...(options.attachments ?? [])];
   const blobs = new Map<Digest, Descriptor>();
-  for (const image of written) {
+  for (const image of saved) {
     requireComplete(await readTarget(store, image.descriptor), image.name);
     for (const blob of await imageBlobs(store, image.descriptor)) blobs.set(blob.digest, blob);
   }
+  // Signatures and SBOMs (small documents about the images) go along as they are, whatever the platform.
+  const attachments = options.attachments ?? [];
+  for (const attachment of attachments) for (const blob of await attachmentBlobs(store, attachment.descriptor)) blobs.set(blob.digest, blob);
   // A delta holds what the far side's copy of `since` does not: `load` takes the rest from its store.
   if (options.since) for (const blob of await imageBlobs(store, options.since.descriptor)) blobs.delete(blob.digest);
   await mkdir(dirname(output), { recursive: true });
-  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], written, output);
-  else await saveTar(store, [...blobs.values()], written, output, compression, options.since);
+  if (format === 'oci-dir') await saveDir(store, [...blobs.values()], layoutIndex(saved, undefined, attachments), output);
+  else await saveTar(store, [...blobs.values()], layoutIndex(saved, options.since, attachments), output, compression);
   return saved;
 }
 
@@ -103,7 +110,7 @@ async function onePlatform(store: Store, image: SavedImage, platform: Platform):
   return { name: image.name, descriptor: selectPlatform(await readTarget(store, image.descriptor), platform, image.name).descriptor };
 }
 
-async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], output: string): Promise<void> {
+async function saveDir(store: Store, blobs: Descriptor[], index: Buffer, output: string): Promise<void> {
   await mkdir(join(output, 'blobs', 'sha256'), { recursive: true });
   for (const blob of blobs) {
     const target = join(output, 'blobs', 'sha256', digestHex(blob.digest));
@@ -115,11 +122,10 @@ async function saveDir(store: Store, blobs: Descriptor[], images: SavedImage[], 
     await rename(tmp, target);
   }
   await writeFileAtomic(join(output, 'oci-layout'), OCI_LAYOUT);
-  await writeFileAtomic(join(output, 'index.json'), layoutIndex(images));
+  await writeFileAtomic(join(output, 'index.json'), index);
 }
 
-async function saveTar(store: Store, blobs: Descriptor[], images: SavedImage[], output: string, compression: ArchiveCompression, since?: SavedImage): Promise<void> {
-  const index = layoutIndex(images, since);
+async function saveTar(store: Store, blobs: Descriptor[], index: Buffer, output: string, compression: ArchiveCompression): Promise<void> {
   const sums = [
     [sha256Digest(OCI_LAYOUT), 'oci-layout'],
     [sha256Digest(index), 'index.json'],

@@ -7,12 +7,14 @@ import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompressFile, detectCompression } from '../layer/decompress.js';
 import { checkLayer, sniffLayer, type SniffedLayer } from '../layer/layer-reader.js';
 import { teeInspect } from '../layer/tee.js';
-import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
+import { z } from 'zod';
+import { digestHex, isDigest, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/media-types.js';
 import { normalizeReference } from '../oci/reference.js';
-import { ImageConfigSchema, IndexSchema, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex, type Manifest } from '../oci/schemas.js';
+import { ImageConfigSchema, IndexSchema, MAX_INDEX_CHILDREN, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex, type Manifest } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { CHECKSUMS_FILE } from './archive.js';
+import { isAttachmentTag } from './attachments.js';
 import { withBuildLease } from './gc.js';
 import type { BlobBatch, Store } from './store.js';
 
@@ -28,6 +30,8 @@ export interface LoadedImage {
 
 export interface LoadResult {
   images: LoadedImage[];
+  /** Signatures and SBOM referrers the bundle carried beside the images, kept under their tags. */
+  attachments: LoadedImage[];
   /** Blobs the bundle held that the store did not. */
   newBlobs: number;
 }
@@ -45,7 +49,7 @@ export function loadBundle(store: Store, file: string, check?: LoadCheck): Promi
 }
 
 /** Runs on the complete bundle before anything enters the store (`load --verify-key`): throwing refuses it. */
-export type LoadCheck = (images: LoadedImage[], batch: BlobBatch) => Promise<void>;
+export type LoadCheck = (loaded: Omit<LoadResult, 'newBlobs'>, batch: BlobBatch) => Promise<void>;
 
 async function load(store: Store, file: string, check?: LoadCheck): Promise<LoadResult> {
   const isDir = await stat(file).then((s) => s.isDirectory(), () => false);
@@ -55,6 +59,8 @@ async function load(store: Store, file: string, check?: LoadCheck): Promise<Load
     const { index, blobs } = isDir ? await readLayoutDir(store, file, batch, sniffed) : await readBundle(file, batch, sniffed);
     const images: LoadedImage[] = [];
     const since = index.annotations?.[Annotation.bundleSince];
+    const attachments = bundleAttachments(index, file);
+    for (const attachment of attachments) await requirePresent(store, batch, attachment.descriptor, { file, since: undefined, image: attachment.name, sniffed });
     for (const entry of index.manifests) {
       const name = entry.annotations?.[Annotation.refName];
       await requirePresent(store, batch, entry, { file, since, image: name ?? entry.digest, sniffed });
@@ -67,15 +73,35 @@ async function load(store: Store, file: string, check?: LoadCheck): Promise<Load
     }
     if (images.length === 0) throw new UserError(`${file}: index.json names no image`, { hint: 'write bundles with `sealbuild save REF... -o FILE`' });
     const newBlobs = blobs.filter((d) => batch.has(d)).length;
-    await check?.(images, batch);
+    await check?.({ images, attachments }, batch);
     await batch.commit();
-    for (const image of images) await store.setTag(image.name, image.descriptor);
-    return { images, newBlobs };
+    for (const image of [...images, ...attachments]) await store.setTag(image.name, image.descriptor);
+    return { images, attachments, newBlobs };
   } catch (err) {
     await batch.abort();
     if (err instanceof UserError) throw new UserError(`cannot load ${file}: ${err.message.replace(`${file}: `, '')}`, { hint: err.hint ?? 'the bundle is corrupt, truncated or was tampered with; nothing was imported' });
     throw err;
   }
+}
+
+const AttachmentsSchema = z.array(z.object({ name: z.string(), mediaType: z.string(), digest: z.string().refine(isDigest).transform((d) => d as Digest), size: z.number().int().nonnegative() })).max(MAX_INDEX_CHILDREN);
+
+/** The attachments index.json lists in its annotation (save), each only under a signature or referrers tag. */
+function bundleAttachments(index: ImageIndex, file: string): LoadedImage[] {
+  const text = index.annotations?.[Annotation.bundleAttachments];
+  if (text === undefined) return [];
+  let listed: z.infer<typeof AttachmentsSchema>;
+  try {
+    listed = AttachmentsSchema.parse(JSON.parse(text));
+  } catch {
+    throw new UserError(`${file}: index.json's ${Annotation.bundleAttachments} is not a list of {name, mediaType, digest, size}`, { hint: 'the bundle was not written by sealbuild save' });
+  }
+  return listed.map(({ name, ...descriptor }) => {
+    const tag = tagName(name, file);
+    // A bundle must not move an image's tag through its attachments.
+    if (!isAttachmentTag(tag)) throw new UserError(`${file}: attachment "${name}" is not a signature or referrers tag (sha256-<hex>[.sig])`, { hint: 'the bundle was not written by sealbuild save' });
+    return { name: tag, descriptor };
+  });
 }
 
 function tagName(name: string, file: string): string {
@@ -120,7 +146,7 @@ async function readLayoutDir(store: Store, dir: string, batch: BlobBatch, sniffe
       for (const blob of [manifest.config, ...manifest.layers]) await copy(blob);
     }
   };
-  for (const entry of index.manifests) await copy(entry);
+  for (const entry of [...index.manifests, ...bundleAttachments(index, dir).map((a) => a.descriptor)]) await copy(entry);
   return { index, blobs };
 }
 

@@ -73,6 +73,20 @@ test('bundle: two multi-arch images in one .tar.zst, shared blobs once, loaded e
       for (const layer of image.manifest.layers) expected.add(layer.digest);
     }
   }
+  // Beside the images, each platform's SBOM: a referrers index named in index.json's annotation, the artifact manifest, its empty config and document.
+  const member = (path: string) => JSON.parse(run('sh', ['-c', `tar -xaOf '${bundle}' ${path}`]));
+  const index = member('index.json') as { manifests: unknown[]; annotations: Record<string, string> };
+  assert.equal(index.manifests.length, 2, 'index.json lists the images alone');
+  const attachments = JSON.parse(index.annotations['io.sealbuild.bundle.attachments']!) as { digest: string }[];
+  assert.equal(attachments.length, 4, 'one SBOM referrers index per platform image');
+  for (const attachment of attachments) {
+    expected.add(attachment.digest);
+    for (const referrer of (member(`blobs/sha256/${attachment.digest.slice(7)}`) as { manifests: { digest: string }[] }).manifests) {
+      expected.add(referrer.digest);
+      const manifest = member(`blobs/sha256/${referrer.digest.slice(7)}`) as { config: { digest: string }; layers: { digest: string }[] };
+      for (const blob of [manifest.config, ...manifest.layers]) expected.add(blob.digest);
+    }
+  }
   assert.deepEqual(new Set(blobs.map((n) => `sha256:${n.slice('blobs/sha256/'.length)}`)), expected);
   // Shared layers: 2 indexes, 4 manifests, 4 configs, and one set of layers per platform.
   const sums = run('sh', ['-c', `tar -xaOf '${bundle}' SHA256SUMS`]).trim().split('\n');
@@ -182,7 +196,8 @@ test('save --platform writes one platform of each image for every format; save s
   const archive = join(work, 'k0s-images-amd64.tar');
   const saved = await cliOk(['save', 'site/k3s:v1', '--platform', 'linux/amd64', '-o', archive]);
   assert.equal(saved.stdout, `docker.io/site/k3s:v1 ${amd64.digest}\n`);
-  assert.match(saved.stderr, new RegExp(`^Wrote ${archive}: oci-archive, 1 image\\(s\\), [\\d.]+ [kMG]?B\\n$`));
+  // The saved platform's SBOM goes along, not the other platform's.
+  assert.match(saved.stderr, new RegExp(`^Wrote ${archive}: oci-archive, 1 image\\(s\\), [\\d.]+ [kMG]?B\\n${archive} carries 1 SBOM\\(s\\)`));
   assert.equal(rawDigest(run('skopeo', ['inspect', '--raw', `oci-archive:${archive}:docker.io/site/k3s:v1`])), amd64.digest);
   const blobs = members(archive).filter((n) => /^blobs\/sha256\/[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n.slice(-64)}`);
   assert.ok(!blobs.includes(arm64.manifest.config.digest) && !blobs.includes(arm64.digest), 'nothing of arm64');
@@ -216,7 +231,7 @@ test('load reads the OCI layout directory save --format oci-dir writes; a damage
   const target = join(work, 'root-from-dir');
   const loaded = await cliOk(['load', '-i', dir], target);
   assert.equal(loaded.stdout, `docker.io/site/k3s:v1 ${digests['site/k3s:v1']}\ndocker.io/site/app:v2 ${digests['site/app:v2']}\n`);
-  assert.match(loaded.stderr, new RegExp(`^Loaded 2 image\\(s\\), \\d+ new blob\\(s\\) from ${dir}\\n$`));
+  assert.match(loaded.stderr, new RegExp(`^Loaded 2 image\\(s\\) and 4 SBOM\\(s\\), \\d+ new blob\\(s\\) from ${dir}\\n$`));
   // Every platform came with its blobs: each can be unpacked.
   for (const platform of ['linux/amd64', 'linux/arm64']) await cliOk(['export', 'site/app:v2', '--platform', platform, '-o', join(work, `from-dir-${platform.slice(6)}`)], target);
 

@@ -18,7 +18,7 @@ before(async () => {
   work = await tempDir();
   root = join(work, 'root');
   server = createServer((req, res) => {
-    if (req.url === '/releases/v1/tool') res.end(PAYLOAD);
+    if (req.url?.split('?')[0] === '/releases/v1/tool') res.end(PAYLOAD);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -66,7 +66,7 @@ test('ADD unpacks local archives (ignore rules do not apply inside them) and dow
       'FROM scratch',
       'ADD bundle.tar.gz /opt/',
       `ADD --checksum=${PAYLOAD_SUM} ${baseUrl}/releases/v1/tool /usr/local/bin/`,
-      `ADD --chmod=755 ${baseUrl}/releases/v1/tool /usr/local/bin/tool-x`,
+      `ADD --chmod=755 ${baseUrl}/releases/v1/tool?token=secret /usr/local/bin/tool-x`,
       '',
     ].join('\n'),
     '.dockerignore': '*.bak\n',
@@ -83,6 +83,16 @@ test('ADD unpacks local archives (ignore rules do not apply inside them) and dow
   assert.deepEqual(await readFile(join(dir, 'usr/local/bin/tool')), PAYLOAD);
   assert.equal((await stat(join(dir, 'usr/local/bin/tool'))).mode & 0o777, 0o600, 'docker gives URL downloads 0600');
   assert.equal((await stat(join(dir, 'usr/local/bin/tool-x'))).mode & 0o777, 0o755);
+
+  // The SBOM lists both downloads with their checksums, from the config label the build wrote; the query (which may carry a token) is not in it.
+  const sbom = JSON.parse((await sealbuildOk(root, ['sbom', 'test/add'])).stdout) as { packages: { name: string; downloadLocation: string; checksums?: { checksumValue: string }[]; comment?: string }[] };
+  const downloads = sbom.packages.filter((p) => p.downloadLocation !== 'NOASSERTION');
+  assert.deepEqual(downloads.map((p) => [p.name, p.downloadLocation, p.checksums?.[0]?.checksumValue, p.comment]), [
+    ['tool', `${baseUrl}/releases/v1/tool`, PAYLOAD_SUM.slice(7), 'downloaded by the Kubefile into /usr/local/bin/'],
+    ['tool', `${baseUrl}/releases/v1/tool`, PAYLOAD_SUM.slice(7), 'downloaded by the Kubefile into /usr/local/bin/tool-x'],
+  ]);
+  const label = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'test/add'])).stdout).config.config.Labels['io.sealbuild.downloads'] as string;
+  assert.ok(!label.includes('secret'), label);
 });
 
 test('APP, CNI, APPCMDS, APPENV and LAUNCH produce files, labels and the sealer extension', async () => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { run, sealbuildOk, writeFiles } from '../helpers/cli.js';
+import { run, sealbuildOk, tool, writeFiles } from '../helpers/cli.js';
 import { goTool } from '../helpers/go-tools.js';
 import { registryScratch, removeRegistryScratch, type Registry } from '../helpers/registry.js';
 
@@ -103,4 +103,44 @@ test('push attaches the SBOM as a referrer: oras discover lists it, oras pull fe
   run(oras, ['pull', '--plain-http', '-o', out, `${h}/team/cluster@${discovered.referrers[0]!.digest}`]);
   const expected = (await sealbuildOk(root, ['sbom', ref])).stdout;
   assert.equal(await readFile(join(out, 'sbom.spdx.json'), 'utf8'), expected);
+});
+
+test('save carries the SBOM beside the image: skopeo (nameless), umoci and oci-image-tool read the bundle; load keeps it, and push at the site attaches it', async () => {
+  const ref = `${h}/team/cluster:1`;
+  const expected = (await sealbuildOk(root, ['sbom', ref])).stdout;
+  const digest = (JSON.parse((await sealbuildOk(root, ['inspect', '--json', ref])).stdout) as { digest: string }).digest;
+  const archive = join(work, 'carry.tar');
+  const saved = await sealbuildOk(root, ['save', ref, '-o', archive]);
+  assert.match(saved.stderr, /carries 1 SBOM\(s\)/);
+  // index.json lists the image alone; the referrer is named in its annotation, its blobs are in blobs/.
+  const index = JSON.parse(run('tar', ['-xOf', archive, 'index.json'])) as { manifests: { digest: string }[]; annotations: Record<string, string> };
+  assert.deepEqual(index.manifests.map((m) => m.digest), [digest]);
+  const [attachment] = JSON.parse(index.annotations['io.sealbuild.bundle.attachments']!) as { name: string; digest: string }[];
+  assert.equal(attachment!.name, `${h}/team/cluster:sha256-${digest.slice(7)}`);
+  const referrers = JSON.parse(run('tar', ['-xOf', archive, `blobs/sha256/${attachment!.digest.slice(7)}`])) as { manifests: { digest: string; artifactType: string }[] };
+  assert.deepEqual(referrers.manifests.map((m) => m.artifactType), ['application/spdx+json']);
+  const artifact = JSON.parse(run('tar', ['-xOf', archive, `blobs/sha256/${referrers.manifests[0]!.digest.slice(7)}`])) as { subject: { digest: string }; layers: { digest: string }[] };
+  assert.equal(artifact.subject.digest, digest);
+  assert.equal(run('tar', ['-xOf', archive, `blobs/sha256/${artifact.layers[0]!.digest.slice(7)}`]), expected);
+
+  // The readers that take a layout's only image, or one by name, see the image alone.
+  const skopeo = JSON.parse(run(tool('skopeo', 'skopeo'), ['inspect', `oci-archive:${archive}`])) as { Digest: string };
+  assert.equal(skopeo.Digest, digest);
+  const dir = join(work, 'carry-dir');
+  await sealbuildOk(root, ['save', '--format', 'oci-dir', ref, '-o', dir]);
+  assert.match(run(tool('oci-image-tool', 'oci-image-tool'), ['validate', '--type', 'image', '--ref', `name=${ref}`, dir]), /Validation succeeded|OK/);
+  run(tool('umoci', 'umoci'), ['unpack', '--rootless', '--image', `${dir}:${ref}`, join(work, 'carry-unpacked')]);
+  assert.equal(await readFile(join(work, 'carry-unpacked', 'rootfs', 'bin', 'hello.sh'), 'utf8'), '#!/bin/sh\necho hello\n');
+
+  // The site keeps the referrer under its tag (not listed as an image), prints it, and pushes it.
+  const site = join(work, 'carry-site');
+  const loaded = await sealbuildOk(site, ['load', '-i', archive]);
+  assert.match(loaded.stderr, /Loaded 1 image\(s\) and 1 SBOM\(s\)/);
+  const tags = (JSON.parse(await readFile(join(site, 'oci', 'index.json'), 'utf8')) as { manifests: { annotations: Record<string, string> }[] }).manifests.map((m) => m.annotations['org.opencontainers.image.ref.name']);
+  assert.deepEqual(tags.sort(), [ref, attachment!.name].sort());
+  assert.deepEqual((await sealbuildOk(site, ['images', '--names'])).stdout.trim().split('\n'), [ref]);
+  assert.equal((await sealbuildOk(site, ['sbom', ref])).stdout, expected);
+  await sealbuildOk(site, ['push', ref, `${h}/site/cluster:1`]);
+  const discovered = JSON.parse(run(oras, ['discover', '--plain-http', '--format', 'json', `${h}/site/cluster@${digest}`])) as { referrers: { digest: string }[] };
+  assert.deepEqual(discovered.referrers.map((r) => r.digest), [referrers.manifests[0]!.digest]);
 });
