@@ -69,6 +69,9 @@ function printHosts(state: ClusterState): void {
   for (const row of rows) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }
 
+/** run's and upgrade's --verify-key: checked against the store before any host is touched. */
+const VERIFY_KEY_HELP = 'refuse the image unless the store holds a signature of it by this public key (from `pull --verify-key` or a bundle); checked before any host is touched';
+
 export function runCommand(): Command {
   return withAccessFlags(
     new Command('run')
@@ -79,7 +82,7 @@ export function runCommand(): Command {
       .option('-f, --file <Clusterfile>', 'hosts, ssh, env, datastore, controlPlaneEndpoint, registryHA as a Clusterfile')
       .option('--registry-ha', "run the image's registry on every master (default: the first only); every host resolves its domain to all of them")
       .option('-e, --env <K=V>', 'environment for the image scripts (repeatable)', collect, [])
-      .option('--verify-key <file>', 'refuse the image unless the store holds a signature of it by this public key (from `pull --verify-key` or a bundle)'),
+      .option('--verify-key <file>', VERIFY_KEY_HELP),
   ).action(async (image: string | undefined, flags: AccessFlags & { masters?: string; nodes?: string; file?: string; env: string[]; verifyKey?: string; registryHa?: boolean }, command: Command) => {
     let spec: ClusterSpec;
     const flagSsh = sshFlags(flags);
@@ -128,11 +131,17 @@ export function deleteCommand(): Command {
 }
 
 export function upgradeCommand(): Command {
-  return withAccessFlags(new Command('upgrade').description("move a cluster to another image of its runtime: masters one at a time, then workers").argument('<image>', 'the new ClusterImage (in the store)')).action(
-    async (image: string, flags: AccessFlags, command: Command) => {
-      printHosts(await upgradeCluster(await openStore(command), checkClusterName(flags.cluster), image, access(flags)));
-    },
-  );
+  return withAccessFlags(
+    new Command('upgrade')
+      .description("move a cluster to another image of its runtime: masters one at a time, then workers")
+      .argument('<image>', 'the new ClusterImage (in the store)')
+      .option('--verify-key <file>', VERIFY_KEY_HELP),
+  ).action(async (image: string, flags: AccessFlags & { verifyKey?: string }, command: Command) => {
+    const name = checkClusterName(flags.cluster);
+    const store = await openStore(command);
+    if (flags.verifyKey !== undefined) await verifyTagged(store, image, flags.verifyKey);
+    printHosts(await upgradeCluster(store, name, image, access(flags)));
+  });
 }
 
 export function resetCommand(): Command {

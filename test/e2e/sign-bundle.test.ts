@@ -77,4 +77,13 @@ test('signatures travel in bundles: load --verify-key accepts the signed image, 
   const unsignedRun = await sealbuild(build, ['run', '--verify-key', `${keys}1.pub`, `${h}/team/plain:1`, '--masters', '198.18.0.2']);
   assert.equal(unsignedRun.code, 1);
   assert.match(unsignedRun.stderr, /^Error: .*team\/plain@sha256:[0-9a-f]{64} is not signed/);
+
+  // upgrade --verify-key too: refused before the cluster is even looked up; with the right key it goes on to that.
+  const wrongUpgrade = await sealbuild(site, ['upgrade', '--verify-key', `${keys}2.pub`, `${h}/team/app:1`, '--cluster', 'nowhere']);
+  assert.equal(wrongUpgrade.code, 1);
+  assert.match(wrongUpgrade.stderr, /^Error: .*team\/app@sha256:[0-9a-f]{64}: no signature verifies with .*k2\.pub/);
+  const unsignedUpgrade = await sealbuild(build, ['upgrade', '--verify-key', `${keys}1.pub`, `${h}/team/plain:1`, '--cluster', 'nowhere']);
+  assert.match(unsignedUpgrade.stderr, /^Error: .*team\/plain@sha256:[0-9a-f]{64} is not signed/);
+  const signedUpgrade = await sealbuild(site, ['upgrade', '--verify-key', `${keys}1.pub`, `${h}/team/app:1`, '--cluster', 'nowhere']);
+  assert.match(signedUpgrade.stderr, /^Error: there is no cluster "nowhere"/);
 });
