@@ -50,8 +50,9 @@ fi
 
 # Peers built from source with Go (they are not in Debian): helm renders charts in the
 # airgap tests, crane is the speed bar in the registry benchmarks, oras is one more
-# independent reader of what we push. Pinned; installed into one fixed directory, not on
-# PATH: tests find them there (test/helpers/go-tools.ts) and choose whether sealbuild sees
+# independent reader of what we push, cosign checks our signatures and makes ones we must
+# accept (its build is the slow one: 28 min with Go's build cache warm, 2 busy cores).
+# Pinned; installed into one fixed directory, not on PATH: tests find them there (test/helpers/go-tools.ts) and choose whether sealbuild sees
 # helm, so a machine's own helm never changes results.
 # A binary is rebuilt only when its module version differs from the pin (`go version -m`).
 GO_TOOLS_BIN=/opt/sealbuild-tools/bin
@@ -59,6 +60,7 @@ go_tools=(
   "helm helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 v3.22.0"
   "crane github.com/google/go-containerregistry/cmd/crane github.com/google/go-containerregistry v0.22.1"
   "oras oras.land/oras/cmd/oras oras.land/oras v1.3.6"
+  "cosign github.com/sigstore/cosign/v2/cmd/cosign github.com/sigstore/cosign/v2 v2.6.5"
 )
 go=$(command -v go || echo /usr/local/go/bin/go)
 for entry in "${go_tools[@]}"; do
