@@ -88,3 +88,11 @@ if [ ! -x "$GO_TOOLS_BIN/sigstore-verify" ] || [ -n "$(find "$verifier_src" -new
   echo "setup: go install ./$verifier_src" >&2
   (cd "$verifier_src" && GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install -tags containers_image_openpgp .)
 fi
+
+# A registry with the OCI 1.1 referrers API (go-containerregistry's pkg/registry) for the SBOM
+# tests: zot is not served by the Go module proxy here. Built from test/tools/ like the verifier.
+registry_src=test/tools/referrers-registry
+if [ ! -x "$GO_TOOLS_BIN/referrers-registry" ] || [ -n "$(find "$registry_src" -newer "$GO_TOOLS_BIN/referrers-registry" -type f)" ]; then
+  echo "setup: go install ./$registry_src" >&2
+  (cd "$registry_src" && GOBIN=$GO_TOOLS_BIN CGO_ENABLED=0 "$go" install .)
+fi

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -143,4 +145,33 @@ test('save carries the SBOM beside the image: skopeo (nameless), umoci and oci-i
   await sealbuildOk(site, ['push', ref, `${h}/site/cluster:1`]);
   const discovered = JSON.parse(run(oras, ['discover', '--plain-http', '--format', 'json', `${h}/site/cluster@${digest}`])) as { referrers: { digest: string }[] };
   assert.deepEqual(discovered.referrers.map((r) => r.digest), [referrers.manifests[0]!.digest]);
+});
+
+test('on a registry with the referrers API (go-containerregistry): its API lists the SBOM push attached', async (t) => {
+  const server = spawn(goTool('referrers-registry'), [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // It stops when its stdin closes (test/tools/referrers-registry).
+  t.after(async () => {
+    server.stdin.end();
+    if (server.exitCode === null) await once(server, 'close');
+  });
+  const [line] = (await once(server.stdout, 'data')) as [Buffer];
+  const host = line.toString().trim();
+  const ref = `${h}/team/cluster:1`;
+  const pushed = await sealbuildOk(root, ['push', ref, `${host}/team/cluster:1`]);
+  const digest = pushed.stdout.trim();
+  // That registry indexes the subject but does not say so (no OCI-Subject answer), so the
+  // distribution spec has the client keep the tag schema's index as well.
+  const attached = /Attached the SBOM of linux\/amd64 \((sha256:[0-9a-f]{64})\) .* \(tag schema\)/.exec(pushed.stderr);
+  assert.ok(attached, pushed.stderr);
+  const response = await fetch(`http://${host}/v2/team/cluster/referrers/${digest}`);
+  assert.equal(response.status, 200);
+  // Its listing gives the config's media type as artifactType, not the manifest's: the digest is what counts.
+  const listed = (await response.json()) as { manifests: { digest: string }[] };
+  assert.deepEqual(listed.manifests.map((m) => m.digest), [attached[1]]);
+  // oras reads that API, and pulls the document sealbuild prints.
+  const discovered = JSON.parse(run(oras, ['discover', '--plain-http', '--format', 'json', `${host}/team/cluster@${digest}`])) as { referrers: { digest: string }[] };
+  assert.deepEqual(discovered.referrers.map((r) => r.digest), [attached[1]]);
+  const out = join(work, 'from-api');
+  run(oras, ['pull', '--plain-http', '-o', out, `${host}/team/cluster@${attached[1]}`]);
+  assert.equal(await readFile(join(out, 'sbom.spdx.json'), 'utf8'), (await sealbuildOk(root, ['sbom', ref])).stdout);
 });
