@@ -3,8 +3,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CLI, REPO, removeDir, run, sealbuild, sealbuildOk } from '../helpers/cli.js';
-import { buildClusterImage } from '../helpers/cluster-images.js';
-import { TestBed } from '../helpers/testbed.js';
+import { buildClusterImage, useFakeCluster } from '../helpers/cluster-images.js';
+import { TestBed, difference } from '../helpers/testbed.js';
 
 /*
  * How sealbuild reaches hosts, each through a real one-server k3s install (fake k3s; real sshd,
@@ -23,24 +23,13 @@ let ips: string[];
 let encryptedKey: string;
 const before0 = new Map<number, string>();
 
-function listing(i: number): Promise<string> {
-  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
-}
-
-/** Lines only in `now` (+) and only in `was` (-). */
-function difference(was: string, now: string): string[] {
-  const a = new Set(was.split('\n'));
-  const b = new Set(now.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
-}
-
 before(async () => {
   await bed.down();
   // Inside a test-bed host /tmp is the host's own: the store must be where the hosts see it too.
   work = await mkdtemp(join(REPO, 'dist', 'test-access-'));
   root = join(work, 'root');
   ips = await bed.up(2);
-  for (const i of [1, 2]) await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k3s-%s\\nFAKE_LOG=/run/fakes.log\\n' $(hostname) > /etc/sealbuild-fakes.env");
+  for (const i of [1, 2]) await useFakeCluster(bed, i, 'k3s-$(hostname)');
   // A user with passwordless sudo, its home under /var (the host's own overlay), the bed's key.
   await bed.sh(1, [
     `useradd -m -d /var/lib/${USER} -s /bin/sh ${USER}`,
@@ -51,7 +40,7 @@ before(async () => {
   encryptedKey = join(work, 'id_encrypted');
   run('cp', [bed.privateKey, encryptedKey]);
   run('ssh-keygen', ['-q', '-p', '-P', '', '-N', PASSPHRASE, '-f', encryptedKey]);
-  for (const i of [1, 2]) before0.set(i, await listing(i));
+  for (const i of [1, 2]) before0.set(i, await bed.listing(i));
   await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
 });
 
@@ -81,7 +70,7 @@ test('a non-root user with sudo and an encrypted key (-u, --pk, --pk-passwd): in
   assert.doesNotMatch(state, new RegExp(PASSPHRASE), 'the passphrase is not recorded');
   assert.match(state, new RegExp(`"user":\\s*"${USER}"`));
   await sealbuildOk(root, ['reset', ...access]);
-  assert.deepEqual(difference(before0.get(1)!, await listing(1)), []);
+  assert.deepEqual(difference(before0.get(1)!, await bed.listing(1)), []);
 });
 
 test('`--masters local`: sealbuild on the host itself, no SSH; Ready; reset leaves the host as it was', async () => {
@@ -96,5 +85,5 @@ test('`--masters local`: sealbuild on the host itself, no SSH; Ready; reset leav
   assert.match(await readFile(join(root, 'clusters/here/logs/local.log'), 'utf8'), /init\.sh/);
   const reset = await inHost(['reset', '--cluster', 'here']);
   assert.equal(reset.code, 0, reset.stderr);
-  assert.deepEqual(difference(before0.get(2)!, await listing(2)), []);
+  assert.deepEqual(difference(before0.get(2)!, await bed.listing(2)), []);
 });

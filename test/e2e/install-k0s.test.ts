@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuild, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { buildClusterImage } from '../helpers/cluster-images.js';
-import { TestBed } from '../helpers/testbed.js';
+import { sealbuild, sealbuildOk } from '../helpers/cli.js';
+import { installHosts, removeInstallHosts } from '../helpers/cluster-images.js';
+import { TestBed, difference, whenMatching } from '../helpers/testbed.js';
 
 /*
  * k0s, 1 controller + 1 worker, installed by `sealbuild run` on test-bed hosts with the fake
@@ -15,57 +14,22 @@ const bed = new TestBed('sbi2', '198.18.6');
 let work: string;
 let root: string;
 let ips: string[];
-/** Each host's /etc, /var, /usr/local, /opt before anything was installed. */
-const before0 = new Map<number, string>();
-
-function access(): string[] {
-  return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
-}
-
-/** A listing of what install and reset touch: paths, and sizes of files. */
-function listing(i: number): Promise<string> {
-  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
-}
-
-/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
-function difference(was: string, now: string): string[] {
-  const a = new Set(was.split('\n'));
-  const b = new Set(now.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
-}
+/** Each host's listing from before anything was installed. */
+let before0: Map<number, string>;
 
 const nodes = () => bed.sh(1, 'k0s kubectl get nodes');
 
 /** `kubectl get nodes` once it matches every pattern, or after 60 s. */
-async function nodesWhen(patterns: RegExp[]): Promise<string> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const listed = await nodes();
-    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const nodesWhen = (patterns: RegExp[]) => whenMatching(nodes, patterns);
 
 before(async () => {
-  await bed.down();
-  work = await tempDir();
-  root = join(work, 'root');
-  ips = await bed.up(3);
-  for (const i of [1, 2, 3]) {
-    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k0s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
-    before0.set(i, await listing(i));
-  }
-  await buildClusterImage(root, work, 'k0s', 'v1.34.3+k0s.0', 'test/k0s:v1');
-  await buildClusterImage(root, work, 'k0s', 'v1.34.4+k0s.0', 'test/k0s:v2');
+  ({ work, root, ips, before0 } = await installHosts(bed, 3, 'k0s', [{ version: 'v1.34.3+k0s.0', tag: 'test/k0s:v1' }, { version: 'v1.34.4+k0s.0', tag: 'test/k0s:v2' }]));
 });
 
-after(async () => {
-  await bed.down();
-  await removeDir(work);
-});
+after(() => removeInstallHosts(bed, work));
 
 test('k0s: a controller (with a worker, for the registry) and a worker; k0s.yaml, the containerd mirror, the join token; the worker pulls through the registry', async () => {
-  await sealbuildOk(root, ['run', 'test/k0s:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...access()]);
+  await sealbuildOk(root, ['run', 'test/k0s:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...bed.access()]);
   // run waited for both nodes to be Ready.
   const listed = await nodes();
   assert.match(listed, new RegExp(`${bed.name}-1\\s+Ready`));
@@ -79,20 +43,20 @@ test('k0s: a controller (with a worker, for the registry) and a worker; k0s.yaml
 });
 
 test('k0s add a worker: it joins Ready; delete a worker: gone from the cluster, its host back to its listing', async () => {
-  await sealbuildOk(root, ['add', '--nodes', ips[2]!, ...access()]);
+  await sealbuildOk(root, ['add', '--nodes', ips[2]!, ...bed.access()]);
   assert.match(await nodes(), new RegExp(`${bed.name}-3\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k0s\\.0`));
-  await sealbuildOk(root, ['delete', '--nodes', ips[1]!, ...access()]);
+  await sealbuildOk(root, ['delete', '--nodes', ips[1]!, ...bed.access()]);
   assert.doesNotMatch(await nodes(), new RegExp(`${bed.name}-2\\s`));
-  assert.deepEqual(difference(before0.get(2)!, await listing(2)), []);
+  assert.deepEqual(difference(before0.get(2)!, await bed.listing(2)), []);
 });
 
 test('k0s delete, then add the same host again: it joins as new', async () => {
-  await sealbuildOk(root, ['add', '--nodes', ips[1]!, ...access()]);
+  await sealbuildOk(root, ['add', '--nodes', ips[1]!, ...bed.access()]);
   assert.match(await nodes(), new RegExp(`${bed.name}-2\\s+Ready\\s+\\S+\\s+v1\\.34\\.3\\+k0s\\.0`));
 });
 
 test('k0s upgrade: every node on the new version', async () => {
-  await sealbuildOk(root, ['upgrade', 'test/k0s:v2', ...access()]);
+  await sealbuildOk(root, ['upgrade', 'test/k0s:v2', ...bed.access()]);
   // upgrade waits for Ready; a node stays Ready while its restarted service reports the new version.
   const listed = await nodesWhen([1, 2, 3].map((i) => new RegExp(`${bed.name}-${i}\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`)));
   for (const i of [1, 2, 3]) assert.match(listed, new RegExp(`${bed.name}-${i}\\s+Ready\\s+\\S+\\s+v1\\.34\\.4\\+k0s\\.0`));
@@ -100,7 +64,7 @@ test('k0s upgrade: every node on the new version', async () => {
 });
 
 test('k0s reset: every host back to its listing from before run; the cluster is forgotten', async () => {
-  await sealbuildOk(root, ['reset', ...access()]);
-  for (const i of [1, 2, 3]) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  await sealbuildOk(root, ['reset', ...bed.access()]);
+  for (const i of [1, 2, 3]) assert.deepEqual(difference(before0.get(i)!, await bed.listing(i)), [], `host ${i} is as it was`);
   assert.equal((await sealbuild(root, ['status'])).code, 2);
 });

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuild, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { buildClusterImage } from '../helpers/cluster-images.js';
-import { TestBed } from '../helpers/testbed.js';
+import { sealbuild, sealbuildOk } from '../helpers/cli.js';
+import { installHosts, removeInstallHosts } from '../helpers/cluster-images.js';
+import { TestBed, difference, whenMatching } from '../helpers/testbed.js';
 
 /*
  * sealbuild run|add|delete|upgrade|reset of a k3s ClusterImage on five test-bed hosts over
@@ -18,63 +18,27 @@ const LATER = [1, 2, 3, 4, 5, 6];
 let work: string;
 let root: string;
 let ips: string[];
-/** Each host's /etc, /var, /usr/local, /opt before anything was installed. */
-const before0 = new Map<number, string>();
-
-/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
-function difference(was: string, now: string): string[] {
-  const a = new Set(was.split('\n'));
-  const b = new Set(now.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
-}
-
-/** A listing of what install and reset touch: paths, and sizes of files. */
-function listing(i: number): Promise<string> {
-  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
-}
-
-function access(): string[] {
-  return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
-}
+/** Each host's listing from before anything was installed. */
+let before0: Map<number, string>;
 
 before(async () => {
-  await bed.down();
-  work = await tempDir();
-  root = join(work, 'root');
-  ips = await bed.up(6);
-  for (let i = 1; i <= 6; i++) {
-    // The fakes share their "cluster" through the test bed's shared directory.
-    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k3s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
-    before0.set(i, await listing(i));
-  }
-  await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
-  await buildClusterImage(root, work, 'k3s', 'v1.35.0+k3s1', 'test/k3s:v2');
+  ({ work, root, ips, before0 } = await installHosts(bed, 6, 'k3s', [{ version: 'v1.34.2+k3s1', tag: 'test/k3s:v1' }, { version: 'v1.35.0+k3s1', tag: 'test/k3s:v2' }]));
 });
 
-after(async () => {
-  await bed.down();
-  await removeDir(work);
-});
+after(() => removeInstallHosts(bed, work));
 
 async function nodes(): Promise<string> {
   return bed.sh(1, 'k3s kubectl get nodes');
 }
 
 /** `kubectl get nodes` once it matches every pattern, or after 60 s. */
-async function nodesWhen(patterns: RegExp[]): Promise<string> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const listed = await nodes();
-    if (patterns.every((p) => p.test(listed)) || Date.now() > deadline) return listed;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const nodesWhen = (patterns: RegExp[]) => whenMatching(nodes, patterns);
 
 /** A node's name: the host's name on the test bed. */
 const node = (i: number) => `${bed.name}-${i}`;
 
 test('run: 3 servers (embedded etcd) + 2 agents come up; config, token, registries.yaml, airgap images where k3s reads them', async () => {
-  const result = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...access()]);
+  const result = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...bed.access()]);
   assert.match(result.stdout, new RegExp(`${ips[0]!.replaceAll('.', '\\.')}\\s+master\\s+linux/amd64\\s+${node(1)}\\s+installed`));
   // run waits for every node to be Ready.
   const wanted = [1, 2, 3, 4, 5].map((i) => new RegExp(`${node(i)}\\s+Ready\\s+${i <= 3 ? 'control-plane' : '<none>'}\\s+v1\\.34\\.2\\+k3s1`));
@@ -110,25 +74,25 @@ test('run: 3 servers (embedded etcd) + 2 agents come up; config, token, registri
 });
 
 test('run again: every host is already installed and delivered, nothing is sent twice', async () => {
-  const again = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...access()]);
+  const again = await sealbuildOk(root, ['run', 'test/k3s:v1', '--masters', ips.slice(0, 3).join(','), '--nodes', ips.slice(3, 5).join(','), ...bed.access()]);
   assert.match(again.stdout, /installed/);
   const log = await readFile(join(root, 'clusters/default/logs', `${ips[3]}.log`), 'utf8');
   assert.equal(log.match(/tar -x/g)?.length, 1, 'the rootfs was streamed once');
 });
 
 test('add a worker: it joins; delete a worker: drained, removed from the cluster, its host back to its listing', async () => {
-  await sealbuildOk(root, ['add', '--nodes', ips[5]!, ...access()]);
+  await sealbuildOk(root, ['add', '--nodes', ips[5]!, ...bed.access()]);
   assert.match(await nodes(), new RegExp(`${node(6)}\\s+Ready\\s+<none>\\s+v1\\.34\\.2\\+k3s1`));
   assert.match(await bed.sh(6, 'cat /etc/rancher/k3s/config.yaml'), new RegExp(`server: "https://${ips[0]}:6443"`));
 
-  await sealbuildOk(root, ['delete', '--nodes', ips[4]!, ...access()]);
+  await sealbuildOk(root, ['delete', '--nodes', ips[4]!, ...bed.access()]);
   assert.doesNotMatch(await nodes(), new RegExp(`${node(5)}\\s`));
-  assert.deepEqual(difference(before0.get(5)!, await listing(5)), []);
+  assert.deepEqual(difference(before0.get(5)!, await bed.listing(5)), []);
   assert.doesNotMatch((await sealbuildOk(root, ['status'])).stdout, new RegExp(ips[4]!.replaceAll('.', '\\.')));
 });
 
 test('add the deleted host again: it joins as new (nothing of its old containers is in the way)', async () => {
-  await sealbuildOk(root, ['add', '--nodes', ips[4]!, ...access()]);
+  await sealbuildOk(root, ['add', '--nodes', ips[4]!, ...bed.access()]);
   assert.match(await nodes(), new RegExp(`${node(5)}\\s+Ready\\s+<none>\\s+v1\\.34\\.2\\+k3s1`));
   assert.match(await bed.sh(5, 'k3s ctr -n k8s.io tasks ls'), /fake-sandbox\s+\d+\s+RUNNING/);
 });
@@ -136,7 +100,7 @@ test('add the deleted host again: it joins as new (nothing of its old containers
 test('upgrade: servers one at a time, then agents, to the new version', async () => {
   const calls = '/run/testbed-shared/k3s/calls.log';
   const seen = Number((await bed.sh(1, `wc -l < ${calls}`)).trim());
-  await sealbuildOk(root, ['upgrade', 'test/k3s:v2', ...access()]);
+  await sealbuildOk(root, ['upgrade', 'test/k3s:v2', ...bed.access()]);
   const wanted = LATER.map((i) => new RegExp(`${node(i)}\\s+Ready\\s+\\S+\\s+v1\\.35\\.0\\+k3s1`));
   // upgrade waits for Ready; a node stays Ready while its restarted service reports the new version.
   const listed = await nodesWhen(wanted);
@@ -149,8 +113,8 @@ test('upgrade: servers one at a time, then agents, to the new version', async ()
 });
 
 test('reset: every host back to its listing from before run; the cluster is forgotten', async () => {
-  await sealbuildOk(root, ['reset', ...access()]);
-  for (let i = 1; i <= 6; i++) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  await sealbuildOk(root, ['reset', ...bed.access()]);
+  for (let i = 1; i <= 6; i++) assert.deepEqual(difference(before0.get(i)!, await bed.listing(i)), [], `host ${i} is as it was`);
   const status = await sealbuild(root, ['status']);
   assert.equal(status.code, 2);
   assert.match(status.stderr, /there is no cluster "default"/);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuild, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { buildClusterImage } from '../helpers/cluster-images.js';
-import { TestBed } from '../helpers/testbed.js';
+import { sealbuild, sealbuildOk } from '../helpers/cli.js';
+import { installHosts, removeInstallHosts } from '../helpers/cluster-images.js';
+import { TestBed, difference } from '../helpers/testbed.js';
 
 /*
  * kubernetes (kubeadm), 1 master + 1 worker, installed by `sealbuild run` on two test-bed hosts
@@ -15,11 +14,8 @@ const bed = new TestBed('sbiu', '198.18.8');
 let work: string;
 let root: string;
 let ips: string[];
-const before0 = new Map<number, string>();
-
-function access(): string[] {
-  return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
-}
+/** Each host's listing from before anything was installed. */
+let before0: Map<number, string>;
 
 /**
  * The test bed's /var is an overlay, where containerd's overlayfs snapshotter cannot mount: the
@@ -27,37 +23,14 @@ function access(): string[] {
  */
 const ENV = ['--env', 'CONTAINERD_SNAPSHOTTER=native'];
 
-/** A listing of what install and reset touch: paths, and sizes of files. */
-function listing(i: number): Promise<string> {
-  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
-}
-
-/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
-function difference(was: string, now: string): string[] {
-  const a = new Set(was.split('\n'));
-  const b = new Set(now.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
-}
-
 before(async () => {
-  await bed.down();
-  work = await tempDir();
-  root = join(work, 'root');
-  ips = await bed.up(2);
-  for (const i of [1, 2]) {
-    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/kubernetes\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
-    before0.set(i, await listing(i));
-  }
-  await buildClusterImage(root, work, 'kubernetes', 'v1.30.4', 'test/kubernetes:v1');
+  ({ work, root, ips, before0 } = await installHosts(bed, 2, 'kubernetes', [{ version: 'v1.30.4', tag: 'test/kubernetes:v1' }]));
 });
 
-after(async () => {
-  await bed.down();
-  await removeDir(work);
-});
+after(() => removeInstallHosts(bed, work));
 
 test('kubernetes: kubeadm init on the master, join on the worker; both Ready; containerd mirror, kubeadm config, kubelet files; the worker pulls through the registry', async () => {
-  const result = await sealbuildOk(root, ['run', 'test/kubernetes:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...ENV, ...access()]);
+  const result = await sealbuildOk(root, ['run', 'test/kubernetes:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...ENV, ...bed.access()]);
   // Progress on stderr, phase by phase, in the shape of the one-line errors; the table on stdout.
   const ip1 = ips[0]!.replaceAll('.', '\\.');
   assert.match(result.stderr, new RegExp(`^${ip1}: connect: linux/amd64, node ${bed.name}-1$`, 'm'));
@@ -85,14 +58,14 @@ test('kubernetes: kubeadm init on the master, join on the worker; both Ready; co
 });
 
 test('kubernetes reset: both hosts back to their listing from before run', async () => {
-  await sealbuildOk(root, ['reset', ...access()]);
-  for (const i of [1, 2]) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  await sealbuildOk(root, ['reset', ...bed.access()]);
+  for (const i of [1, 2]) assert.deepEqual(difference(before0.get(i)!, await bed.listing(i)), [], `host ${i} is as it was`);
 });
 
 test('a node that never turns Ready: run fails after SEALBUILD_WAIT_SECONDS with one line naming it; fixed, the rerun completes', async () => {
   await bed.sh(1, 'rm -rf /run/testbed-shared/kubernetes');
   await bed.sh(2, 'echo FAKE_NOT_READY=1 >> /etc/sealbuild-fakes.env');
-  const args = ['run', 'test/kubernetes:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...ENV, '--env', 'SEALBUILD_WAIT_SECONDS=20', ...access()];
+  const args = ['run', 'test/kubernetes:v1', '--masters', ips[0]!, '--nodes', ips[1]!, ...ENV, '--env', 'SEALBUILD_WAIT_SECONDS=20', ...bed.access()];
   const started = Date.now();
   const failed = await sealbuild(root, args);
   assert.equal(failed.code, 1);
@@ -105,5 +78,5 @@ test('a node that never turns Ready: run fails after SEALBUILD_WAIT_SECONDS with
   const again = await sealbuildOk(root, args);
   assert.doesNotMatch(again.stderr, /init\.sh/, 'nothing is installed twice');
   assert.match(again.stderr, /ready: 2 node\(s\) Ready in/);
-  await sealbuildOk(root, ['reset', ...access()]);
+  await sealbuildOk(root, ['reset', ...bed.access()]);
 });

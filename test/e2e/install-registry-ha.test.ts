@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, sealbuildOk, tempDir } from '../helpers/cli.js';
-import { buildClusterImage } from '../helpers/cluster-images.js';
-import { TestBed } from '../helpers/testbed.js';
+import { sealbuildOk } from '../helpers/cli.js';
+import { installHosts, removeInstallHosts } from '../helpers/cluster-images.js';
+import { TestBed, difference } from '../helpers/testbed.js';
 
 /*
  * `sealbuild run --registry-ha`: the image's registry on every master (k3s, 2 servers + 1
@@ -15,22 +14,8 @@ const bed = new TestBed('sbir', '198.18.9');
 let work: string;
 let root: string;
 let ips: string[];
-const before0 = new Map<number, string>();
-
-function access(): string[] {
-  return ['--pk', bed.privateKey, '--known-hosts', bed.knownHosts];
-}
-
-function listing(i: number): Promise<string> {
-  return bed.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
-}
-
-/** Lines only in `now` (+) and only in `was` (-). */
-function difference(was: string, now: string): string[] {
-  const a = new Set(was.split('\n'));
-  const b = new Set(now.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
-}
+/** Each host's listing from before anything was installed. */
+let before0: Map<number, string>;
 
 /** The registry domain's lines in host i's /etc/hosts, as addresses in order. */
 async function registryLines(i: number): Promise<string[]> {
@@ -49,24 +34,13 @@ function pullOnAgent(): ReturnType<TestBed['exec']> {
 }
 
 before(async () => {
-  await bed.down();
-  work = await tempDir();
-  root = join(work, 'root');
-  ips = await bed.up(3);
-  for (const i of [1, 2, 3]) {
-    await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k3s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
-    before0.set(i, await listing(i));
-  }
-  await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
+  ({ work, root, ips, before0 } = await installHosts(bed, 3, 'k3s', [{ version: 'v1.34.2+k3s1', tag: 'test/k3s:v1' }]));
 });
 
-after(async () => {
-  await bed.down();
-  await removeDir(work);
-});
+after(() => removeInstallHosts(bed, work));
 
 test('--registry-ha: a registry on each server; every host resolves the domain to both, itself first on a server', async () => {
-  await sealbuildOk(root, ['run', 'test/k3s:v1', '--registry-ha', '--masters', `${ips[0]},${ips[1]}`, '--nodes', ips[2]!, ...access()]);
+  await sealbuildOk(root, ['run', 'test/k3s:v1', '--registry-ha', '--masters', `${ips[0]},${ips[1]}`, '--nodes', ips[2]!, ...bed.access()]);
   for (const i of [1, 2]) assert.match(await bed.sh(i, 'k3s ctr -n sealbuild tasks ls'), /sealbuild-registry\s+\d+\s+RUNNING/, `registry on host ${i}`);
   assert.deepEqual(await registryLines(1), [ips[0], ips[1]]);
   assert.deepEqual(await registryLines(2), [ips[1], ips[0]]);
@@ -84,6 +58,6 @@ test('--registry-ha: with the first master\'s registry down the agent still pull
 });
 
 test('--registry-ha reset: every host as it was', async () => {
-  await sealbuildOk(root, ['reset', ...access()]);
-  for (const i of [1, 2, 3]) assert.deepEqual(difference(before0.get(i)!, await listing(i)), [], `host ${i} is as it was`);
+  await sealbuildOk(root, ['reset', ...bed.access()]);
+  for (const i of [1, 2, 3]) assert.deepEqual(difference(before0.get(i)!, await bed.listing(i)), [], `host ${i} is as it was`);
 });

@@ -1,8 +1,9 @@
 import { cp, mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO, run, sealbuildOk } from './cli.js';
+import { REPO, removeDir, run, sealbuildOk, tempDir } from './cli.js';
 import { fakeBinary, type FakeTool } from './fakes.js';
 import { serveReleases, sha256, tarGz } from './releases.js';
+import type { TestBed } from './testbed.js';
 
 /*
  * ClusterImages for the installer's tests, built by sealbuild from basefs/ with the fake
@@ -91,4 +92,46 @@ export async function buildClusterImage(root: string, work: string, runtime: Run
     await server.close();
   }
   return tag;
+}
+
+/**
+ * Points host i's fake cluster binaries at `cluster`, the "cluster" they share through the
+ * test bed's shared directory (a shell word: `k3s-$(hostname)` gives each host its own).
+ */
+export async function useFakeCluster(bed: TestBed, i: number, cluster: string): Promise<void> {
+  await bed.sh(i, `printf 'FAKE_CLUSTER=/run/testbed-shared/%s\\nFAKE_LOG=/run/fakes.log\\n' "${cluster}" > /etc/sealbuild-fakes.env`);
+}
+
+/**
+ * Hosts 1..n of a fresh `bed` (whatever an earlier run left is taken down first) whose fakes
+ * share `cluster`; returns their addresses and each host's listing from before any install.
+ */
+async function fakeClusterHosts(bed: TestBed, n: number, cluster: string): Promise<{ ips: string[]; before: Map<number, string> }> {
+  await bed.down();
+  const ips = await bed.up(n);
+  const before = new Map<number, string>();
+  for (let i = 1; i <= n; i++) {
+    await useFakeCluster(bed, i, cluster);
+    before.set(i, await bed.listing(i));
+  }
+  return { ips, before };
+}
+
+/**
+ * What an install test file starts from: a scratch store, `n` hosts with their listings
+ * (fakeClusterHosts, sharing the runtime's "cluster") and `runtime`'s image built at each
+ * `version` as its `tag`.
+ */
+export async function installHosts(bed: TestBed, n: number, runtime: RuntimeName, images: { version: string; tag: string }[]): Promise<{ work: string; root: string; ips: string[]; before0: Map<number, string> }> {
+  const work = await tempDir();
+  const root = join(work, 'root');
+  const { ips, before } = await fakeClusterHosts(bed, n, runtime);
+  for (const { version, tag } of images) await buildClusterImage(root, work, runtime, version, tag);
+  return { work, root, ips, before0: before };
+}
+
+/** Takes down what installHosts made, as far as it got. */
+export async function removeInstallHosts(bed: TestBed, work: string | undefined): Promise<void> {
+  await bed.down();
+  if (work !== undefined) await removeDir(work);
 }

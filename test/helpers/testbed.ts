@@ -74,6 +74,16 @@ export class TestBed {
     return result.stdout;
   }
 
+  /** The flags that let sealbuild reach every host as root: the bed's key and known_hosts. */
+  access(): string[] {
+    return ['--pk', this.privateKey, '--known-hosts', this.knownHosts];
+  }
+
+  /** A listing of what install and reset touch on host i: paths under /etc, /var, /usr/local and /opt, and sizes of files. */
+  listing(i: number): Promise<string> {
+    return this.sh(i, "find /etc /var /usr/local /opt -xdev \\( -type d -printf '%p/\\n' \\) -o -printf '%p %s\\n' | sort");
+  }
+
   /** Host i's address. */
   ip(i: number): string {
     return `${this.net}.${i}`;
@@ -93,5 +103,22 @@ export class TestBed {
       child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
       if (input !== undefined) child.stdin?.end(input);
     });
+  }
+}
+
+/** What differs between two listings: lines only in `now` (+) and only in `was` (-). */
+export function difference(was: string, now: string): string[] {
+  const a = new Set(was.split('\n'));
+  const b = new Set(now.split('\n'));
+  return [...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`)];
+}
+
+/** `read()` once it matches every pattern, or as it is after `seconds`. */
+export async function whenMatching(read: () => Promise<string>, patterns: RegExp[], seconds = 60): Promise<string> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const text = await read();
+    if (patterns.every((p) => p.test(text)) || Date.now() > deadline) return text;
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
