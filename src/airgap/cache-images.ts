@@ -11,7 +11,8 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { IMAGES_LOCK_PATH, contentOf, isDocumentPath, viewFromLayers, type LayerFactsMemo } from '../runtime/layer-view.js';
+import { viewFromLayers, type LayerFactsMemo } from '../runtime/layer-view.js';
+import { IMAGES_LOCK_PATH, documentsOf } from './documents.js';
 import type { Layer } from '../layer/image-model.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
 import { formatBytes, type Reporter } from '../util/reporter.js';
@@ -70,12 +71,7 @@ const APP_DIR = /^application\/apps\/([^/]+)\//;
 
 /** What the image's document roots hold once all layers are applied (whiteouts included): path -> content. */
 async function imageDocuments(layers: readonly Layer[], memo: LayerFactsMemo): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const [path, facts] of await viewFromLayers(layers, memo)) {
-    const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;
-    if (content !== undefined) files.set(path, content);
-  }
-  return files;
+  return documentsOf(await viewFromLayers(layers, memo));
 }
 
 function which(command: string): string | undefined {

@@ -8,6 +8,7 @@ import type { BlobBatch } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
+import { isImageDocument } from '../airgap/documents.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
 import { LayerFactsMemo } from '../runtime/layer-view.js';
 import { LayerCache, StatCache } from './cache.js';
@@ -38,7 +39,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const batch = await options.store.beginBatch();
     const shared = {
       context, batch, options, cache: new LayerCache(options.store, batch, options.remoteCache), statCache: await StatCache.load(options.store, context.root),
-      facts: new LayerFactsMemo(options.store.root, batch), workspaces: [] as Workspace[],
+      facts: new LayerFactsMemo(options.store.root, isImageDocument, batch), workspaces: [] as Workspace[],
     };
     shared.statCache.saveOnCommit(batch);
     try {

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { discoverImages, expandFound, type ImageCachingOptions } from '../airgap/cache-images.js';
+import { isDocumentPath } from '../airgap/documents.js';
 import { formatImageFileSpec } from '../airgap/image-files.js';
 import { expandWord, expandWords } from '../kubefile/expand.js';
 import type { Instruction, Kubefile } from '../kubefile/instructions.js';
 import { sniffArchive } from '../layer/decompress.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
-import { isDocumentPath } from '../runtime/layer-view.js';
 import type { SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { EntryCollector, imagePath } from './collect.js';

@@ -6,6 +6,7 @@ import { digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import { decompressStream } from '../layer/decompress.js';
 import { manifestLayers } from '../layer/image-model.js';
+import { isImageDocument } from '../airgap/documents.js';
 import { cleanPath, viewFromRemembered, type LayerView } from '../runtime/layer-view.js';
 import type { ResolvedImage } from '../store/image.js';
 import type { Store } from '../store/store.js';
@@ -22,7 +23,7 @@ export function hostRootfsDir(hex: string): string {
 /** What a platform image's layers make: the view (which layer wrote each path), from what the build remembered of them. */
 export function storedImageView(store: Store, image: ResolvedImage): Promise<LayerView> {
   const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${image.descriptor.digest}`);
-  return viewFromRemembered(layers, store.root);
+  return viewFromRemembered(layers, store.root, isImageDocument);
 }
 
 /**

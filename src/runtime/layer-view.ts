@@ -67,28 +67,27 @@ type Body = AsyncIterable<Buffer>;
 const REGISTRY_REPOSITORIES = 'registry/docker/registry/v2/repositories/';
 const MAX_LINK_BYTES = 1024;
 
-/** Where a ClusterImage keeps what is applied after install: the airgap scan looks for image references here. */
-const DOCUMENT_ROOTS = ['manifests/', 'charts/', 'application/apps/'];
 /** Kubernetes documents and charts are small; anything larger is not one. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
-export function isDocumentPath(path: string): boolean {
-  return DOCUMENT_ROOTS.some((root) => path.startsWith(root));
-}
+/**
+ * The documents a caller wants the bytes of, besides what the runtime contracts read: the
+ * airgap scan passes its own (airgap/documents.ts). Every reader of one memo directory must
+ * pass the same, since a memo keeps what its scan kept.
+ */
+export type KeptDocuments = (path: string) => boolean;
+const NO_DOCUMENTS: KeptDocuments = () => false;
 
 /**
  * Files whose bytes are kept: the Metadata, sealos' and sealer's configuration files and
- * distribution's link files (`sha256:<hex>`) for the runtime contracts, the documents under
- * DOCUMENT_ROOTS for the airgap scan, and images.lock for SBOMs.
+ * distribution's link files (`sha256:<hex>`) for the runtime contracts, and the caller's
+ * `documents`.
  */
-function keepsContent(path: string, size: number): boolean {
+function keepsContent(path: string, size: number, documents: KeptDocuments): boolean {
   if (path === 'Metadata' || (UPSTREAM_CONTRACT_FILES as readonly string[]).includes(path)) return size <= MAX_METADATA_BYTES;
-  if (isDocumentPath(path) || path === IMAGES_LOCK_PATH) return size <= MAX_DOCUMENT_BYTES;
+  if (documents(path)) return size <= MAX_DOCUMENT_BYTES;
   return path.startsWith(REGISTRY_REPOSITORIES) && path.endsWith('/link') && size <= MAX_LINK_BYTES;
 }
-
-/** The list of the images cached into registry/ (airgap/cache-images.ts writes it, SBOMs read it). */
-export const IMAGES_LOCK_PATH = 'images.lock';
 
 /** Directories every file of which an SBOM lists with its digests, executable or not (scripts too). */
 const SBOM_FILE_DIRS = /(^|\/)s?bin\//;
@@ -105,9 +104,9 @@ export function cleanPath(name: string): string {
  * a tar reader can move on to the next entry. `whole` is false when `body` is only a
  * file's head (a directory view): nothing is hashed then.
  */
-async function inspectBody(path: string, size: number, body: Body, whole = true): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive' | 'sha256' | 'sha1' | 'go'>> {
+async function inspectBody(path: string, size: number, body: Body, documents: KeptDocuments, whole = true): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive' | 'sha256' | 'sha1' | 'go'>> {
   if (path === REGISTRY_IMAGE_PATH) return { archive: await classifyArchive(body) };
-  const keep = keepsContent(path, size);
+  const keep = keepsContent(path, size, documents);
   const wantHead = !keep && isElfChecked(path) && size >= ELF_HEADER_BYTES;
   const chunks: Buffer[] = [];
   let held = 0;
@@ -190,7 +189,7 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
 }
 
 /** The facts of a layer's entries, from its uncompressed tar. */
-async function scanTar(tar: Readable): Promise<LayerFacts> {
+async function scanTar(tar: Readable, documents: KeptDocuments): Promise<LayerFacts> {
   const facts: LayerFacts = { version: 4, entries: {}, removed: [], opaque: [] };
   const reader = extract();
   reader.on('entry', (header, body, next) => {
@@ -209,7 +208,7 @@ async function scanTar(tar: Readable): Promise<LayerFacts> {
     const entry: PathFacts = { type, mode: (header.mode ?? 0) & 0o7777, size: header.size ?? 0 };
     if (header.linkname) entry.linkname = type === 'link' ? cleanPath(header.linkname) : header.linkname;
     const stream = body as unknown as Body;
-    const inspected = type === 'file' ? inspectBody(path, entry.size, stream) : drain(stream).then(() => ({}));
+    const inspected = type === 'file' ? inspectBody(path, entry.size, stream, documents) : drain(stream).then(() => ({}));
     inspected.then((more) => {
       facts.entries[path] = { ...entry, ...more };
       next();
@@ -255,13 +254,14 @@ export class LayerFactsMemo {
   /** `root`: the store root. */
   constructor(
     root: string,
+    private readonly documents: KeptDocuments,
     private readonly batch?: BlobBatch,
   ) {
     this.memos = new Records(root, 'layer-facts', LayerFactsSchema);
   }
 
   /** writeLayer's inspector: the facts of a tar being written. */
-  readonly scanTar = scanTar;
+  readonly scanTar = (tar: Readable): Promise<LayerFacts> => scanTar(tar, this.documents);
 
   /** Facts scanned in this build: kept, and written to the memo when the batch commits. */
   remember(layer: LayerIdentity, facts: LayerFacts): void {
@@ -280,20 +280,16 @@ export class LayerFactsMemo {
       this.known.set(name, memo);
       return memo;
     }
-    const scanned = await scanLayer(layer);
+    const scanned = await this.scanTar(layer.open());
     this.remember(layer, scanned);
     return scanned;
   }
 }
 
-function scanLayer(layer: Layer): Promise<LayerFacts> {
-  return scanTar(layer.open());
-}
-
-/** The layer view of `layers`; with `memo`, facts already known are not scanned again. */
+/** The layer view of `layers`; with `memo`, facts already known are not scanned again (without, no documents are kept). */
 export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFactsMemo): Promise<LayerView> {
   const view: LayerView = new Map();
-  for (const [index, layer] of layers.entries()) applyLayer(view, memo ? await memo.facts(layer) : await scanLayer(layer), index);
+  for (const [index, layer] of layers.entries()) applyLayer(view, memo ? await memo.facts(layer) : await scanTar(layer.open(), NO_DOCUMENTS), index);
   return view;
 }
 
@@ -301,8 +297,8 @@ export async function viewFromLayers(layers: readonly Layer[], memo?: LayerFacts
  * The layer view of `layers`, reading the facts builds remembered in the store at `root` and
  * scanning only layers no build saw (nothing is written: readers of the store keep it unchanged).
  */
-export function viewFromRemembered(layers: readonly Layer[], root: string): Promise<LayerView> {
-  return viewFromLayers(layers, new LayerFactsMemo(root));
+export function viewFromRemembered(layers: readonly Layer[], root: string, documents: KeptDocuments): Promise<LayerView> {
+  return viewFromLayers(layers, new LayerFactsMemo(root, documents));
 }
 
 /** The same view of a directory on disk (an exported rootfs). Symlinks are not followed. */
@@ -329,7 +325,7 @@ export async function viewFromDirectory(root: string): Promise<LayerView> {
         }
         if (stats.nlink > 1) inodes.set(key, path);
         const read = await headOrWhole(abs, path, stats.size);
-        const more = await inspectBody(path, stats.size, read.body, read.whole);
+        const more = await inspectBody(path, stats.size, read.body, NO_DOCUMENTS, read.whole);
         view.set(path, { ...base, type: 'file', ...more });
       }
     }
@@ -340,7 +336,7 @@ export async function viewFromDirectory(root: string): Promise<LayerView> {
 
 /** Only the header of a file that is ELF-checked: big binaries are not read whole. */
 async function headOrWhole(abs: string, path: string, size: number): Promise<{ body: Readable; whole: boolean }> {
-  if (path === REGISTRY_IMAGE_PATH || keepsContent(path, size) || !isElfChecked(path)) return { body: createReadStream(abs), whole: true };
+  if (path === REGISTRY_IMAGE_PATH || keepsContent(path, size, NO_DOCUMENTS) || !isElfChecked(path)) return { body: createReadStream(abs), whole: true };
   const handle = await open(abs, 'r');
   try {
     const head = Buffer.alloc(Math.min(size, ELF_HEADER_BYTES));

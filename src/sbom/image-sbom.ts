@@ -1,6 +1,7 @@
 import { findCharts } from '../airgap/charts.js';
 import { manifestLayers } from '../layer/image-model.js';
-import { contentOf, isDocumentPath, viewFromRemembered } from '../runtime/layer-view.js';
+import { documentsOf, isImageDocument } from '../airgap/documents.js';
+import { viewFromRemembered } from '../runtime/layer-view.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
@@ -20,13 +21,8 @@ import { SPDX_JSON, spdxDocument } from './spdx.js';
  */
 async function imageSbom(store: Store, name: string, image: ResolvedImage): Promise<Buffer> {
   const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${name}`);
-  const view = await viewFromRemembered(layers, store.root);
-  const documents = new Map<string, Buffer>();
-  for (const [path, facts] of view) {
-    const content = facts.type === 'file' && isDocumentPath(path) ? contentOf(facts) : undefined;
-    if (content !== undefined) documents.set(path, content);
-  }
-  return Buffer.from(`${JSON.stringify(spdxDocument({ name, image, view, charts: await findCharts(documents) }), null, 2)}\n`);
+  const view = await viewFromRemembered(layers, store.root, isImageDocument);
+  return Buffer.from(`${JSON.stringify(spdxDocument({ name, image, view, charts: await findCharts(documentsOf(view)) }), null, 2)}\n`);
 }
 
 /** The SBOM as a referrer artifact of the image. */
