@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { expandWord } from '../kubefile/expand.js';
+import { asWord } from '../kubefile/instructions.js';
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../oci/platform.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -196,7 +197,8 @@ export function expandFound(f: FoundImage, lookup: (name: string) => string | un
     reporter.warn(`${f.source}: "${f.image}" is still a template; not cached`);
     return undefined;
   }
-  const expanded = expandWord(f.image, lookup, { file: f.source, line: 1, col: 1 });
+  // Read as a Kubefile word: `${ARCH}` and quotes work as they do in the Kubefile.
+  const expanded = expandWord(asWord(f.image), lookup, { file: f.source, line: 1, col: 1 });
   const spec = parseImageFileSpec(expanded);
   if (spec) {
     if (!f.listed) throw new UserError(`${f.source}: "${expanded}" is an image file, which only an imageList file or --image-list can name`, { hint: 'name the image by its registry reference here and list the file in manifests/imageList' });

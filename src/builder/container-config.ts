@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
-import type { Instruction, Word } from '../kubefile/instructions.js';
+import type { Expanded } from '../kubefile/expanded.js';
+import { writtenWord, type Instruction, type Word } from '../kubefile/instructions.js';
 import type { ImageConfig } from '../oci/schemas.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 
@@ -36,6 +37,7 @@ const SH = ['/bin/sh', '-c'];
 
 type SettingKind = 'CMD' | 'ENTRYPOINT' | 'USER' | 'WORKDIR' | 'EXPOSE' | 'VOLUME' | 'STOPSIGNAL' | 'SHELL' | 'HEALTHCHECK' | 'ONBUILD';
 export type SettingInstruction = Extract<Instruction, { kind: SettingKind }>;
+type ExpandedSetting = Expanded<SettingInstruction>;
 
 const SETTING_KINDS: readonly string[] = ['CMD', 'ENTRYPOINT', 'USER', 'WORKDIR', 'EXPOSE', 'VOLUME', 'STOPSIGNAL', 'SHELL', 'HEALTHCHECK', 'ONBUILD'] satisfies SettingKind[];
 
@@ -78,12 +80,9 @@ export function runShell(settings: ContainerConfig): string[] {
 export class ConfigWriter {
   private cmdSet = false;
 
-  constructor(
-    readonly settings: ContainerConfig,
-    private readonly expand: (word: Word, pos: SourcePosition) => string,
-  ) {}
+  constructor(readonly settings: ContainerConfig) {}
 
-  apply(ins: Exclude<SettingInstruction, { kind: 'WORKDIR' }>): void {
+  apply(ins: Exclude<ExpandedSetting, { kind: 'WORKDIR' }>): void {
     const s = this.settings;
     switch (ins.kind) {
       case 'CMD':
@@ -97,20 +96,20 @@ export class ConfigWriter {
         if (!this.cmdSet) delete s.Cmd;
         return;
       case 'USER':
-        s.User = this.nonEmpty(ins.user, ins.pos, 'USER');
+        s.User = nonEmpty(ins.user, ins.written.user, ins.pos, 'USER');
         return;
       case 'EXPOSE':
         s.ExposedPorts ??= {};
-        for (const word of ins.ports) {
-          for (const port of this.expand(word, ins.pos).split(/\s+/).filter((p) => p !== '')) s.ExposedPorts[exposedPort(port, ins.pos)] = {};
+        for (const ports of ins.ports) {
+          for (const port of ports.split(/\s+/).filter((p) => p !== '')) s.ExposedPorts[exposedPort(port, ins.pos)] = {};
         }
         return;
       case 'VOLUME':
         s.Volumes ??= {};
-        for (const word of ins.paths) s.Volumes[this.nonEmpty(word, ins.pos, 'VOLUME')] = {};
+        for (const [i, path] of ins.paths.entries()) s.Volumes[nonEmpty(path, ins.written.paths[i]!, ins.pos, 'VOLUME')] = {};
         return;
       case 'STOPSIGNAL':
-        s.StopSignal = stopSignal(this.nonEmpty(ins.signal, ins.pos, 'STOPSIGNAL'), ins.pos);
+        s.StopSignal = stopSignal(nonEmpty(ins.signal, ins.written.signal, ins.pos, 'STOPSIGNAL'), ins.pos);
         return;
       case 'SHELL':
         s.Shell = ins.shell;
@@ -132,17 +131,18 @@ export class ConfigWriter {
   }
 
   /** WORKDIR: relative to the previous one, as in docker; returns the image path (no leading `/`). */
-  workdir(ins: Extract<SettingInstruction, { kind: 'WORKDIR' }>): string {
-    const path = posix.resolve(this.settings.WorkingDir ?? '/', this.nonEmpty(ins.path, ins.pos, 'WORKDIR'));
+  workdir(ins: Extract<ExpandedSetting, { kind: 'WORKDIR' }>): string {
+    const path = posix.resolve(this.settings.WorkingDir ?? '/', nonEmpty(ins.path, ins.written.path, ins.pos, 'WORKDIR'));
     this.settings.WorkingDir = path;
     return path.replace(/^\/+/, '');
   }
+}
 
-  private nonEmpty(word: Word, pos: SourcePosition, kind: string): string {
-    const value = this.expand(word, pos).trim();
-    if (value === '') throw new KubefileError(pos, `${kind} is empty once expanded (${JSON.stringify(word)})`, `give ${kind} a value, or check the variables it uses`);
-    return value;
-  }
+/** `value` trimmed, or an error quoting the `word` it came from when nothing is left. */
+function nonEmpty(value: string, word: Word, pos: SourcePosition, kind: string): string {
+  const trimmed = value.trim();
+  if (trimmed === '') throw new KubefileError(pos, `${kind} is empty once expanded (${JSON.stringify(writtenWord(word))})`, `give ${kind} a value, or check the variables it uses`);
+  return trimmed;
 }
 
 /** `80`, `53/udp`, `8000-8002/tcp` -> the ExposedPorts key; a range stays one key, as buildah writes it. */

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { discoverImages, expandFound, type ImageCachingOptions } from '../airgap/cache-images.js';
 import { isDocumentPath } from '../airgap/documents.js';
 import { formatImageFileSpec } from '../airgap/image-files.js';
-import { expandWord, expandWords } from '../kubefile/expand.js';
+import { declareArgs, expandInstruction } from '../kubefile/expanded.js';
 import type { Instruction, Kubefile } from '../kubefile/instructions.js';
 import { sniffArchive } from '../layer/decompress.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
@@ -106,7 +106,7 @@ async function planPlatform(kubefile: Kubefile, platform: Platform, context: Bui
     // Only the last stage is the image: its documents are the ones scanned.
     planned = new PlannedFiles(context, (m) => options.reporter.warn(m));
     lookup = scope.lookup;
-    const image = expandWord(stage.from.image, globals.lookup, stage.from.pos);
+    const { image } = expandInstruction(stage.from, globals.lookup);
     lines.push(`  stage ${stage.index}${stage.from.alias !== undefined ? ` (${stage.from.alias})` : ''}: FROM ${image}`);
     for (const ins of stage.instructions) lines.push(`    ${await step(ins, scope, context, planned)}`);
   }
@@ -126,35 +126,34 @@ async function placeSources(ins: { kind: 'COPY' | 'ADD'; pos: SourcePosition }, 
 }
 
 /** One step with its words expanded; ARG and ENV also update the scope, as the build does. */
-async function step(ins: Exclude<Instruction, { kind: 'FROM' }>, scope: VariableScope, context: BuildContext, planned: PlannedFiles): Promise<string> {
-  const x = (word: string) => expandWord(word, scope.lookup, ins.pos);
+async function step(written: Exclude<Instruction, { kind: 'FROM' }>, scope: VariableScope, context: BuildContext, planned: PlannedFiles): Promise<string> {
+  if (written.kind === 'ARG') {
+    declareArgs(written, scope);
+    return `ARG ${written.args.map((a) => `${a.name}=${scope.lookup(a.name) ?? ''}`).join(' ')}`;
+  }
+  const ins = expandInstruction(written, scope.lookup);
   switch (ins.kind) {
-    case 'ARG':
-      for (const arg of ins.args) scope.declareArg(arg.name, arg.defaultValue === undefined ? undefined : x(arg.defaultValue));
-      return `ARG ${ins.args.map((a) => `${a.name}=${scope.lookup(a.name) ?? ''}`).join(' ')}`;
-    case 'ENV': {
-      const pairs = ins.pairs.map((p) => [x(p.key), x(p.value)] as const);
-      for (const [k, v] of pairs) scope.setEnv(k, v);
-      return `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`;
-    }
+    case 'ENV':
+      for (const { key, value } of ins.pairs) scope.setEnv(key, value);
+      return `ENV ${ins.pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
     case 'LABEL':
     case 'APPENV':
-      return `${ins.kind} ${ins.kind === 'APPENV' ? `${ins.name} ` : ''}${ins.pairs.map((p) => `${x(p.key)}=${x(p.value)}`).join(' ')}`;
+      return `${ins.kind} ${ins.kind === 'APPENV' ? `${ins.name} ` : ''}${ins.pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
     case 'COPY':
     case 'ADD': {
-      const sources = expandWords(ins.sources, scope.lookup, ins.pos);
+      const { sources } = ins;
       // Sources from the context must exist there (COPY --from ones are in a stage or image).
       if (ins.kind === 'ADD' || ins.from === undefined) {
         const resolved: ContextSource[] = [];
         for (const source of sources) if (!/^https?:\/\//.test(source)) resolved.push(...(await context.resolve(source, ins.kind, ins.pos)));
-        await placeSources(ins, resolved, x(ins.dest), planned);
+        await placeSources(ins, resolved, ins.dest, planned);
       }
-      return `${ins.kind}${ins.kind === 'COPY' && ins.from !== undefined ? ` --from=${x(ins.from)}` : ''} ${sources.join(' ')} -> ${x(ins.dest)}`;
+      return `${ins.kind}${ins.kind === 'COPY' && ins.from !== undefined ? ` --from=${ins.from}` : ''} ${sources.join(' ')} -> ${ins.dest}`;
     }
     case 'APP':
     case 'CNI':
     case 'CSI': {
-      const sources = expandWords(ins.sources, scope.lookup, ins.pos);
+      const { sources } = ins;
       // As the build places them: a directory's contents at the app's root, a file inside it.
       const appRoot = `${APPS_ROOT}/${ins.name}`;
       for (const source of sources) {
@@ -166,22 +165,22 @@ async function step(ins: Exclude<Instruction, { kind: 'FROM' }>, scope: Variable
       return `${ins.kind} ${ins.name} ${sources.join(' ')} -> application/apps/${ins.name}/`;
     }
     case 'MAINTAINER':
-      return `MAINTAINER ${x(ins.name)}`;
+      return `MAINTAINER ${ins.name}`;
     case 'KUBEVERSION':
-      return `KUBEVERSION ${x(ins.version)}`;
+      return `KUBEVERSION ${ins.version}`;
     case 'USER':
-      return `USER ${x(ins.user)}`;
+      return `USER ${ins.user}`;
     case 'WORKDIR':
-      planned.workdir = posix.resolve(planned.workdir, x(ins.path));
-      return `WORKDIR ${x(ins.path)}`;
+      planned.workdir = posix.resolve(planned.workdir, ins.path);
+      return `WORKDIR ${ins.path}`;
     case 'STOPSIGNAL':
-      return `STOPSIGNAL ${x(ins.signal)}`;
+      return `STOPSIGNAL ${ins.signal}`;
     case 'EXPOSE':
-      return `EXPOSE ${expandWords(ins.ports, scope.lookup, ins.pos).join(' ')}`;
+      return `EXPOSE ${ins.ports.join(' ')}`;
     case 'VOLUME':
-      return `VOLUME ${expandWords(ins.paths, scope.lookup, ins.pos).join(' ')}`;
+      return `VOLUME ${ins.paths.join(' ')}`;
     default:
-      // RUN, CMD, CMDS, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, LAUNCH, APPCMDS: not expanded by the build either.
+      // RUN, CMD, CMDS, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, LAUNCH, APPCMDS: no words to expand.
       return ins.text;
   }
 }

@@ -2,8 +2,8 @@ import { rm, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
-import { expandWord } from '../kubefile/expand.js';
-import type { AddInstruction, AppInstruction, CopyInstruction, Instruction, KeyValue, RunInstruction, WorkdirInstruction } from '../kubefile/instructions.js';
+import { declareArgs, expandInstruction, type Expanded } from '../kubefile/expanded.js';
+import { writtenWord, type AddInstruction, type AppInstruction, type CopyInstruction, type Instruction, type RunInstruction, type WorkdirInstruction } from '../kubefile/instructions.js';
 import { ConfigWriter, runShell } from './container-config.js';
 import { decompressFile, sniffArchive } from '../layer/decompress.js';
 import type { Layer } from '../layer/image-model.js';
@@ -49,7 +49,7 @@ export class StageBuilder {
       base: base === undefined ? 'scratch' : 'key' in base ? base.key : base.descriptor.digest,
     });
     this.result = startFrom(base, rootKey, (d) => input.batch.pathOf(d), input.stage.from.text);
-    this.config = new ConfigWriter(this.result.config, (word, pos) => this.expand(word, pos));
+    this.config = new ConfigWriter(this.result.config);
     for (const [k, v] of this.result.env) input.scope.setEnv(k, v);
     for (const layer of this.result.layers) this.rootfs.add(layer);
   }
@@ -57,7 +57,7 @@ export class StageBuilder {
   async run(): Promise<StageResult> {
     const { stage, platform, reporter, stepOffset, stepTotal } = this.input;
     reporter.step(stepOffset, stepTotal, stage.from.text, formatPlatform(platform));
-    for (const instruction of onbuildTriggers(this.input.base, stage.from.image)) {
+    for (const instruction of onbuildTriggers(this.input.base, writtenWord(stage.from.image))) {
       reporter.info(`  ONBUILD ${instruction.text}`, { onbuild: instruction.text });
       await this.execute(instruction);
     }
@@ -78,16 +78,18 @@ export class StageBuilder {
     return workspace.dir;
   }
 
-  private async execute(ins: Exclude<Instruction, { kind: 'FROM' }>): Promise<void> {
+  /** One instruction, its words expanded first (ARG's as it declares them). */
+  private async execute(written: Exclude<Instruction, { kind: 'FROM' }>): Promise<void> {
     const scope = this.input.scope;
+    if (written.kind === 'ARG') {
+      declareArgs(written, scope);
+      return this.emptyLayer(written.text);
+    }
+    const ins = expandInstruction(written, scope.lookup);
     switch (ins.kind) {
-      case 'ARG':
-        for (const arg of ins.args) scope.declareArg(arg.name, arg.defaultValue === undefined ? undefined : this.expand(arg.defaultValue, ins.pos));
-        return this.emptyLayer(ins.text);
       case 'ENV': {
         // All values see the variables as they were before this line, as in docker.
-        const pairs = this.expandPairs(ins.pairs, ins.pos);
-        for (const [k, v] of pairs) {
+        for (const { key: k, value: v } of ins.pairs) {
           this.result.env.set(k, v);
           this.result.sealer.setEnv(k, v);
           scope.setEnv(k, v);
@@ -95,13 +97,13 @@ export class StageBuilder {
         return this.emptyLayer(ins.text);
       }
       case 'LABEL':
-        for (const [k, v] of this.expandPairs(ins.pairs, ins.pos)) this.result.labels.set(k, v);
+        for (const { key, value } of ins.pairs) this.result.labels.set(key, value);
         return this.emptyLayer(ins.text);
       case 'MAINTAINER':
-        this.result.author = this.expand(ins.name, ins.pos);
+        this.result.author = ins.name;
         return this.emptyLayer(ins.text);
       case 'KUBEVERSION':
-        this.result.labels.set('app.alpha.sealer.io/supported-kube-version', this.expand(ins.version, ins.pos));
+        this.result.labels.set('app.alpha.sealer.io/supported-kube-version', ins.version);
         return this.emptyLayer(ins.text);
       case 'CMD':
         this.result.sealer.addCmds([ins.command]);
@@ -129,7 +131,7 @@ export class StageBuilder {
         this.result.sealer.setAppCmds(ins.name, ins.commands, ins.pos);
         return this.emptyLayer(ins.text);
       case 'APPENV':
-        this.result.sealer.setAppEnv(ins.name, Object.fromEntries(this.expandPairs(ins.pairs, ins.pos)), ins.pos);
+        this.result.sealer.setAppEnv(ins.name, Object.fromEntries(ins.pairs.map((p) => [p.key, p.value])), ins.pos);
         return this.emptyLayer(ins.text);
       case 'COPY':
       case 'ADD':
@@ -143,12 +145,11 @@ export class StageBuilder {
     }
   }
 
-  private async copy(ins: CopyInstruction | AddInstruction): Promise<void> {
-    const sources = ins.sources.map((s) => this.expand(s, ins.pos));
-    const dest = this.expand(ins.dest, ins.pos);
+  private async copy(ins: Expanded<CopyInstruction> | Expanded<AddInstruction>): Promise<void> {
+    const { sources, dest } = ins;
     const destPath = imagePath(dest, this.result.config.WorkingDir);
-    const owner = ownership(ins.chown === undefined ? undefined : this.expand(ins.chown, ins.pos), ins.chmod, ins.pos);
-    const from = ins.kind === 'COPY' && ins.from !== undefined ? await this.input.copySource(this.expand(ins.from, ins.pos), ins.pos) : undefined;
+    const owner = ownership(ins.chown, ins.chmod, ins.pos);
+    const from = ins.kind === 'COPY' && ins.from !== undefined ? await this.input.copySource(ins.from, ins.pos) : undefined;
     const temps: string[] = [];
     try {
       const step = { kind: ins.kind, sources, dest, owner };
@@ -162,7 +163,7 @@ export class StageBuilder {
         } else if (ins.kind === 'COPY') {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
-          const checksum = ins.checksum === undefined ? undefined : expandedChecksum(this.expand(ins.checksum, ins.pos), ins.checksum, ins.pos);
+          const checksum = ins.checksum === undefined ? undefined : expandedChecksum(ins.checksum, writtenWord(ins.written.checksum!), ins.pos);
           resolved.push(recordDownload(this.result.labels, await urlSource(source, checksum, () => this.downloadPath(temps), ins.pos), dest));
         }
       }
@@ -241,15 +242,14 @@ export class StageBuilder {
    * puts them (a directory's contents, a file by its name), with the type and files sealer
    * records (app-type.ts).
    */
-  private async app(ins: AppInstruction): Promise<void> {
+  private async app(ins: Expanded<AppInstruction>): Promise<void> {
     const appRoot = `${APPS_ROOT}/${ins.name}`;
     const temps: string[] = [];
-    const written = ins.sources.map((s) => this.expand(s, ins.pos));
     const ignored = (rel: string) => this.input.context.isIgnored(rel);
     try {
       const resolved: { source: Source; dest: string }[] = [];
       const detected: AppSource[] = [];
-      for (const source of written) {
+      for (const source of ins.sources) {
         if (isUrl(source)) {
           const name = urlFileName(source, ins.pos);
           resolved.push({ source: recordDownload(this.result.labels, await urlSource(source, undefined, () => this.downloadPath(temps), ins.pos), `${appRoot}/${name}`), dest: `${appRoot}/${name}` });
@@ -266,7 +266,7 @@ export class StageBuilder {
       const { type, files } = await detectApp(ins.name, detected, ignored);
       this.result.sealer.addApp(ins.name, type, files, ins.pos);
       if (ins.kind !== 'APP') this.result.labels.set(`cluster.alpha.sealer.io/kube-${ins.kind.toLowerCase()}-${ins.name}`, 'true');
-      const step = { kind: ins.kind, name: ins.name, sources: written, dests: resolved.map((r) => r.dest) };
+      const step = { kind: ins.kind, name: ins.name, sources: ins.sources, dests: resolved.map((r) => r.dest) };
       const parent = this.result.key;
       const inputs = await this.stepInputs(resolved.map((r) => r.source), step);
       const keyOf = (i: StepInputs) => cacheKey({ parent, step, inputs: i.key() });
@@ -319,7 +319,7 @@ export class StageBuilder {
    * WORKDIR sets the config's WorkingDir and creates the directory when the rootfs lacks it
    * (as docker does), in a layer of its own. RUN still runs at the rootfs root (sealer's model).
    */
-  private async workdir(ins: WorkdirInstruction): Promise<void> {
+  private async workdir(ins: Expanded<WorkdirInstruction>): Promise<void> {
     const path = this.config.workdir(ins);
     if (path === '') return this.emptyLayer(ins.text);
     if (await this.reuse(cacheKey({ parent: this.result.key, step: { kind: 'WORKDIR', path } }), ins.text)) return;
@@ -386,13 +386,5 @@ export class StageBuilder {
     const dir = await this.input.store.makeTempDir('build');
     temps.push(dir);
     return dir;
-  }
-
-  private expand(word: string, pos: SourcePosition): string {
-    return expandWord(word, this.input.scope.lookup, pos);
-  }
-
-  private expandPairs(pairs: KeyValue[], pos: SourcePosition): [string, string][] {
-    return pairs.map((p) => [this.expand(p.key, pos), this.expand(p.value, pos)]);
   }
 }

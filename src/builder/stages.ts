@@ -1,4 +1,5 @@
 import { expandWord } from '../kubefile/expand.js';
+import { expandInstruction } from '../kubefile/expanded.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { manifestLayers } from '../layer/image-model.js';
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../oci/platform.js';
@@ -58,13 +59,13 @@ export async function buildStages(input: StagesInput): Promise<LastStage> {
   let last: LastStage | undefined;
   for (const index of needed) {
     const stage = kubefile.stages[index]!;
-    const from = stage.from;
-    const imageName = expandWord(from.image, globals.lookup, from.pos);
+    const from = expandInstruction(stage.from, globals.lookup);
+    const imageName = from.image;
     const baseStage = stageIndex(kubefile, imageName, index, from.pos);
     let base: ResolvedImage | undefined;
     let baseName: string | undefined;
     if (baseStage === undefined && imageName !== 'scratch') {
-      const basePlatform = from.platform === undefined ? platform : parsePlatform(expandWord(from.platform, globals.lookup, from.pos), 'FROM --platform');
+      const basePlatform = from.platform === undefined ? platform : parsePlatform(from.platform, 'FROM --platform');
       [baseName, base] = await atFrom(from.pos, imageName, async () => {
         const name = normalizeReference(imageName);
         return [name, await baseImage(name, imageName, basePlatform, options)] as const;
@@ -116,7 +117,7 @@ export function neededStages(kubefile: Kubefile, globals: VariableScope): number
     if (needed.has(index)) return;
     needed.add(index);
     const stage = kubefile.stages[index]!;
-    const base = stageIndex(kubefile, expandWord(stage.from.image, globals.lookup, stage.from.pos), index, stage.from.pos);
+    const base = stageIndex(kubefile, expandInstruction(stage.from, globals.lookup).image, index, stage.from.pos);
     if (base !== undefined) visit(base);
     for (const ins of stage.instructions) {
       if (ins.kind !== 'COPY' || ins.from === undefined) continue;

@@ -1,4 +1,4 @@
-import { expandWord } from '../kubefile/expand.js';
+import { declareArgs } from '../kubefile/expanded.js';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { hostPlatform, type Platform } from '../oci/platform.js';
 
@@ -20,9 +20,7 @@ export function platformArgs(target: Platform, build: Platform): Record<string, 
 /** The scope FROM lines see when building for `platform`: --build-arg, the platform args and the ARGs before the first FROM. */
 export function globalScope(kubefile: Kubefile, buildArgs: ReadonlyMap<string, string>, platform: Platform): VariableScope {
   const globals = new VariableScope(buildArgs, platformArgs(platform, hostPlatform()));
-  for (const ins of kubefile.globalArgs) {
-    for (const arg of ins.args) globals.declareArg(arg.name, arg.defaultValue === undefined ? undefined : expandWord(arg.defaultValue, globals.lookup, ins.pos));
-  }
+  for (const ins of kubefile.globalArgs) declareArgs(ins, globals);
   return globals;
 }
 

@@ -1,5 +1,5 @@
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import { SUPPORTED_INSTRUCTIONS, usage, type InstructionKind, type Word } from './instructions.js';
+import { SUPPORTED_INSTRUCTIONS, asWord, usage, type InstructionKind, type Word } from './instructions.js';
 import { closest } from './suggest.js';
 import { jsonArrayAt, restWord as restWordAt, skipBlanks, words as wordsAt, type LogicalLine, type SourceText, type Token } from './lexer.js';
 
@@ -24,8 +24,8 @@ export interface Ctx {
   file: FileContext;
   base: { pos: SourcePosition; text: string };
   line: LogicalLine;
-  /** Flag values by name (without `--`), positioned at their flag. */
-  flags: Map<string, Token>;
+  /** Flag values by name (without `--`), positioned at their flag: read them with flagsOf. */
+  flags: ReadonlyMap<string, Token>;
   /** Offset in line.text where the arguments after the flags start. */
   args: number;
 }
@@ -76,9 +76,14 @@ export function requiredExecForm(ctx: Ctx, from: number, what: string): Element[
   return elements;
 }
 
+/** `props` without the undefined ones, so that a parsed instruction holds only what was written. */
+export function given<T extends object>(props: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 /** A JSON element as a Word: double-quoted so expansion gives it back with only `$` expanded. */
 export function requote(value: string): Word {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+  return asWord(`"${value.replace(/["\\]/g, '\\$&')}"`);
 }
 
 

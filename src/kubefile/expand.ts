@@ -1,5 +1,5 @@
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import type { Word } from './instructions.js';
+import { writtenWord, type Word } from './instructions.js';
 import { replacePattern, trimPrefix, trimSuffix } from './shell-pattern.js';
 
 /** The value of a variable in scope, or undefined when it is not set at all. */
@@ -18,12 +18,7 @@ export type Lookup = (name: string) => string | undefined;
  * `# escape=\`` Kubefile into that syntax.
  */
 export function expandWord(word: Word, lookup: Lookup, position: SourcePosition): string {
-  return new WordExpander(word, lookup, position).expand();
-}
-
-/** expandWord over a list, e.g. COPY's sources. */
-export function expandWords(words: readonly Word[], lookup: Lookup, position: SourcePosition): string[] {
-  return words.map((word) => expandWord(word, lookup, position));
+  return new WordExpander(writtenWord(word), lookup, position).expand();
 }
 
 const SUBSTITUTION_FORMS = '${NAME}, ${NAME:-default}, ${NAME:+alternative}, ${NAME:?message} (each also without ":"), ${NAME#pattern}, ${NAME%pattern} (## and %% for the longest match) or ${NAME/pattern/replacement} (// for every match)';
@@ -37,7 +32,8 @@ class WordExpander {
   private at = 0;
 
   constructor(
-    private readonly word: Word,
+    /** The word as written. */
+    private readonly word: string,
     private readonly lookup: Lookup,
     private readonly position: SourcePosition,
   ) {}

@@ -1,16 +1,33 @@
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import { usage, type InstructionKind, type Word } from './instructions.js';
+import { usage, type InstructionKind } from './instructions.js';
 import { readWord, skipBlanks, type LogicalLine, type Token } from './lexer.js';
 
-/** The flags each instruction accepts, by their names in the instruction types. */
-const ALLOWED_FLAGS: Partial<Record<InstructionKind, readonly string[]>> = {
+/** The flags each instruction accepts. */
+const ALLOWED_FLAGS = {
   FROM: ['platform'],
   COPY: ['chmod', 'chown', 'from'],
   ADD: ['chmod', 'chown', 'checksum'],
   HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
-};
+} as const satisfies Partial<Record<InstructionKind, readonly string[]>>;
 
-export const HEALTHCHECK_DURATIONS = ['interval', 'timeout', 'start-period', 'start-interval'];
+type FlaggedKind = keyof typeof ALLOWED_FLAGS;
+/** The names of the flags `K` accepts. */
+export type FlagName<K extends FlaggedKind> = (typeof ALLOWED_FLAGS)[K][number];
+
+/**
+ * The flags an instruction of kind `K` was given, by name (readFlags checked the names):
+ * reading a flag `K` does not accept is a compile error, not an always-missing flag.
+ */
+export function flagsOf<K extends FlaggedKind>(kind: K, flags: ReadonlyMap<string, Token>): { [N in FlagName<K>]?: Token } {
+  const out: { [N in FlagName<K>]?: Token } = {};
+  for (const name of ALLOWED_FLAGS[kind] as readonly FlagName<K>[]) {
+    const token = flags.get(name);
+    if (token !== undefined) out[name] = token;
+  }
+  return out;
+}
+
+export const HEALTHCHECK_DURATIONS = ['interval', 'timeout', 'start-period', 'start-interval'] as const satisfies readonly FlagName<'HEALTHCHECK'>[];
 const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** A Go duration (`1m30s`, `500ms`, `0`) in nanoseconds; docker refuses non-zero values under 1ms. */
@@ -40,10 +57,10 @@ export function readFlags(kind: InstructionKind, line: LogicalLine, from: number
   return { flags, next: at };
 }
 
-function flag(kind: InstructionKind, token: Token): [string, Word] {
+function flag(kind: InstructionKind, token: Token): [string, string] {
   const eq = token.word.indexOf('=');
   const name = token.word.slice(2, eq < 0 ? undefined : eq);
-  const allowed = ALLOWED_FLAGS[kind] ?? [];
+  const allowed: readonly string[] = (ALLOWED_FLAGS as Partial<Record<InstructionKind, readonly string[]>>)[kind] ?? [];
   if (!allowed.includes(name)) {
     const accepted = allowed.length === 0 ? 'no flags' : allowed.map((a) => `--${a}`).join(', ');
     throw new KubefileError(token.pos, `unknown flag --${name} for ${kind}`, `${kind} accepts ${accepted}`);
@@ -58,7 +75,7 @@ function checkFlagValue(name: string, value: string, pos: SourcePosition): void 
   if (name === 'chmod' && !/^[0-7]{3,4}$/.test(value)) {
     throw new KubefileError(pos, `invalid --chmod value "${value}"`, 'use an octal mode of 3 or 4 digits, such as 755 or 0644');
   }
-  if (HEALTHCHECK_DURATIONS.includes(name)) goDuration(value, pos, `--${name}`);
+  if ((HEALTHCHECK_DURATIONS as readonly string[]).includes(name)) goDuration(value, pos, `--${name}`);
   if (name === 'retries' && !/^\d+$/.test(value)) throw new KubefileError(pos, `invalid --retries value "${value}"`, 'use a whole number, such as 3');
   // A value with `$` is checked once expanded, at build time (as BuildKit does).
   if (name === 'checksum' && !value.includes('$') && !/^sha256:[0-9a-f]{64}$/.test(value)) {

@@ -1,5 +1,7 @@
 import type { SourcePosition } from '../util/errors.js';
 
+declare const unexpanded: unique symbol;
+
 /**
  * A word as written in the Kubefile, still holding its quotes and `$VAR` references.
  * Expansion (kubefile/expand.ts) turns it into its value once the build knows the
@@ -8,8 +10,22 @@ import type { SourcePosition } from '../util/errors.js';
  * literally (with `$VAR` still expanded, as docker does).
  * Words always use backslash escapes: under `# escape=\`` the parser rewrites them, so
  * expansion never needs to know the file's escape character.
+ *
+ * At run time a Word is the string as written; to the compiler it is not a string at all, so
+ * a Word passed where a value is expected does not compile: expandInstruction (expanded.ts)
+ * or expandWord gives the value, writtenWord the text for a message.
  */
-export type Word = string;
+export type Word = { readonly [unexpanded]: 'an unexpanded Kubefile word' };
+
+/** The text as a Word: the parser's words, or text that is expanded as one (an image reference found in a manifest). */
+export function asWord(written: string): Word {
+  return written as unknown as Word;
+}
+
+/** A Word as written (quotes and `$` kept), for messages and history. */
+export function writtenWord(word: Word): string {
+  return word as unknown as string;
+}
 
 export interface KeyValue {
   key: Word;
@@ -52,10 +68,10 @@ export interface CopyInstruction extends Base {
   dest: Word;
   /** Checked to be 3-4 octal digits by the parser. */
   chmod?: string;
-  /** As written, a Word (docker expands `$VAR` in it). */
-  chown?: string;
-  /** As written, a Word: a stage name or an image. */
-  from?: string;
+  /** docker expands `$VAR` in it. */
+  chown?: Word;
+  /** A stage name or an image. */
+  from?: Word;
 }
 export interface AddInstruction extends Base {
   kind: 'ADD';
@@ -63,10 +79,10 @@ export interface AddInstruction extends Base {
   dest: Word;
   /** Checked to be 3-4 octal digits by the parser. */
   chmod?: string;
-  /** As written, a Word (docker expands `$VAR` in it). */
-  chown?: string;
-  /** `--checksum=sha256:<hex>` for URL sources. */
-  checksum?: string;
+  /** docker expands `$VAR` in it. */
+  chown?: Word;
+  /** `--checksum=sha256:<hex>` for URL sources; checked once expanded when it holds `$`. */
+  checksum?: Word;
 }
 export interface RunInstruction extends Base {
   kind: 'RUN';

@@ -1,6 +1,5 @@
 import type { Instruction as AstInstruction } from 'dockerfile-ast';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
-import type { Word } from './instructions.js';
 
 /*
  * The lexer: an instruction's lines to words, docker's way. dockerfile-ast finds where each
@@ -24,7 +23,8 @@ export interface LogicalLine {
 
 /** A shell word of a logical line, up to (not including) offset `end`. */
 export interface Token {
-  word: Word;
+  /** As written (the parser makes it a Word where the instruction keeps it). */
+  word: string;
   pos: SourcePosition;
   end: number;
 }

@@ -1,7 +1,7 @@
 import { KubefileError } from '../util/errors.js';
-import { usage, type Instruction, type InstructionKind, type Word } from './instructions.js';
+import { asWord, usage, type Instruction, type InstructionKind, type Word } from './instructions.js';
 import { command, execForm, fail, kindOf, positionAt, requiredExecForm, requote, restWord, words, type Ctx } from './arguments.js';
-import { HEALTHCHECK_DURATIONS, goDuration } from './flags.js';
+import { HEALTHCHECK_DURATIONS, flagsOf, goDuration } from './flags.js';
 import { skipBlanks } from './lexer.js';
 
 /*
@@ -19,12 +19,12 @@ function commandLine(ctx: Ctx): { form: 'exec' | 'shell'; args: string[] } {
 function single(ctx: Ctx, what: string): Word {
   const word = restWord(ctx, ctx.args);
   if (word === undefined) throw fail(ctx.base.pos, `${ctx.kind} needs ${what}`, ctx);
-  return word.word;
+  return asWord(word.word);
 }
 
 /** EXPOSE/VOLUME: words, or (VOLUME) a JSON array whose elements still expand `$`. */
 function list(ctx: Ctx, what: string): Word[] {
-  const all = (ctx.kind === 'VOLUME' ? execForm(ctx)?.map((e) => requote(e.value)) : undefined) ?? words(ctx).map((t) => t.word);
+  const all = (ctx.kind === 'VOLUME' ? execForm(ctx)?.map((e) => requote(e.value)) : undefined) ?? words(ctx).map((t) => asWord(t.word));
   if (all.length === 0) throw fail(ctx.base.pos, `${ctx.kind} needs at least one ${what}`, ctx);
   return all;
 }
@@ -42,14 +42,15 @@ function parseHealthcheck(ctx: Ctx): Instruction {
   const shell = ctx.line.text.slice(type.end).trim();
   if (exec?.length === 0 || shell === '') throw fail(type.pos, 'HEALTHCHECK CMD needs a command', ctx);
   const test = exec === undefined ? ['CMD-SHELL', shell] : ['CMD', ...exec.map((e) => e.value)];
+  const flags = flagsOf('HEALTHCHECK', ctx.flags);
   const durations: Record<string, number> = {};
   for (const name of HEALTHCHECK_DURATIONS) {
-    const flag = ctx.flags.get(name);
+    const flag = flags[name];
     const value = flag === undefined ? 0 : goDuration(flag.word, flag.pos, `--${name}`);
     // Zero means "the default" in docker's HealthConfig and is not written.
     if (value !== 0) durations[name.replace(/-(\w)/, (_, c: string) => c.toUpperCase())] = value;
   }
-  const retries = Number(ctx.flags.get('retries')?.word ?? 0);
+  const retries = Number(flags.retries?.word ?? 0);
   return { kind: 'HEALTHCHECK', ...ctx.base, test, ...durations, ...(retries !== 0 ? { retries } : {}) };
 }
 

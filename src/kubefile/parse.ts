@@ -10,10 +10,11 @@ import {
   type Stage,
   type Word,
   USAGE,
+  asWord,
 } from './instructions.js';
-import { command, execForm, fail, kindOf, requiredExecForm, requote, restWord, words, type Ctx, type FileContext } from './arguments.js';
+import { command, execForm, fail, given, kindOf, requiredExecForm, requote, restWord, words, type Ctx, type FileContext } from './arguments.js';
 import { CONFIG_PARSERS } from './parse-config.js';
-import { readFlags } from './flags.js';
+import { flagsOf, readFlags } from './flags.js';
 import { logicalLine, readWord, skipBlanks, type Token } from './lexer.js';
 
 /**
@@ -62,16 +63,16 @@ function parseInstruction(node: AstInstruction, file: FileContext): Instruction 
   return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: line.text.trimEnd() } });
 }
 
-/** The flags that were given, as properties named like them (flags.ts names them as the types do). */
-function flagProperties(ctx: Ctx): Record<string, Word> {
-  return Object.fromEntries([...ctx.flags].map(([name, token]) => [name, token.word]));
+/** A flag's value as a Word, when it was given. */
+function flagWord(token: Token | undefined): Word | undefined {
+  return token === undefined ? undefined : asWord(token.word);
 }
 
 function keyValue(ctx: Ctx, token: Token): KeyValue {
   const eq = token.word.indexOf('=');
   if (eq < 0) throw fail(token.pos, `expected <key>=<value>, found "${token.word}"`, ctx);
   if (eq === 0) throw fail(token.pos, `empty key in "${token.word}"`, ctx);
-  return { key: token.word.slice(0, eq), value: token.word.slice(eq + 1) };
+  return { key: asWord(token.word.slice(0, eq)), value: asWord(token.word.slice(eq + 1)) };
 }
 
 /** ENV/LABEL: `k=v ...`, or the legacy `k value with blanks` when the first word has no `=`. */
@@ -82,7 +83,7 @@ function keyValues(ctx: Ctx): KeyValue[] {
   if (first.word.includes('=')) return tokens.map((token) => keyValue(ctx, token));
   const value = restWord(ctx, first.end);
   if (value === undefined) throw fail(first.pos, `${ctx.kind} ${first.word} needs a value`, ctx);
-  return [{ key: first.word, value: value.word }];
+  return [{ key: asWord(first.word), value: asWord(value.word) }];
 }
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -112,7 +113,7 @@ const STAGE_NAME = /^[a-z][a-z0-9_.-]*$/;
 function parseFrom(ctx: Ctx): Instruction {
   const [image, as, alias, extra] = words(ctx);
   if (image === undefined) throw fail(ctx.base.pos, 'FROM needs an image', ctx);
-  const from = { kind: 'FROM' as const, ...ctx.base, image: image.word, ...flagProperties(ctx) };
+  const from = { kind: 'FROM' as const, ...ctx.base, image: asWord(image.word), ...given({ platform: flagWord(flagsOf('FROM', ctx.flags).platform) }) };
   if (as === undefined) return from;
   if (as.word.toUpperCase() !== 'AS') throw fail(as.pos, `expected AS after the image, found "${as.word}"`, ctx);
   if (alias === undefined) throw fail(as.pos, 'AS needs a stage name', ctx);
@@ -141,7 +142,7 @@ function parseArg(ctx: Ctx): Instruction {
     const name = eq < 0 ? token.word : token.word.slice(0, eq);
     // Only such names can be referenced as $NAME.
     if (!ARG_NAME.test(name)) throw fail(token.pos, `invalid ARG name "${name}"`, ctx);
-    return eq < 0 ? { name } : { name, defaultValue: token.word.slice(eq + 1) };
+    return eq < 0 ? { name } : { name, defaultValue: asWord(token.word.slice(eq + 1)) };
   });
   return { kind: 'ARG', ...ctx.base, args };
 }
@@ -149,23 +150,25 @@ function parseArg(ctx: Ctx): Instruction {
 function parseMaintainer(ctx: Ctx): Instruction {
   const name = restWord(ctx, ctx.args);
   if (name === undefined) throw fail(ctx.base.pos, 'MAINTAINER needs a name', ctx);
-  return { kind: 'MAINTAINER', ...ctx.base, name: name.word };
+  return { kind: 'MAINTAINER', ...ctx.base, name: asWord(name.word) };
 }
 
 /** COPY/ADD paths, shell or JSON form: sources then the destination. */
 function paths(ctx: Ctx): { sources: Word[]; dest: Word } {
-  const all = execForm(ctx)?.map((e) => requote(e.value)) ?? words(ctx).map((t) => t.word);
+  const all = execForm(ctx)?.map((e) => requote(e.value)) ?? words(ctx).map((t) => asWord(t.word));
   const dest = all.pop();
   if (dest === undefined || all.length === 0) throw fail(ctx.base.pos, `${ctx.kind} needs at least one source and a destination`, ctx);
   return { sources: all, dest };
 }
 
 function parseCopy(ctx: Ctx): Instruction {
-  return { kind: 'COPY', ...ctx.base, ...paths(ctx), ...flagProperties(ctx) };
+  const { chmod, chown, from } = flagsOf('COPY', ctx.flags);
+  return { kind: 'COPY', ...ctx.base, ...paths(ctx), ...given({ chmod: chmod?.word, chown: flagWord(chown), from: flagWord(from) }) };
 }
 
 function parseAdd(ctx: Ctx): Instruction {
-  return { kind: 'ADD', ...ctx.base, ...paths(ctx), ...flagProperties(ctx) };
+  const { chmod, chown, checksum } = flagsOf('ADD', ctx.flags);
+  return { kind: 'ADD', ...ctx.base, ...paths(ctx), ...given({ chmod: chmod?.word, chown: flagWord(chown), checksum: flagWord(checksum) }) };
 }
 
 function parseRun(ctx: Ctx): Instruction {
@@ -198,7 +201,7 @@ function parseApp(ctx: Ctx): Instruction {
   for (const source of sources) {
     if (!APP_SOURCE.test(source.word)) throw fail(source.pos, `${ctx.kind} source "${source.word}" must start with local://, http:// or https://`, ctx);
   }
-  return { kind: ctx.kind as AppInstruction['kind'], ...ctx.base, name: name.word, sources: sources.map((s) => s.word) };
+  return { kind: ctx.kind as AppInstruction['kind'], ...ctx.base, name: name.word, sources: sources.map((s) => asWord(s.word)) };
 }
 
 function parseAppCmds(ctx: Ctx): Instruction {
@@ -218,7 +221,7 @@ function parseKubeVersion(ctx: Ctx): Instruction {
   const [version, extra] = words(ctx);
   if (version === undefined) throw fail(ctx.base.pos, 'KUBEVERSION needs a version', ctx);
   if (extra !== undefined) throw fail(extra.pos, `unexpected "${extra.word}": KUBEVERSION takes one version`, ctx);
-  return { kind: 'KUBEVERSION', ...ctx.base, version: version.word };
+  return { kind: 'KUBEVERSION', ...ctx.base, version: asWord(version.word) };
 }
 
 const PARSERS: Record<InstructionKind, (ctx: Ctx) => Instruction> = {

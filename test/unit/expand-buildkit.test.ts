@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expandWord } from '../../src/kubefile/expand.js';
+import { asWord } from '../../src/kubefile/instructions.js';
 import { KubefileError } from '../../src/util/errors.js';
 
 const ENV: Record<string, string> = { HOME: '/root', TOOL: 'k3s', LANG_KO: '쿠버네티스', BLANK: '', VERSION: 'v1.34.2+k3s1', IMAGE: 'docker.io/library/nginx:1.27', PATH_LIST: '/a/bin:/b/bin:/c/bin', STARS: 'a**b*' };
@@ -15,7 +16,7 @@ function check(cases: [string, string | null][], env: Record<string, string> = E
     let got: string | undefined;
     let error: unknown;
     try {
-      got = expandWord(word, (name) => env[name], { file: 'Kubefile', line: 1, col: 1 });
+      got = expandWord(asWord(word), (name) => env[name], { file: 'Kubefile', line: 1, col: 1 });
     } catch (err) {
       error = err;
     }
@@ -62,9 +63,9 @@ test('${X-w} ${X:-w} ${X+w} ${X:+w}: set, empty and unset differ only with the c
 
 test('${X?w} ${X:?w}: the value, else the build fails with w or a default message', () => {
   check([['${TOOL?}', 'k3s'], ['${TOOL:?}', 'k3s'], ['${BLANK?}', ''], ['${BLANK:?}', null], ['${UNSET?}', null], ['${UNSET:?}', null], ['${UNSET?set it}', null]]);
-  assert.throws(() => expandWord('${REGISTRY:?give --build-arg REGISTRY}', () => undefined, { file: 'Kubefile', line: 3, col: 5 }), /^KubefileError: Kubefile:3:5: REGISTRY: give --build-arg REGISTRY$/);
-  assert.throws(() => expandWord('${REGISTRY?}', () => undefined, { file: 'Kubefile', line: 3, col: 5 }), /REGISTRY: is not allowed to be unset/);
-  assert.throws(() => expandWord('${REGISTRY:?}', () => '', { file: 'Kubefile', line: 3, col: 5 }), /REGISTRY: is not allowed to be empty/);
+  assert.throws(() => expandWord(asWord('${REGISTRY:?give --build-arg REGISTRY}'), () => undefined, { file: 'Kubefile', line: 3, col: 5 }), /^KubefileError: Kubefile:3:5: REGISTRY: give --build-arg REGISTRY$/);
+  assert.throws(() => expandWord(asWord('${REGISTRY?}'), () => undefined, { file: 'Kubefile', line: 3, col: 5 }), /REGISTRY: is not allowed to be unset/);
+  assert.throws(() => expandWord(asWord('${REGISTRY:?}'), () => '', { file: 'Kubefile', line: 3, col: 5 }), /REGISTRY: is not allowed to be empty/);
 });
 
 test('unknown modifiers and unclosed braces fail', () => {

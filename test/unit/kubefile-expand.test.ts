@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { expandWord, expandWords, type Lookup } from '../../src/kubefile/expand.js';
+import { expandWord, type Lookup } from '../../src/kubefile/expand.js';
+import { asWord } from '../../src/kubefile/instructions.js';
 import { KubefileError, type SourcePosition } from '../../src/util/errors.js';
 
 const POS: SourcePosition = { file: 'Kubefile', line: 4, col: 9 };
@@ -8,7 +9,7 @@ const VARS: Record<string, string> = { X: 'ex', EMPTY: '', SPACED: 'a  b', ARCH:
 const lookup: Lookup = (name) => VARS[name];
 
 function expand(word: string): string {
-  return expandWord(word, lookup, POS);
+  return expandWord(asWord(word), lookup, POS);
 }
 
 function throwsAt(word: string, message: string, hint: RegExp): void {
@@ -109,7 +110,7 @@ test('defaults may hold expansions, nested substitutions, quotes and escapes', (
 
 test('lookup is asked only for names that are expanded', () => {
   const asked: string[] = [];
-  expandWord("'$A' \\$B $C ${D:-$E} \"$F\"", (name) => {
+  expandWord(asWord("'$A' \\$B $C ${D:-$E} \"$F\""), (name) => {
     asked.push(name);
     return name === 'D' ? 'd' : undefined;
   }, POS);
@@ -136,7 +137,6 @@ test('unterminated quotes are errors', () => {
   throwsAt('${UNSET:-"x}', 'unterminated double quote in "${UNSET:-\\"x}"', /"/);
 });
 
-test('expandWords expands each word', () => {
-  assert.deepEqual(expandWords(['$X', '"a b"', "'$X'", '${UNSET:-d}'], lookup, POS), ['ex', 'a b', '$X', 'd']);
-  assert.deepEqual(expandWords([], lookup, POS), []);
+test('each word of a list expands on its own', () => {
+  assert.deepEqual(['$X', '"a b"', "'$X'", '${UNSET:-d}'].map(expand), ['ex', 'a b', '$X', 'd']);
 });

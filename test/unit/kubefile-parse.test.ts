@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { expandWord, expandWords } from '../../src/kubefile/expand.js';
-import type { Instruction, Kubefile } from '../../src/kubefile/instructions.js';
+import { expandWord } from '../../src/kubefile/expand.js';
+import { expandInstruction } from '../../src/kubefile/expanded.js';
+import type { CopyInstruction, EnvInstruction, Instruction, Kubefile } from '../../src/kubefile/instructions.js';
 import { parseKubefile } from '../../src/kubefile/parse.js';
 import { closest, editDistance } from '../../src/kubefile/suggest.js';
 import { KubefileError } from '../../src/util/errors.js';
@@ -162,9 +163,9 @@ test('ENV/LABEL words keep quotes, escapes and $ for expansion', () => {
       { key: 'e', value: '"${X:-d f}"' },
     ],
   });
-  const values = (env!.pairs as { value: string }[]).map((p) => p.value);
-  const pos = { file: 'Kubefile', line: 2, col: 1 };
-  assert.deepEqual(expandWords(values, (n) => (n === 'X' ? 'ex' : undefined), pos), ['ex', 'v 2', '$lit', 'x y', 'ex']);
+  assert.equal(env!.kind, 'ENV');
+  const { pairs } = expandInstruction({ ...env, pos: { file: 'Kubefile', line: 2, col: 1 } } as unknown as EnvInstruction, (n) => (n === 'X' ? 'ex' : undefined));
+  assert.deepEqual(pairs.map((p) => p.value), ['ex', 'v 2', '$lit', 'x y', 'ex']);
   assert.deepEqual(body('FROM k8s\nLABEL maintainer "Jane Doe"'), [{ kind: 'LABEL', pairs: [{ key: 'maintainer', value: '"Jane Doe"' }] }]);
 });
 
@@ -193,9 +194,8 @@ test('JSON-form COPY/ADD elements become double-quoted words that expand literal
   const [copy, add] = body('FROM k8s\nCOPY ["a b", "$ARCH/c", "q\\"uote", "back\\\\slash", "\'s\'", "/dest/"]\nADD --chown=1:1 [ "x" , "y" ]');
   assert.deepEqual(copy, { kind: 'COPY', sources: ['"a b"', '"$ARCH/c"', '"q\\"uote"', '"back\\\\slash"', '"\'s\'"'], dest: '"/dest/"' });
   assert.deepEqual(add, { kind: 'ADD', sources: ['"x"'], dest: '"y"', chown: '1:1' });
-  const pos = { file: 'Kubefile', line: 2, col: 1 };
-  const expanded = expandWords(copy!.sources as string[], (n) => (n === 'ARCH' ? 'arm64' : undefined), pos);
-  assert.deepEqual(expanded, ['a b', 'arm64/c', 'q"uote', 'back\\slash', "'s'"]);
+  const expanded = expandInstruction({ ...copy, pos: { file: 'Kubefile', line: 2, col: 1 } } as unknown as CopyInstruction, (n) => (n === 'ARCH' ? 'arm64' : undefined));
+  assert.deepEqual(expanded.sources, ['a b', 'arm64/c', 'q"uote', 'back\\slash', "'s'"]);
 });
 
 test('RUN: exec form, and a [ that is not JSON is the shell form', () => {
@@ -377,8 +377,8 @@ test('# escape=` makes backtick the escape character; words come out in backslas
     ],
   });
   const pos = env!.pos;
-  const values = fields(env).pairs as { value: string }[];
-  assert.deepEqual(values.map((p) => expandWord(p.value, () => 'unused', pos)), ['C:\\dir', 'a$B', 'x"y\\z', 'one`two`n']);
+  const values = (env as EnvInstruction).pairs.map((p) => p.value);
+  assert.deepEqual(values.map((value) => expandWord(value, () => 'unused', pos)), ['C:\\dir', 'a$B', 'x"y\\z', 'one`two`n']);
   assert.deepEqual(fields(run), { kind: 'RUN', form: 'shell', args: ['dir   C:\\'] }, 'a backslash does not continue the line');
   assert.deepEqual(fields(copy), { kind: 'COPY', sources: ['a'], dest: 'b' });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expandedChecksum } from '../../src/builder/url-source.js';
 import { expandWord } from '../../src/kubefile/expand.js';
+import { asWord } from '../../src/kubefile/instructions.js';
 import { parseKubefile } from '../../src/kubefile/parse.js';
 import { KubefileError, type SourcePosition } from '../../src/util/errors.js';
 
@@ -17,12 +18,12 @@ const HEX = 'ab'.repeat(32);
 test('a variable name may be built from substitutions: ${SHA_${ARCH}} picks the per-architecture ARG', () => {
   const vars: Record<string, string> = { ARCH: 'arm64', SHA_amd64: 'sha256:aaa', SHA_arm64: 'sha256:bbb', BIN_arm64: 'k3s-arm64', SUFFIX: 'arm64' };
   const lookup = (name: string) => vars[name];
-  assert.equal(expandWord('${SHA_${ARCH}}', lookup, POS), 'sha256:bbb');
-  assert.equal(expandWord('https://x/${BIN_$ARCH}', lookup, POS), 'https://x/k3s-arm64');
-  assert.equal(expandWord('${BIN_${SUFFIX}:-none}', lookup, POS), 'k3s-arm64');
-  assert.equal(expandWord('${SHA_${MISSING}:-fallback}', lookup, POS), 'fallback');
+  assert.equal(expandWord(asWord('${SHA_${ARCH}}'), lookup, POS), 'sha256:bbb');
+  assert.equal(expandWord(asWord('https://x/${BIN_$ARCH}'), lookup, POS), 'https://x/k3s-arm64');
+  assert.equal(expandWord(asWord('${BIN_${SUFFIX}:-none}'), lookup, POS), 'k3s-arm64');
+  assert.equal(expandWord(asWord('${SHA_${MISSING}:-fallback}'), lookup, POS), 'fallback');
   // Not a nested substitution: `$` followed by something that starts no name stays an error.
-  assert.throws(() => expandWord('${SHA$}', lookup, POS), /unsupported modifier "\$"/);
+  assert.throws(() => expandWord(asWord('${SHA$}'), lookup, POS), /unsupported modifier "\$"/);
 });
 
 test('ADD --checksum with variables is checked after expansion, a literal one at parse time', () => {
