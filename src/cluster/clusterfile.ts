@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { checkedDocument } from '../oci/schemas.js';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -76,12 +77,7 @@ export function parseClusterfile(text: string, file: string): ClusterSpec {
   } catch (err) {
     throw new UsageError(`${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`, 'a Clusterfile is a YAML document with kind: Cluster');
   }
-  const result = ClusterfileSchema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new UsageError(`${file}: invalid at "${issue.path.join('.') || '(root)'}": ${issue.message}`, 'see README "From image to running cluster" for the Clusterfile fields');
-  }
-  const doc = result.data;
+  const doc = checkedDocument(ClusterfileSchema, value, file, { hint: 'see README "From image to running cluster" for the Clusterfile fields', exitCode: 2 });
   const hosts: HostSpec[] = [];
   for (const [i, group] of doc.spec.hosts.entries()) {
     const role = roleOf(group.roles, `${file}: spec.hosts.${i}.roles`);

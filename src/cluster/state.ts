@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { DescriptorSchema } from '../oci/schemas.js';
+import { DescriptorSchema, parseJson } from '../oci/schemas.js';
 import { CLUSTER_RUNTIMES } from '../runtime/runtimes.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -71,9 +71,7 @@ export async function readClusterState(storeRoot: string, name: string): Promise
     throw err;
   });
   if (!bytes) return undefined;
-  const result = ClusterStateSchema.safeParse(JSON.parse(bytes.toString('utf8')));
-  if (!result.success) throw new UserError(`${file}: not a cluster state sealbuild wrote (${result.error.issues[0]!.message} at ${result.error.issues[0]!.path.join('.')})`, { hint: 'restore it from a backup or remove it' });
-  return result.data;
+  return parseJson(ClusterStateSchema, bytes, `cluster state ${file}`, { hint: 'it is not a cluster state sealbuild wrote: restore it from a backup or remove it' });
 }
 
 export async function writeClusterState(storeRoot: string, state: ClusterState): Promise<void> {

@@ -97,23 +97,34 @@ export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 
 export const OciLayoutSchema = z.looseObject({ imageLayoutVersion: z.string() });
 
+/** What to tell the user when a document is malformed: a hint, and exit code 2 for a file they gave as an argument. */
+export interface DocumentProblem {
+  hint?: string;
+  exitCode?: 1 | 2;
+}
+
 /**
  * The one reader of JSON documents (from disk, a registry or an image): parses JSON bytes
  * against a schema, turning both syntax and shape problems into one line naming `where` and
  * the first offending field. `checkedJson` is the same check for records that are only a
  * cache, where a damaged one is a miss.
  */
-export function parseJson<T extends z.ZodType>(schema: T, bytes: Buffer | string, where: string): z.infer<T> {
+export function parseJson<T extends z.ZodType>(schema: T, bytes: Buffer | string, where: string, problem: DocumentProblem = {}): z.infer<T> {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString());
   } catch (err) {
-    throw new UserError(`${where}: not valid JSON (${(err as Error).message})`);
+    throw new UserError(`${where}: not valid JSON (${(err as Error).message})`, problem);
   }
+  return checkedDocument(schema, value, where, problem);
+}
+
+/** parseJson's check for a document decoded already (a YAML file): one line naming `where` and the first offending field. */
+export function checkedDocument<T extends z.ZodType>(schema: T, value: unknown, where: string, problem: DocumentProblem = {}): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    throw new UserError(`${where}: invalid document at "${issue.path.join('.') || '(root)'}": ${issue.message}`);
+    throw new UserError(`${where}: invalid document at "${issue.path.join('.') || '(root)'}": ${issue.message}`, problem);
   }
   return result.data;
 }

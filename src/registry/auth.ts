@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import { undici } from './undici.js';
 import { z } from 'zod';
+import { parseJson } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { BODY_CAPS, readCapped } from './body.js';
@@ -146,12 +147,7 @@ export class Authenticator {
     if (response.statusCode !== 200) {
       throw new UserError(`token service of ${this.domain} answered HTTP ${response.statusCode}`, { hint: 'try again later' });
     }
-    let body: z.infer<typeof TokenResponse>;
-    try {
-      body = TokenResponse.parse(JSON.parse(text));
-    } catch {
-      throw new UserError(`token service of ${this.domain} sent an unreadable answer`, { hint: 'the registry is misconfigured' });
-    }
+    const body = parseJson(TokenResponse, text, `token service of ${this.domain}: the answer`, { hint: 'the registry is misconfigured' });
     const token = body.token ?? body.access_token;
     if (!token) throw new UserError(`token service of ${this.domain} sent no token`, { hint: 'the registry is misconfigured' });
     // Refresh 10 s early; 60 s is the spec's default lifetime.

@@ -2,7 +2,9 @@ import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDigest, sha256Digest, type Digest } from '../oci/digest.js';
+import { z } from 'zod';
 import { MediaType } from '../oci/media-types.js';
+import { checkedJson } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { repositoryScope } from './auth.js';
 import { BODY_CAPS, discard, readCapped } from './body.js';
@@ -285,10 +287,9 @@ function counted(stream: Readable, onBytes?: (n: number) => void): Readable {
 
 /** A manifest's media type from its own `mediaType` field, when the server did not say. */
 export function manifestMediaType(bytes: Buffer): string {
-  try {
-    const doc = JSON.parse(bytes.toString()) as { mediaType?: string; manifests?: unknown };
-    return doc.mediaType ?? (doc.manifests ? MediaType.ociIndex : MediaType.ociManifest);
-  } catch {
-    return MediaType.ociManifest;
-  }
+  const doc = checkedJson(MediaTypeSniffSchema, bytes);
+  return doc?.mediaType ?? (doc?.manifests ? MediaType.ociIndex : MediaType.ociManifest);
 }
+
+/** What sniffing reads of a manifest; the manifest itself is checked where it is used. */
+const MediaTypeSniffSchema = z.looseObject({ mediaType: z.string().optional(), manifests: z.unknown().optional() });

@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { undici } from './undici.js';
+import { z } from 'zod';
+import { checkedJson } from '../oci/schemas.js';
 import { VERSION } from '../version.js';
 import { Authenticator } from './auth.js';
 import { BODY_CAPS, discard, readCapped } from './body.js';
@@ -308,14 +310,13 @@ export class RegistryHttp {
   }
 }
 
-/** `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}` as one short line. */
+/** The distribution spec's error body; anything else in an error answer is ignored. */
+const ErrorBodySchema = z.looseObject({ errors: z.array(z.looseObject({ code: z.string().optional(), message: z.string().optional() })).optional() });
+
+/** `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}` as one short line ('' for another body). */
 function registryErrorText(text: string): string {
-  try {
-    const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-    return (body.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
-  } catch {
-    return '';
-  }
+  const body = checkedJson(ErrorBodySchema, text);
+  return (body?.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
 }
 
 /** A URL for a message: no user:password, no query (it may hold tokens or signatures). */

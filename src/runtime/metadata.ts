@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatPlatform, normalizePlatform, type Platform } from '../oci/platform.js';
+import { parseJson } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { CLUSTER_RUNTIMES, DEFAULT_CONTAINER_RUNTIME, DEFAULT_REGISTRY, Label, isClusterRuntime, type ClusterRuntime } from './runtimes.js';
 
@@ -93,18 +94,7 @@ export function serializeMetadata(metadata: Metadata): Buffer {
 
 /** Parses a Metadata file; one line naming the first bad field when it is not valid. */
 export function parseMetadata(bytes: Buffer, where: string): Metadata {
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new UserError(`${where}: not valid JSON (${(err as Error).message})`, { hint: 'Metadata is a JSON object; remove it from the context to let sealbuild write it' });
-  }
-  const result = MetadataSchema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new UserError(`${where}: invalid at "${issue.path.join('.') || '(root)'}": ${issue.message}`, { hint: `Metadata needs ${FIELDS.join(', ')}; remove it from the context to let sealbuild write it` });
-  }
-  return result.data;
+  return parseJson(MetadataSchema, bytes, where, { hint: `Metadata is a JSON object with ${FIELDS.join(', ')}; remove it from the context to let sealbuild write it` });
 }
 
 /** The first field where two Metadata differ, with both values; undefined when they agree. */

@@ -1,7 +1,8 @@
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
 import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import { ManifestSchema, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
+import { ManifestSchema, checkedJson, parseJson, type Descriptor, type Manifest } from '../oci/schemas.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { uploadSmallBlob } from '../registry/referrers.js';
 import { UserError } from '../util/errors.js';
@@ -82,15 +83,20 @@ async function readSignatures(source: SignatureSource, digest: Digest, where: st
   return { manifest, signed };
 }
 
+/** What verification reads of a simple signing payload; the values are compared, not trusted. */
+const PayloadSchema = z.looseObject({
+  critical: z.looseObject({
+    identity: z.looseObject({ 'docker-reference': z.unknown().optional() }).optional(),
+    image: z.looseObject({ 'docker-manifest-digest': z.unknown().optional() }).optional(),
+    type: z.unknown().optional(),
+  }).optional(),
+});
+
 /** Why a payload does not sign `digest` in `repository` with `key`, or undefined when it does. */
 function rejection(entry: Signed, key: KeyObject, repository: string, digest: Digest): string | undefined {
   if (!verify('sha256', entry.payload, key, Buffer.from(entry.signature, 'base64'))) return 'the signature does not verify with the key';
-  let payload: { critical?: { identity?: { 'docker-reference'?: unknown }; image?: { 'docker-manifest-digest'?: unknown }; type?: unknown } };
-  try {
-    payload = JSON.parse(entry.payload.toString('utf8'));
-  } catch {
-    return 'the payload is not JSON';
-  }
+  const payload = checkedJson(PayloadSchema, entry.payload);
+  if (payload === undefined) return 'the payload is not a simple signing JSON document';
   const critical = payload.critical;
   if (critical?.type !== PAYLOAD_TYPE) return `the payload's type is not "${PAYLOAD_TYPE}"`;
   if (critical.image?.['docker-manifest-digest'] !== digest) return `it signs ${String(critical.image?.['docker-manifest-digest'])}, not ${digest}`;

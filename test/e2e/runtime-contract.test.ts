@@ -132,7 +132,7 @@ test('Metadata: written by sealbuild from the labels; a context\'s own must agre
   // ... built for amd64 it says arm64: refused.
   await expectBuildFailure(own, 'linux/amd64', /^Error: Metadata \(added by "COPY Metadata \/"\) has arch "arm64", but the image's labels and ENV make it "amd64" for linux\/amd64/);
   const invalid = await context('k3s-invalid', k3sFiles(['COPY Metadata /'], { Metadata: '{"version": "v1.34.2+k3s1", "arch": "amd64"}' }));
-  await expectBuildFailure(invalid, 'linux/amd64', /^Error: Metadata \(added by "COPY Metadata \/"\): invalid at "variant"/);
+  await expectBuildFailure(invalid, 'linux/amd64', /^Error: Metadata \(added by "COPY Metadata \/"\): invalid document at "variant"/);
   const undeclared = await context('no-runtime', { Metadata: written, Kubefile: 'FROM scratch\nCOPY Metadata /\n' });
   await expectBuildFailure(undeclared, 'linux/arm64', /^Error: Metadata is added by "COPY Metadata \/", but the image declares no cluster runtime \(hint: add LABEL cluster\.alpha\.sealer\.io\/cluster-runtime-type=/);
 

@@ -48,6 +48,6 @@ test('Metadata comes from the labels and ENV: version, kubeVersion, runtime, con
   // sealer writes v8 for arm64, which is the same platform as no variant.
   assert.equal(metadataDifference({ ...metadata, arch: 'arm64', variant: 'v8' }, { ...metadata, arch: 'arm64', variant: '' }), undefined);
   assert.deepEqual(metadataDifference({ ...metadata, kubeVersion: 'v1.33.0' }, metadata), { field: 'kubeVersion', found: '"v1.33.0"', expected: '"v1.34.2"' });
-  assert.throws(() => parseMetadata(Buffer.from('{"version":"v1","arch":"amd64"}'), 'Metadata'), /Metadata: invalid at "variant"/);
+  assert.throws(() => parseMetadata(Buffer.from('{"version":"v1","arch":"amd64"}'), 'Metadata'), /Metadata: invalid document at "variant"/);
   assert.throws(() => parseMetadata(Buffer.from('{'), 'Metadata'), /Metadata: not valid JSON/);
 });
