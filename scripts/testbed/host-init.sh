@@ -56,12 +56,23 @@ rm -f /etc/ssh/ssh_host_*
 ssh-keygen -q -t ed25519 -N "" -C "$name" -f /etc/ssh/ssh_host_ed25519_key
 echo "root:$password" | chpasswd
 
+# A checkout under /tmp (a CI clone, say) stays visible at its own path under the host's own
+# /tmp: tests run the checkout's CLI inside hosts, with a store inside the checkout.
+checkout="$(cd "$(dirname "$shim")/../.." && pwd)"
+if [[ "$checkout" == /tmp/* ]]; then
+  mount --bind "$checkout" /mnt
+  mount -t tmpfs -o mode=1777 testbed-tmp /tmp
+  mkdir -p "$checkout"
+  mount --move /mnt "$checkout"
+else
+  mount -t tmpfs -o mode=1777 testbed-tmp /tmp
+fi
+
 # One directory every host of the test bed shares (fakes keep their "cluster" there): bound
 # on /mnt (in this mount namespace only) while /run is replaced, then moved under it.
 mkdir -p "$tb_state/shared"
 mount --bind "$tb_state/shared" /mnt
 mount -t tmpfs -o mode=0755 testbed-run /run
-mount -t tmpfs -o mode=1777 testbed-tmp /tmp
 mkdir -p /run/testbed-shared
 mount --move /mnt /run/testbed-shared
 mkdir -p /run/sshd /run/lock
