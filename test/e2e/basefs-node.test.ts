@@ -6,8 +6,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { REPO, removeDir, run, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 import { fakeBinary } from '../helpers/fakes.js';
+import { addKubernetesDependencies } from '../helpers/cluster-images.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { serveReleases, sha256, tarGz, type ReleaseServer } from '../helpers/releases.js';
+import { serveReleases, sha256, type ReleaseServer } from '../helpers/releases.js';
 import { TestBed } from '../helpers/testbed.js';
 
 /*
@@ -111,16 +112,7 @@ async function releasesFor(runtime: Runtime, version: string): Promise<string[]>
     args.push(`K0S_RELEASES=${releases.url}/k0s`);
   } else {
     for (const bin of ['kubeadm', 'kubelet', 'kubectl'] as const) add(`/kube/${version}/bin/linux/amd64/${bin}`, await fakeBinary(bin, version), `${bin.toUpperCase()}_SHA256_amd64`);
-    add('/runc/v1.1.13/runc.amd64', await readFile('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
-    const containerd = await tarGz({
-      'bin/containerd': await readFile('/usr/bin/containerd'),
-      'bin/containerd-shim-runc-v2': await readFile('/usr/bin/containerd-shim-runc-v2'),
-      'bin/ctr': await readFile('/usr/bin/ctr'),
-    });
-    add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', containerd, 'CONTAINERD_SHA256_amd64');
-    add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\necho "crictl: not on the test bed" >&2\nexit 1\n') }), 'CRICTL_SHA256_amd64');
-    const plugin = Buffer.from('#!/bin/sh\nexit 0\n');
-    add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: plugin, loopback: plugin, portmap: plugin }), 'CNI_SHA256_amd64');
+    await addKubernetesDependencies(add);
     args.push(...['KUBE', 'RUNC', 'CONTAINERD', 'CRICTL', 'CNI'].map((r) => `${r}_RELEASES=${releases.url}/${r === 'KUBE' ? 'kube' : r.toLowerCase()}`));
   }
   return args.flatMap((a) => ['--build-arg', a]);

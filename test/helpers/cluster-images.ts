@@ -35,6 +35,23 @@ async function pauseArchive(root: string, work: string, name: string): Promise<s
   return archive;
 }
 
+/**
+ * The kubernetes Kubefile's downloads besides kubeadm, kubelet and kubectl: containerd and runc
+ * are this machine's (Debian's), real as on the other runtimes' hosts; crictl and CNI are stubs.
+ */
+export async function addKubernetesDependencies(add: (path: string, content: Buffer, arg: string) => void): Promise<void> {
+  add('/runc/v1.1.13/runc.amd64', await readFile('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
+  const containerd = await tarGz({
+    'bin/containerd': await readFile('/usr/bin/containerd'),
+    'bin/containerd-shim-runc-v2': await readFile('/usr/bin/containerd-shim-runc-v2'),
+    'bin/ctr': await readFile('/usr/bin/ctr'),
+  });
+  add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', containerd, 'CONTAINERD_SHA256_amd64');
+  add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\necho "crictl: not on the test bed" >&2\nexit 1\n') }), 'CRICTL_SHA256_amd64');
+  const plugin = Buffer.from('#!/bin/sh\nexit 0\n');
+  add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: plugin, loopback: plugin, portmap: plugin }), 'CNI_SHA256_amd64');
+}
+
 /** The release files of `runtime`'s Kubefile for amd64: fakes for the binaries, stubs for the rest. */
 async function releases(runtime: RuntimeName, version: string): Promise<{ files: Map<string, Buffer>; args: string[] }> {
   const files = new Map<string, Buffer>();
@@ -53,17 +70,7 @@ async function releases(runtime: RuntimeName, version: string): Promise<{ files:
     args.push('--build-arg', `VERSION=${version}`);
   } else {
     for (const bin of ['kubeadm', 'kubelet', 'kubectl'] as const) add(`/kube/${version}/bin/linux/amd64/${bin}`, await fake(bin), `${bin.toUpperCase()}_SHA256_amd64`);
-    // containerd and runc are this machine's (Debian's): real, as on the other runtimes' hosts.
-    add('/runc/v1.1.13/runc.amd64', await readFile('/usr/sbin/runc'), 'RUNC_SHA256_amd64');
-    const containerd = await tarGz({
-      'bin/containerd': await readFile('/usr/bin/containerd'),
-      'bin/containerd-shim-runc-v2': await readFile('/usr/bin/containerd-shim-runc-v2'),
-      'bin/ctr': await readFile('/usr/bin/ctr'),
-    });
-    add('/containerd/v1.7.22/containerd-1.7.22-linux-amd64.tar.gz', containerd, 'CONTAINERD_SHA256_amd64');
-    add('/crictl/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz', await tarGz({ crictl: Buffer.from('#!/bin/sh\necho "crictl: not on the test bed" >&2\nexit 1\n') }), 'CRICTL_SHA256_amd64');
-    const plugin = Buffer.from('#!/bin/sh\nexit 0\n');
-    add('/cni/v1.4.0/cni-plugins-linux-amd64-v1.4.0.tgz', await tarGz({ bridge: plugin, loopback: plugin, portmap: plugin }), 'CNI_SHA256_amd64');
+    await addKubernetesDependencies(add);
     args.push('--build-arg', `VERSION=${version}`);
   }
   return { files, args };
