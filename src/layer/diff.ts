@@ -7,7 +7,12 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteout.js';
 /** What a snapshot keeps of one path: enough to tell any change without reading content. */
 interface Seen {
   kind: 'dir' | 'file' | 'symlink' | 'other';
-  ino: number;
+  /**
+   * Inode and birth time: ext4 hands a freed inode straight to the next mkdir, so after
+   * `rm -rf d && mkdir d` only the birth time tells the new directory from the old one
+   * (0 where the filesystem keeps none, leaving the inode alone to decide).
+   */
+  id: string;
   /** Type and permission bits, owner, size, mtime and ctime: a write or chmod/chown changes one. */
   meta: string;
 }
@@ -41,7 +46,7 @@ function describe(stats: Stats): Seen {
   // A directory's mtime and ctime move whenever an entry is added or removed; those changes
   // show as changed children, so only its own mode and owner count.
   const times = kind === 'dir' ? '' : `:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-  return { kind, ino: stats.ino, meta: `${stats.mode}:${stats.uid}:${stats.gid}${times}` };
+  return { kind, id: `${stats.ino}:${stats.birthtimeMs}`, meta: `${stats.mode}:${stats.uid}:${stats.gid}${times}` };
 }
 
 export interface DiffOptions {
@@ -95,7 +100,7 @@ export async function diffSnapshot(root: string, before: Snapshot, options: Diff
       const stats = await lstat(join(root, path));
       const now = describe(stats);
       const was = old.get(name);
-      if (was !== undefined && was.kind === now.kind && was.ino === now.ino) {
+      if (was !== undefined && was.kind === now.kind && was.id === now.id) {
         if (was.meta !== now.meta) {
           const entry = await entryFor(path, stats);
           if (entry) entries.set(path, entry);
