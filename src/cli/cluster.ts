@@ -6,7 +6,7 @@ import type { AccessOptions } from '../cluster/session.js';
 import { checkClusterName, readClusterState, type ClusterState } from '../cluster/state.js';
 import { UsageError } from '../util/errors.js';
 import { collect, openStore, printJson } from './common.js';
-import { verifyTagged } from './sign.js';
+import { resolveVerified } from './sign.js';
 
 /** The flags sealer and sealos users know for reaching hosts, shared by every cluster command. */
 interface AccessFlags {
@@ -103,9 +103,9 @@ export function runCommand(): Command {
     checkClusterName(spec.name);
     checkHosts(spec.hosts, flags.file ?? '--masters');
     const store = await openStore(command);
-    if (flags.verifyKey !== undefined) await verifyTagged(store, spec.image, flags.verifyKey);
+    const target = await resolveVerified(store, spec.image, flags.verifyKey);
     // Flags win over the Clusterfile's spec.ssh.
-    const state = await runCluster(store, { ...spec, ssh: { ...spec.ssh, ...flagSsh } }, access(flags, { ...spec.ssh, ...flagSsh }));
+    const state = await runCluster(store, { ...spec, ssh: { ...spec.ssh, ...flagSsh } }, target, access(flags, { ...spec.ssh, ...flagSsh }));
     printHosts(state);
   });
 }
@@ -139,8 +139,8 @@ export function upgradeCommand(): Command {
   ).action(async (image: string, flags: AccessFlags & { verifyKey?: string }, command: Command) => {
     const name = checkClusterName(flags.cluster);
     const store = await openStore(command);
-    if (flags.verifyKey !== undefined) await verifyTagged(store, image, flags.verifyKey);
-    printHosts(await upgradeCluster(store, name, image, access(flags)));
+    const target = await resolveVerified(store, image, flags.verifyKey);
+    printHosts(await upgradeCluster(store, name, image, target, access(flags)));
   });
 }
 

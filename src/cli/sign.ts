@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { access } from 'node:fs/promises';
 import { parseReference, repositoryName, type Reference } from '../oci/reference.js';
-import { readTagged } from '../store/image.js';
+import { readTagged, type StoredTarget } from '../store/image.js';
 import type { Digest } from '../oci/digest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import { IndexSchema, parseJson, type Descriptor } from '../oci/schemas.js';
@@ -100,8 +100,13 @@ export async function keepSignatures(store: Store, registries: Registries, ref: 
   return storeSignatures(store, registries.repository(ref), repositoryName(ref), [...new Set(digests)]);
 }
 
-/** `run --verify-key`: the stored image `text` names must carry a signature by the key, before anything else happens. */
-export async function verifyTagged(store: Store, text: string, keyPath: string): Promise<void> {
+/**
+ * The stored image `text` names, for `run` and `upgrade`: resolved once, so that with a key the
+ * digest whose signature is checked is the very one installed (a tag moved in between changes nothing).
+ */
+export async function resolveVerified(store: Store, text: string, keyPath: string | undefined): Promise<StoredTarget> {
   const name = refArg(text);
-  await verifyStored(store, name, (await readTagged(store, name, text)).descriptor.digest, keyPath);
+  const target = await readTagged(store, name, text);
+  if (keyPath !== undefined) await verifyStored(store, name, target.descriptor.digest, keyPath);
+  return target;
 }

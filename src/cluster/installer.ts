@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normalizeReference } from '../oci/reference.js';
-import { readTagged, readTarget } from '../store/image.js';
+import { readTarget, type StoredTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UsageError, UserError } from '../util/errors.js';
 import type { ClusterSpec, HostSpec, SshSpec } from './clusterfile.js';
@@ -53,8 +52,7 @@ async function withSession<T>(store: Store, state: ClusterState, access: AccessO
  * A cluster that exists with the same image and hosts is resumed: hosts already installed are
  * skipped, delivery is skipped where the rootfs is present.
  */
-export async function runCluster(store: Store, spec: ClusterSpec, access: AccessOptions): Promise<ClusterState> {
-  const target = await readTagged(store, normalizeReference(spec.image), spec.image);
+export async function runCluster(store: Store, spec: ClusterSpec, target: StoredTarget, access: AccessOptions): Promise<ClusterState> {
   const images = await platformImages(store, target, spec.image);
   const metadata = images[0]!.metadata;
   let state = await readClusterState(store.root, spec.name);
@@ -143,9 +141,8 @@ export async function deleteHosts(store: Store, name: string, ips: string[], acc
 }
 
 /** `upgrade`: the new image's rootfs to every host, then its upgrade.sh in the runtime's order. */
-export async function upgradeCluster(store: Store, name: string, ref: string, access: AccessOptions): Promise<ClusterState> {
+export async function upgradeCluster(store: Store, name: string, ref: string, target: StoredTarget, access: AccessOptions): Promise<ClusterState> {
   const state = await requireCluster(store, name);
-  const target = await readTagged(store, normalizeReference(ref), ref);
   const images = await platformImages(store, target, ref);
   const metadata = images[0]!.metadata;
   if (metadata.clusterRuntime !== state.runtime) throw new UsageError(`image "${ref}" installs ${metadata.clusterRuntime}, but cluster "${name}" runs ${state.runtime}`, 'upgrade to an image of the same cluster runtime');
