@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { orphanedAttachmentTags } from '../store/attachments.js';
 import { readTagged } from '../store/image.js';
 import { UserError } from '../util/errors.js';
 import { openStore, refArg } from './common.js';
@@ -19,7 +20,7 @@ export function tagCommand(): Command {
 
 export function rmiCommand(): Command {
   return new Command('rmi')
-    .description('remove image names from the store')
+    .description('remove image names from the store, with the signatures and SBOMs of images left without a name')
     .argument('<refs...>', 'image references')
     .action(async (refs: string[], _flags: unknown, command: Command) => {
       const names = refs.map(refArg);
@@ -28,6 +29,11 @@ export function rmiCommand(): Command {
         // Asked first: a store that does not exist cannot be locked, and has no tag to remove.
         if ((await store.resolveTag(name)) === undefined || !(await store.removeTag(name))) throw new UserError(`image "${refs[i]}" is not in the store (${store.root})`, { hint: '`sealbuild images` lists what the store holds' });
         process.stdout.write(`Untagged: ${name}\n`);
+      }
+      // Signatures and SBOM indexes of images that lost their last name go too (prune frees their blobs).
+      for (const tag of await orphanedAttachmentTags(store)) {
+        await store.removeTag(tag);
+        process.stdout.write(`Untagged: ${tag}\n`);
       }
     });
 }

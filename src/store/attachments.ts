@@ -26,6 +26,26 @@ export async function attachmentTags(store: Store, digests: Iterable<Digest>): P
   return (await store.listTags()).filter((t) => wanted.has(ATTACHMENT_TAG.exec(t.name)?.[1] ?? ''));
 }
 
+/**
+ * Attachment tags that no image tag of their own repository reaches any more (its digest or,
+ * for an index, one of its manifests'): `rmi` removes them with the image's last name there.
+ */
+export async function orphanedAttachmentTags(store: Store): Promise<string[]> {
+  const tags = await store.listTags();
+  const reached = new Set<string>();
+  const key = (name: string, hex: string): string => `${repositoryName(parseReference(name))}@${hex}`;
+  for (const { name, descriptor } of tags) {
+    if (isAttachmentTag(name)) continue;
+    reached.add(key(name, digestHex(descriptor.digest)));
+    if (!isIndexMediaType(descriptor.mediaType) || !(await store.hasBlob(descriptor.digest))) continue;
+    for (const child of (await store.readJson(IndexSchema, descriptor.digest)).manifests) reached.add(key(name, digestHex(child.digest)));
+  }
+  return tags.map((t) => t.name).filter((name) => {
+    const subject = ATTACHMENT_TAG.exec(name)?.[1];
+    return subject !== undefined && !reached.has(key(name, subject));
+  });
+}
+
 /** The store tag of the referrers of `subject`, in the repository of the image `name`. */
 function referrersStoreTag(name: string, subject: Digest): string {
   return `${repositoryName(parseReference(name))}:${referrersTag(subject)}`;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sealbuild, sealbuildOk, snapshot, writeFiles } from '../helpers/cli.js';
@@ -86,4 +87,20 @@ test('signatures travel in bundles: load --verify-key accepts the signed image, 
   assert.match(unsignedUpgrade.stderr, /^Error: .*team\/plain@sha256:[0-9a-f]{64} is not signed/);
   const signedUpgrade = await sealbuild(site, ['upgrade', '--verify-key', `${keys}1.pub`, `${h}/team/app:1`, '--cluster', 'nowhere']);
   assert.match(signedUpgrade.stderr, /^Error: there is no cluster "nowhere"/);
+
+  // rmi takes an image's signatures with its last name in their repository: other/app names the
+  // same digest but is another repository, whose signatures these are not.
+  const names = async (root: string): Promise<string[]> =>
+    JSON.parse(await readFile(join(root, 'oci', 'index.json'), 'utf8')).manifests.map((d: { annotations: Record<string, string> }) => d.annotations['org.opencontainers.image.ref.name']).sort();
+  assert.equal((await names(build)).filter((n) => n.endsWith('.sig')).length, 3);
+  const removed = (await sealbuildOk(build, ['rmi', `${h}/team/app:1`])).stdout.split('\n').filter((l) => l !== '');
+  // The name, then the three signatures (the index and its two manifests) and the two SBOM referrers indexes.
+  assert.equal(removed.length, 6, removed.join('\n'));
+  assert.equal(removed[0], `Untagged: ${h}/team/app:1`);
+  for (const line of removed.slice(1)) assert.match(line, new RegExp(`^Untagged: ${h}/team/app:sha256-[0-9a-f]{64}(\\.sig)?$`));
+  assert.equal(removed.filter((l) => l.endsWith('.sig')).length, 3);
+  const left = await names(build);
+  assert.deepEqual(left.filter((n) => n.startsWith(`${h}/team/app:`)), []);
+  assert.ok(left.includes(`${h}/other/app:1`) && left.includes(`${h}/team/plain:1`), left.join(' '));
+  assert.ok(left.some((n) => n.startsWith(`${h}/other/app:sha256-`)), 'the SBOM index of other/app stays');
 });
