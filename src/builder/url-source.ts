@@ -21,6 +21,14 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** A URL's user:password as an Authorization header, and the URL without them. */
+function basicAuth(url: string): { target: string; authorization?: string } {
+  const u = new URL(url);
+  if (u.username === '' && u.password === '') return { target: url };
+  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  return { target: redactUrl(url), authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
+}
+
 /** The file name a URL download gets: the last path segment, as docker does. */
 export function urlFileName(url: string, pos: SourcePosition): string {
   const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
@@ -74,7 +82,9 @@ export async function downloadUrl(url: string, file: string, checksum: Digest | 
   const shown = redactUrl(url);
   let response: Response;
   try {
-    response = await fetch(url, { redirect: 'follow' });
+    // fetch refuses a URL with user:password; they go as Basic auth, which fetch drops on a redirect to another origin.
+    const { target, authorization } = basicAuth(url);
+    response = await fetch(target, { redirect: 'follow', headers: authorization === undefined ? {} : { authorization } });
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
     throw new KubefileError(pos, `ADD ${shown}: download failed: ${cause}`, 'check the URL and your network');

@@ -60,7 +60,15 @@ function parseInstruction(node: AstInstruction, file: FileContext): Instruction 
   const kind = kindOf(node.getInstruction(), pos);
   const line = logicalLine(node, file, pos);
   const { flags, next } = readFlags(kind, line, node.getInstruction().length, file.escape);
-  return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: line.text.trimEnd() } });
+  return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: withoutUrlCredentials(line.text.trimEnd()) } });
+}
+
+/**
+ * The instruction as it is shown and kept in the image's history: URLs lose their
+ * user:password (ADD https://user:pw@host/f), which must reach neither a log nor an image.
+ */
+function withoutUrlCredentials(text: string): string {
+  return text.replace(/\b(https?:\/\/)[^\s/@]*@/gi, '$1');
 }
 
 /** A flag's value as a Word, when it was given. */

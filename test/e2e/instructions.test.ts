@@ -13,19 +13,36 @@ let server: Server;
 let baseUrl: string;
 const PAYLOAD = Buffer.from('#!/bin/sh\necho downloaded\n');
 const PAYLOAD_SUM = `sha256:${createHash('sha256').update(PAYLOAD).digest('hex')}`;
+/** user:password of the /private/ downloads; the password has an '@', written %40 in URLs. */
+const CREDENTIALS = 'bob:s3cr@t';
+/** Another origin that /private/moved redirects to, and the Authorization headers it was sent. */
+let other: Server;
+let otherUrl: string;
+const otherSaw: (string | undefined)[] = [];
 
 before(async () => {
   work = await tempDir();
   root = join(work, 'root');
   server = createServer((req, res) => {
-    if (req.url?.split('?')[0] === '/releases/v1/tool') res.end(PAYLOAD);
+    const path = req.url?.split('?')[0];
+    if (path === '/releases/v1/tool') res.end(PAYLOAD);
+    else if (path?.startsWith('/private/') && req.headers.authorization !== `Basic ${Buffer.from(CREDENTIALS).toString('base64')}`) res.writeHead(401).end();
+    else if (path === '/private/tool') res.end(PAYLOAD);
+    else if (path === '/private/moved') res.writeHead(302, { location: `${otherUrl}/tool` }).end();
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  other = createServer((req, res) => {
+    otherSaw.push(req.headers.authorization);
+    res.end(PAYLOAD);
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
 });
 after(async () => {
   server.close();
+  other.close();
   await removeDir(work);
 });
 
@@ -93,6 +110,21 @@ test('ADD unpacks local archives (ignore rules do not apply inside them) and dow
   ]);
   const label = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'test/add'])).stdout).config.config.Labels['io.sealbuild.downloads'] as string;
   assert.ok(!label.includes('secret'), label);
+});
+
+test('ADD https://user:password@host/… downloads with Basic auth, kept from other origins, logs and the image', async () => {
+  const withCredentials = baseUrl.replace('http://', 'http://bob:s3cr%40t@');
+  const ctx = await context('add-auth', {
+    Kubefile: ['FROM scratch', `ADD --checksum=${PAYLOAD_SUM} ${withCredentials}/private/tool /a`, `ADD ${withCredentials}/private/moved /b`, ''].join('\n'),
+  });
+  const built = await sealbuildOk(root, ['-t', 'test/add-auth', ctx]);
+  const dir = await exported('test/add-auth', 'add-auth');
+  assert.deepEqual(await readFile(join(dir, 'a')), PAYLOAD);
+  assert.deepEqual(await readFile(join(dir, 'b')), PAYLOAD);
+  assert.deepEqual(otherSaw, [undefined], 'the redirect to another origin carries no Authorization');
+  const inspected = (await sealbuildOk(root, ['inspect', '--json', 'test/add-auth'])).stdout;
+  for (const text of [built.stdout, built.stderr, inspected]) assert.ok(!/s3cr|bob/.test(text), text);
+  assert.match(inspected, new RegExp(`ADD --checksum=${PAYLOAD_SUM} ${baseUrl.replace(/[.]/g, '\\.')}/private/tool /a`));
 });
 
 test('APP, CNI, APPCMDS, APPENV and LAUNCH produce files, labels and the sealer extension', async () => {
