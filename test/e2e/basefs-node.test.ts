@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { REPO, removeDir, run, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
 import { fakeBinary } from '../helpers/fakes.js';
-import { addKubernetesDependencies } from '../helpers/cluster-images.js';
+import { addKubernetesDependencies, registryImageArchive } from '../helpers/cluster-images.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { serveReleases, sha256, type ReleaseServer } from '../helpers/releases.js';
 import { TestBed } from '../helpers/testbed.js';
@@ -147,9 +147,7 @@ before(async () => {
   for (const [cmd, pkg] of [['containerd', 'containerd'], ['runc', 'runc'], ['ctr', 'containerd'], ['docker-registry', 'docker-registry'], ['conntrack', 'conntrack'], ['modprobe', 'kmod'], ['iptables', 'iptables'], ['sshd', 'openssh-server']]) tool(cmd!, pkg!);
   work = await tempDir();
   root = join(work, 'root');
-  // The registry image, made offline by the script the README tells users about.
-  run('bash', [join(REPO, 'basefs', 'registry-image.sh'), '--offline', join(work, 'registry-image')]);
-  registryArchive = join(work, 'registry-image', 'images', 'registry.tar.gz');
+  registryArchive = await registryImageArchive();
   source = await startRegistry();
   const pause = await pauseImage();
   for (const name of Object.values(PAUSE)) await sealbuildOk(root, ['push', pause, `${source.host}/${name}`]);

@@ -41,7 +41,7 @@ before(async () => {
   run('cp', [bed.privateKey, encryptedKey]);
   run('ssh-keygen', ['-q', '-p', '-P', '', '-N', PASSPHRASE, '-f', encryptedKey]);
   for (const i of [1, 2]) before0.set(i, await bed.listing(i));
-  await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
+  await buildClusterImage(root, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
 });
 
 after(async () => {

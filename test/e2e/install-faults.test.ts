@@ -24,7 +24,7 @@ before(async () => {
   root = join(work, 'root');
   ips = await bed.up(2);
   for (const i of [1, 2]) await bed.sh(i, "printf 'FAKE_CLUSTER=/run/testbed-shared/k3s\\nFAKE_LOG=/run/fakes.log\\n' > /etc/sealbuild-fakes.env");
-  await buildClusterImage(root, work, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
+  await buildClusterImage(root, 'k3s', 'v1.34.2+k3s1', 'test/k3s:v1');
 });
 
 after(async () => {

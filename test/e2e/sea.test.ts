@@ -4,6 +4,7 @@ import { access, copyFile, cp, mkdir, readFile, readdir, writeFile } from 'node:
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO, removeDir, spawnCollect, tempDir } from '../helpers/cli.js';
+import { sharedFixture } from '../helpers/fixtures.js';
 
 // The single executable (#17 point 3): `npm run build:sea` makes dist/sealbuild-linux-<arch>,
 // which is copied alone into an empty directory and run with a PATH that holds no node and a
@@ -21,13 +22,17 @@ async function sea(args: string[]): Promise<string> {
 }
 
 before(async () => {
-  const built = await spawnCollect(process.execPath, ['scripts/build-sea.mjs'], { cwd: REPO });
-  assert.equal(built.code, 0, `npm run build:sea failed:\n${built.stdout}\n${built.stderr}`);
   const name = `sealbuild-linux-${process.arch}`;
+  // Built once per run (both Nodes' passes test the same executable, made from Node 24).
+  const built = await sharedFixture('single-executable', async (dir) => {
+    const build = await spawnCollect(process.execPath, ['scripts/build-sea.mjs'], { cwd: REPO });
+    assert.equal(build.code, 0, `npm run build:sea failed:\n${build.stdout}\n${build.stderr}`);
+    await copyFile(join(REPO, 'dist', name), join(dir, name));
+  });
   work = await tempDir('sealbuild-sea-');
   await mkdir(join(work, 'empty-path'));
   exe = join(work, name);
-  await copyFile(join(REPO, 'dist', name), exe);
+  await copyFile(join(built, name), exe);
   await spawnCollect('chmod', ['755', exe]);
 });
 after(async () => removeDir(work));

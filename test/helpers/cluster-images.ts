@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { REPO, removeDir, run, sealbuildOk, tempDir } from './cli.js';
 import { fakeBinary, type FakeTool } from './fakes.js';
 import { serveReleases, sha256, tarGz } from './releases.js';
+import { sharedFixture } from './fixtures.js';
 import type { TestBed } from './testbed.js';
 
 /*
  * ClusterImages for the installer's tests, built by sealbuild from basefs/ with the fake
  * cluster binaries (test/fixtures/fakes) in place of the release downloads, a real registry
  * image (basefs/registry-image.sh --offline: Debian's registry binary) and a pause image the
- * nodes pull through the registry mirror.
+ * nodes pull through the registry mirror. Each is built once per run (fixtures.ts).
  */
 
 export type RuntimeName = 'k3s' | 'k0s' | 'kubernetes';
@@ -77,27 +78,47 @@ async function releases(runtime: RuntimeName, version: string): Promise<{ files:
 }
 
 /**
- * Builds basefs/<runtime> for linux/amd64 as `tag`, with the fakes reporting `version`.
- * Returns the tag.
+ * images/registry.tar.gz as basefs/registry-image.sh --offline makes it (the script the README
+ * tells users about): a runnable registry image of Debian's registry binary. Made once per run.
  */
-export async function buildClusterImage(root: string, work: string, runtime: RuntimeName, version: string, tag: string): Promise<string> {
-  const ctx = join(work, `ctx-${runtime}-${version}`);
-  await cp(join(REPO, 'basefs', runtime), ctx, { recursive: true });
-  run('bash', [join(REPO, 'basefs', 'registry-image.sh'), '--offline', ctx]);
-  // The system images upstream publishes cannot be fetched here: the pause image stands for them.
-  if (runtime !== 'k3s') await writeFile(join(ctx, 'manifests', 'imageList'), '');
-  const pause = await pauseArchive(root, work, PAUSE_IMAGES[runtime]);
-  const list = join(work, `images-${runtime}.txt`);
-  await writeFile(list, `oci-archive:${pause}:${PAUSE_IMAGES[runtime]}\n`);
-  const { files, args } = await releases(runtime, version);
-  const server = await serveReleases(files);
-  try {
-    const base = server.url;
-    const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'], kubernetes: ['KUBE_RELEASES=kube', 'RUNC_RELEASES=runc', 'CONTAINERD_RELEASES=containerd', 'CRICTL_RELEASES=crictl', 'CNI_RELEASES=cni'] }[runtime];
-    await sealbuildOk(root, ['build', '-t', tag, '--platform', 'linux/amd64', ...locations.flatMap((l) => ['--build-arg', l.replace('=', `=${base}/`)]), ...args, '--image-list', list, ctx]);
-  } finally {
-    await server.close();
-  }
+export async function registryImageArchive(): Promise<string> {
+  const dir = await sharedFixture('registry-image', async (dir) => {
+    run('bash', [join(REPO, 'basefs', 'registry-image.sh'), '--offline', dir]);
+  });
+  return join(dir, 'images', 'registry.tar.gz');
+}
+
+/**
+ * basefs/<runtime> for linux/amd64 as `tag`, with the fakes reporting `version`, loaded into the
+ * store `root`. The image is built once per run (sharedFixture: the same bytes every time, since
+ * builds are reproducible) and saved as an OCI layout that each store loads. Returns the tag.
+ */
+export async function buildClusterImage(root: string, runtime: RuntimeName, version: string, tag: string): Promise<string> {
+  const image = await sharedFixture(`cluster-image-${runtime}-${version}-${tag.replace(/[^A-Za-z0-9.-]+/g, '_')}`, async (dir) => {
+    const work = join(dir, 'work');
+    const store = join(work, 'root');
+    const ctx = join(work, 'ctx');
+    await cp(join(REPO, 'basefs', runtime), ctx, { recursive: true });
+    await mkdir(join(ctx, 'images'), { recursive: true });
+    await copyFile(await registryImageArchive(), join(ctx, 'images', 'registry.tar.gz'));
+    // The system images upstream publishes cannot be fetched here: the pause image stands for them.
+    if (runtime !== 'k3s') await writeFile(join(ctx, 'manifests', 'imageList'), '');
+    const pause = await pauseArchive(store, work, PAUSE_IMAGES[runtime]);
+    const list = join(work, 'images.txt');
+    await writeFile(list, `oci-archive:${pause}:${PAUSE_IMAGES[runtime]}\n`);
+    const { files, args } = await releases(runtime, version);
+    const server = await serveReleases(files);
+    try {
+      const base = server.url;
+      const locations = { k3s: ['K3S_RELEASES=k3s'], k0s: ['K0S_RELEASES=k0s'], kubernetes: ['KUBE_RELEASES=kube', 'RUNC_RELEASES=runc', 'CONTAINERD_RELEASES=containerd', 'CRICTL_RELEASES=crictl', 'CNI_RELEASES=cni'] }[runtime];
+      await sealbuildOk(store, ['build', '-t', tag, '--platform', 'linux/amd64', ...locations.flatMap((l) => ['--build-arg', l.replace('=', `=${base}/`)]), ...args, '--image-list', list, ctx]);
+    } finally {
+      await server.close();
+    }
+    await sealbuildOk(store, ['save', tag, '--format', 'oci-dir', '-o', join(dir, 'image')]);
+    await removeDir(work);
+  });
+  await sealbuildOk(root, ['load', '-i', join(image, 'image')]);
   return tag;
 }
 
@@ -133,7 +154,7 @@ export async function installHosts(bed: TestBed, n: number, runtime: RuntimeName
   const work = await tempDir();
   const root = join(work, 'root');
   const { ips, before } = await fakeClusterHosts(bed, n, runtime);
-  for (const { version, tag } of images) await buildClusterImage(root, work, runtime, version, tag);
+  for (const { version, tag } of images) await buildClusterImage(root, runtime, version, tag);
   return { work, root, ips, before0: before };
 }
 
