@@ -42,7 +42,7 @@ class PlannedFiles {
   /** A context file or directory placed at `dest` (image path), as EntryCollector places it in the build. */
   async add(src: ContextSource, dest: string): Promise<void> {
     const collector = new EntryCollector({ uid: 0, gid: 0, ignored: (rel) => this.context.isIgnored(rel), warn: this.warn });
-    await collector.add(src.abs, src.stats, dest, src.rel);
+    collector.add(src.abs, src.stats, dest, src.rel);
     for (const entry of collector.result()) {
       if (entry.type === 'directory') this.dirs.add(entry.path);
       else if (entry.type === 'file' && entry.source !== undefined && isDocumentPath(entry.path)) this.documents.set(entry.path, entry.source);

@@ -188,7 +188,7 @@ export class StageBuilder {
         }
         const { src } = item;
         if (src.stats.isDirectory()) {
-          await collector.add(src.abs, src.stats, destPath, from === undefined ? src.rel : undefined);
+          collector.add(src.abs, src.stats, destPath, from === undefined ? src.rel : undefined);
           collector.addParents(destPath, this.rootfs.modeOf);
           continue;
         }
@@ -197,7 +197,7 @@ export class StageBuilder {
           continue;
         }
         const target = intoDir ? posix.join(destPath, posix.basename(src.rel)) : destPath;
-        await collector.add(src.abs, src.stats, target, src.rel);
+        collector.add(src.abs, src.stats, target, src.rel);
         collector.addParents(target, this.rootfs.modeOf);
       }
       await this.commitLayer(collector.result(), ins.text, inputs && { inputs, keyOf });
@@ -233,7 +233,7 @@ export class StageBuilder {
     } catch (err) {
       throw new KubefileError(pos, `ADD ${written}: ${(err as Error).message}`, 'the archive is damaged or unsafe; nothing was stored');
     }
-    await collector.add(dir, await stat(dir), destPath, undefined);
+    collector.add(dir, await stat(dir), destPath, undefined);
     collector.addParents(destPath, this.rootfs.modeOf);
   }
 
@@ -275,7 +275,7 @@ export class StageBuilder {
       const collector = new EntryCollector({ uid: 0, gid: 0, ignored, warn: (m) => this.input.reporter.warn(m) });
       for (const { source, dest } of resolved) {
         if ('url' in source) collector.addFile(dest, source.download!.path, source.download!.size, 0o644);
-        else await collector.add(source.src.abs, source.src.stats, dest, source.src.rel);
+        else collector.add(source.src.abs, source.src.stats, dest, source.src.rel);
       }
       collector.addParents(`${appRoot}/x`, this.rootfs.modeOf);
       await this.commitLayer(collector.result(), ins.text, { inputs, keyOf });

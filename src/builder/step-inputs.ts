@@ -45,7 +45,7 @@ export class StepInputs {
       } else {
         // The path matters as well as the content: a glob's matches name the files they become.
         sources.push({ i, rel: item.src.rel });
-        await collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
+        collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
       }
     }
     const entries = collector.result();
