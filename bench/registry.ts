@@ -92,9 +92,8 @@ async function main(): Promise<void> {
         + `a fresh \`docker-registry\` on 127.0.0.1 for each push. Median of ${RUNS} runs; peak RSS is the largest seen. `
         + '"speed-up" is the faster peer\'s time (skopeo or crane) divided by sealbuild\'s: the target is above 1.',
       '',
-      'The pulls do not do the same work: sealbuild pull also decompresses every layer and hashes its tar, to refuse an image '
-        + 'whose config lies about its layers (rootfs.diff_ids, issue 19); skopeo and crane check the blobs against their digests only '
-        + 'and never decompress them.',
+      'The pulls do the same work: each checks every blob against its digest and size and decompresses no layer (sealbuild checks a '
+        + 'layer\'s diff_id where it is first read, issue 19).',
       '',
       '| what | time | speed-up vs faster peer | peak RSS |',
       '| --- | --- | --- | --- |',

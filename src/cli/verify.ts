@@ -24,7 +24,7 @@ export function verifyCommand(): Command {
       } else {
         const name = refArg(subject);
         const store = await openStore(command, { create: false });
-        reports = await verifyStoredImage(store, await readTagged(store, name, subject), platform, upstream);
+        reports = await verifyStoredImage(store, await readTagged(store, name, subject), subject, platform, upstream);
       }
       const failures = reports.flatMap((r) => r.findings.filter((f) => !f.ok).map(() => r.platform));
       if (flags.json) printJson({ subject, ok: failures.length === 0, platforms: reports });

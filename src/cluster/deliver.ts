@@ -20,9 +20,13 @@ export function hostRootfsDir(hex: string): string {
   return `${ROOTFS_BASE}/${hex}`;
 }
 
-/** What a platform image's layers make: the view (which layer wrote each path), from what the build remembered of them. */
-export function storedImageView(store: Store, image: ResolvedImage): Promise<LayerView> {
-  const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${image.descriptor.digest}`);
+/**
+ * What a platform image's layers make: the view (which layer wrote each path), from what the
+ * build remembered of them. A layer no build remembered is scanned, and so checked against its
+ * diff_id before any host is touched (rootfsTar relies on that). `owner` names the image in messages.
+ */
+export function storedImageView(store: Store, image: ResolvedImage, owner: string): Promise<LayerView> {
+  const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), owner);
   return viewFromRemembered(layers, store.root, isImageDocument);
 }
 

@@ -48,7 +48,7 @@ export interface PlatformImage {
 export async function platformImages(store: Store, target: StoredTarget, shown: string): Promise<PlatformImage[]> {
   const out: PlatformImage[] = [];
   for (const image of target.images) {
-    const view = await storedImageView(store, image);
+    const view = await storedImageView(store, image, `image ${shown} (${formatPlatform(image.platform)})`);
     const facts = view.get('Metadata');
     const bytes = facts && contentOf(facts);
     if (!bytes) throw new UsageError(`image "${shown}" (${formatPlatform(image.platform)}) has no Metadata: it is not a ClusterImage`, 'build it from a basefs (`sealbuild init --runtime k3s DIR`) or a ClusterImage');

@@ -53,10 +53,11 @@ export function memoName(layer: LayerIdentity): string {
 }
 
 /**
- * A layer blob as its uncompressed tar, for every reader of layers (pull's check, build,
- * export, the facts scan), with the checks an untrusted layer needs: the tar's sha256 must be
- * the config's diff_id (checked at the end: a consumer must read to the end before it trusts
- * what it read), the expansion must stay under the limit, and any failure, a truncated or
+ * A layer blob as its uncompressed tar, for every reader of layers (build, export, the facts
+ * scans behind run, sbom and verify, load; pull decompresses nothing, so these are where a
+ * pulled layer's diff_id is first checked), with the checks an untrusted layer needs: the
+ * tar's sha256 must be the config's diff_id (checked at the end: a consumer must read to the
+ * end before it trusts what it read), the expansion must stay under the limit, and any failure, a truncated or
  * non-gzip blob included, is one UserError naming the owner and the layer digest.
  */
 export function openLayer(compressed: Readable, layer: LayerToRead, compression: Compression): Readable {
@@ -110,7 +111,7 @@ function damaged(label: string, err: Error): LayerError {
   return new LayerError(`${label}: the layer is damaged (${err.message})`, { hint: 'its blob is truncated or not in the format its media type says; pull or build the image again' });
 }
 
-/** Reads a layer to its end for its checks only (pull verifies this way while it downloads). */
+/** Reads a layer to its end for its checks only (load checks a layer the store already holds this way). */
 export async function checkLayer(compressed: Readable, layer: LayerToRead, compression: Compression): Promise<void> {
   for await (const _ of openLayer(compressed, layer, compression)) {
     // the bytes are only hashed and counted

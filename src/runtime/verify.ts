@@ -161,8 +161,8 @@ export interface PlatformReport {
   findings: Finding[];
 }
 
-/** Verifies every platform of a stored image (or those `only` names) from its layers. */
-export async function verifyStoredImage(store: Store, target: StoredTarget, only: Platform | undefined, upstream: readonly UpstreamTool[] = []): Promise<PlatformReport[]> {
+/** Verifies every platform of a stored image (or those `only` names) from its layers; `name` names it in messages. */
+export async function verifyStoredImage(store: Store, target: StoredTarget, name: string, only: Platform | undefined, upstream: readonly UpstreamTool[] = []): Promise<PlatformReport[]> {
   const reports: PlatformReport[] = [];
   for (const missing of target.missing) {
     const shown = missing.platform ? formatPlatform(normalizePlatform(missing.platform)) : missing.digest;
@@ -176,7 +176,7 @@ export async function verifyStoredImage(store: Store, target: StoredTarget, only
       reports.push({ platform: formatPlatform(image.platform), digest: image.descriptor.digest, findings: absent.map((d) => ({ ok: false, subject: 'image', message: `layer ${d} is missing from the store (pull or build the image again)` })) });
       continue;
     }
-    const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `the ${formatPlatform(image.platform)} image`);
+    const layers = manifestLayers(image.manifest.layers, image.config.rootfs.diff_ids, (d) => store.blobPath(d), `image ${name} (${formatPlatform(image.platform)})`);
     const config = image.config.config ?? {};
     const declared = {
       labels: new Map(Object.entries(config.Labels ?? {})),

@@ -298,7 +298,7 @@ async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descri
 /**
  * Each layer of an image is the tar its config's diff_id names (#19 point 4). A layer this load
  * read is judged by what writeSniffed found as it streamed past; one the store held already is
- * read back from the store, as pull does, since this config may say it is something else.
+ * read back from the store, since this config may say it is something else.
  */
 async function checkLayers(batch: BlobBatch, manifest: Manifest, { file, image, sniffed }: Presence): Promise<void> {
   const { config } = manifest;

@@ -13,7 +13,7 @@ import { BODY_CAPS, readSmallBlob } from '../registry/body.js';
 import type { RepositoryClient } from '../registry/client.js';
 import type { Registries } from '../registry/registries.js';
 import { copyBlobs } from './copy.js';
-import { StoreSink, type DiffIdClaim } from './store-endpoint.js';
+import { StoreSink } from './store-endpoint.js';
 
 export interface PullOptions {
   /** Which platforms of a multi-platform image to fetch; 'all' for every one. */
@@ -48,8 +48,9 @@ export interface PullResult {
 /**
  * Pulls an image into the store: the manifest or index as the registry sent it (so digests
  * stay exactly the registry's), the chosen platforms' manifests, configs and layers. Blobs
- * the store already has are not fetched; every byte is checked against its digest; the
- * store sees the image only when all of it has arrived.
+ * the store already has are not fetched; every byte is checked against its digest and size
+ * as it streams (layers are not decompressed: a layer's diff_id is checked by whatever reads
+ * it first, layer-reader.ts); the store sees the image only when all of it has arrived.
  */
 export async function pullImage(store: Store, text: string, options: PullOptions): Promise<PullResult> {
   const { images } = await pullImages(store, [{ ref: text, platforms: options.platforms }], options);
@@ -66,8 +67,6 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
   try {
     // `from`: the registry repository a blob comes from (none for an image file).
     const blobs = new Map<Digest, { blob: Descriptor; repo: ImageSource; from?: Reference }>();
-    /** What each layer's tar must hash to, by the configs that list it. */
-    const claims = new Map<Digest, DiffIdClaim>();
     const images = await mapLimit(requests, options.concurrency ?? DEFAULT_PULL_CONCURRENCY, async (request) => {
       const ref = parseReference(request.ref);
       const name = formatReference(ref);
@@ -79,13 +78,12 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
         throw err;
       });
       for (const m of manifests) {
-        const diffIds = await configDiffIds(repo, m, batch, name);
+        await stageConfig(repo, m, batch, name);
         for (const blob of [m.config, ...m.layers]) if (!blobs.has(blob.digest)) blobs.set(blob.digest, request.file ? { blob, repo } : { blob, repo, from: ref });
-        m.layers.forEach((layer, i) => diffIds && claimDiffId(claims, layer.digest, { diffId: diffIds[i]!, owner: `image ${name}` }));
       }
       return { name, descriptor };
     });
-    const { sentBytes: downloadedBytes } = await copyBlobs([...blobs.values()].map(({ blob, repo }) => ({ blob, source: repo })), new StoreSink(batch, { claims }), {
+    const { sentBytes: downloadedBytes } = await copyBlobs([...blobs.values()].map(({ blob, repo }) => ({ blob, source: repo })), new StoreSink(batch), {
       reporter: options.reporter, concurrency: options.concurrency ?? DEFAULT_PULL_CONCURRENCY, verb: 'copying',
     });
     await batch.commit();
@@ -125,12 +123,14 @@ async function fetchManifests(repo: ImageSource, ref: string, name: string, plat
 }
 
 /**
- * An image config's diff_ids (the config fetched, capped and staged if not yet), or undefined
- * for an artifact whose config is not an image config.
+ * Stages an image config (fetched under the config cap unless staged or stored already) and
+ * checks it lists one diff_id per layer. Whether each diff_id is true is checked where a layer
+ * is first decompressed (layer-reader.ts), not here: pull only verifies blob digests and sizes.
+ * An artifact whose config is not an image config is left to copyBlobs.
  */
-async function configDiffIds(repo: ImageSource, manifest: Manifest, batch: BlobBatch, name: string): Promise<Digest[] | undefined> {
+async function stageConfig(repo: ImageSource, manifest: Manifest, batch: BlobBatch, name: string): Promise<void> {
   const { config } = manifest;
-  if (config.mediaType !== MediaType.ociConfig && config.mediaType !== MediaType.dockerConfig) return undefined;
+  if (config.mediaType !== MediaType.ociConfig && config.mediaType !== MediaType.dockerConfig) return;
   const what = `config of ${name}`;
   // Staged by the platform check, or in the store already (capped when it was pulled).
   const bytes = (await readFile(batch.pathOf(config.digest)).catch(() => undefined)) ?? (await readSmallBlob(repo, config, BODY_CAPS.config, what));
@@ -138,16 +138,6 @@ async function configDiffIds(repo: ImageSource, manifest: Manifest, batch: BlobB
   const diffIds = parseJson(ImageConfigSchema, bytes, what).rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) {
     throw new UserError(`${what}: lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`, { hint: 'the image is malformed or hostile; nothing was stored' });
-  }
-  return diffIds;
-}
-
-/** Records what a layer must hash to; two images that disagree about one layer cannot both be right. */
-function claimDiffId(claims: Map<Digest, DiffIdClaim>, layer: Digest, claim: DiffIdClaim): void {
-  const earlier = claims.get(layer);
-  if (earlier === undefined) return void claims.set(layer, claim);
-  if (earlier.diffId !== claim.diffId) {
-    throw new UserError(`layer ${layer}: ${earlier.owner} says its content is ${earlier.diffId}, ${claim.owner} says ${claim.diffId}`, { hint: 'an image config lies about its layers (rootfs.diff_ids); nothing was stored' });
   }
 }
 
