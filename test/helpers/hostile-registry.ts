@@ -8,6 +8,7 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import assert from 'node:assert/strict';
 import { CLI, snapshot, type RunResult } from './cli.js';
+import { sharedFixture } from './fixtures.js';
 
 /**
  * A registry that lies, stalls and floods, on loopback, for the tests of issue #19. It serves
@@ -307,10 +308,20 @@ export async function plantImage(root: string, image: TestImage, name: string): 
 }
 
 /**
- * A gzipped tar holding one file of `bytes` zeros (a decompression bomb when large), made as a
- * stream so the tar is never in memory; returns the blob and the tar's sha256 (its diff_id).
+ * A gzipped tar holding one file of `bytes` zeros (a decompression bomb when large); returns the
+ * blob and the tar's sha256 (its diff_id). Made once per run (7 CPU-s for 1100 MiB at level 9).
  */
 export async function zeroBomb(bytes: number): Promise<{ blob: Buffer; diffId: string }> {
+  const dir = await sharedFixture(`zero-bomb-${bytes}`, async (dir) => {
+    const bomb = await makeZeroBomb(bytes);
+    await writeFile(join(dir, 'blob'), bomb.blob);
+    await writeFile(join(dir, 'diff_id'), bomb.diffId);
+  });
+  return { blob: await readFile(join(dir, 'blob')), diffId: await readFile(join(dir, 'diff_id'), 'utf8') };
+}
+
+/** zeroBomb's making, as a stream so the tar is never in memory. */
+async function makeZeroBomb(bytes: number): Promise<{ blob: Buffer; diffId: string }> {
   const archive = pack();
   const gzip = createGzip({ level: 9 });
   const hash = createHash('sha256');
