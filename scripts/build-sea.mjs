@@ -42,9 +42,8 @@ await build({
   define: { 'import.meta.url': '__sealbuildMetaUrl' },
   banner: { js: readFileSync('scripts/sea-prelude.cjs', 'utf8') },
 });
-// The gzip and hash workers run from files (the prelude writes them out), self-contained.
-await build({ ...common, entryPoints: ['src/layer/gzip-worker.ts'], outfile: join(out, 'gzip-worker.js'), format: 'esm' });
-await build({ ...common, entryPoints: ['src/util/hash-worker.ts'], outfile: join(out, 'hash-worker.js'), format: 'esm' });
+// The worker threads (hashing, gzip) run from a file (the prelude writes it out), self-contained.
+await build({ ...common, entryPoints: ['src/util/byte-worker.ts'], outfile: join(out, 'byte-worker.js'), format: 'esm' });
 
 // The asset: every file the CLI reads from its package root, with its mode.
 const payload = {};
@@ -60,8 +59,7 @@ walk('basefs');
 walk('templates');
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 add('package.json', JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }), 0o644);
-add('gzip-worker.js', readFileSync(join(out, 'gzip-worker.js')), 0o644);
-add('hash-worker.js', readFileSync(join(out, 'hash-worker.js')), 0o644);
+add('byte-worker.js', readFileSync(join(out, 'byte-worker.js')), 0o644);
 const payloadJson = JSON.stringify(payload);
 writeFileSync(join(out, 'payload.json'), payloadJson);
 // Its digest names the directory it is written to (sea-prelude.cjs) without hashing it on every start.

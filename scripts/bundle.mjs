@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/cli/ with esbuild: sealbuild.js (the bin) plus the chunks only some
-// commands load (the build machinery, registries, ...) and the gzip worker. Every library is
-// compiled in, so the package needs no node_modules at run time (package.json has no
-// "dependencies"; add libraries with `npm install -D`).
+// commands load (the build machinery, registries, ...) and the worker threads' script (hashing,
+// gzip). Every library is compiled in, so the package needs no node_modules at run time
+// (package.json has no "dependencies"; add libraries with `npm install -D`).
 import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 import { zodEnglishOnly } from './esbuild-plugins.mjs';
@@ -9,7 +9,7 @@ import { zodEnglishOnly } from './esbuild-plugins.mjs';
 const outdir = 'dist/cli';
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { sealbuild: 'src/cli/bin.ts', 'gzip-worker': 'src/layer/gzip-worker.ts', 'hash-worker': 'src/util/hash-worker.ts' },
+  entryPoints: { sealbuild: 'src/cli/bin.ts', 'byte-worker': 'src/util/byte-worker.ts' },
   outdir,
   bundle: true,
   // Dynamic import() stays lazy: a command loads only the chunks it uses.

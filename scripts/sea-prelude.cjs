@@ -1,12 +1,12 @@
 // Runs first in the single executable (scripts/build-sea.mjs puts it above the CommonJS
-// bundle). The executable carries basefs/, templates/, package.json and the gzip worker as one
-// asset; they are written once to a directory named by the asset's digest, and the bundle's
-// `import.meta.url` points into it, so PACKAGE_ROOT (src/package-root.ts) and the worker URL
-// (src/layer/gzip-pool.ts) find real files there, as they do next to dist/cli/ in the package.
-// The digest is the asset `payload-sha256`, computed when the executable was built: a start
-// with the files already written reads neither the payload nor node:crypto (loading crypto
-// was a tenth of a `--version` run's profile). The payload is checked against the digest
-// once, when it is written out.
+// bundle). The executable carries basefs/, templates/, package.json and the worker threads'
+// script as one asset; they are written once to a directory named by the asset's digest, and
+// the bundle's `import.meta.url` points into it, so PACKAGE_ROOT (src/package-root.ts) and the
+// worker URL (src/util/byte-threads.ts) find real files there, as they do next to dist/cli/ in
+// the package. The digest is the asset `payload-sha256`, computed when the executable was
+// built: a start with the files already written reads neither the payload nor node:crypto
+// (loading crypto was a tenth of a `--version` run's profile). The payload is checked against
+// the digest once, when it is written out.
 // Only Node's own modules can be required here (a single executable has no node_modules).
 const __sealbuildMetaUrl = (() => {
   const fs = require('node:fs');

@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { ByteThreads, sharedByteThreads } from '../util/byte-threads.js';
+import { GZIP_LEVEL } from './gzip-level.js';
 
 /** A compressed chunk, and the chunk's memory (its whole ArrayBuffer) handed back for reuse. */
 export interface GzipResult {
@@ -13,25 +13,23 @@ interface Job {
   reject: (err: Error) => void;
 }
 
-const WORKER_URL = new URL('./gzip-worker.js', import.meta.url);
-
 /**
- * A fixed number of worker threads that gzip whole buffers, one job per worker at a time,
- * started on first use. A busy worker keeps the process alive (its answer is awaited); an idle
- * one does not, so a CLI run ends when its work does without anyone closing the pool.
+ * gzip of whole buffers on worker threads (util/byte-threads.ts), one job per thread at a
+ * time, so a chunk never waits behind another on a thread while one is free.
  */
 export class GzipPool {
-  private readonly idle: Worker[] = [];
-  private readonly busy = new Map<Worker, Job>();
+  private readonly idle: number[];
   private readonly queue: Job[] = [];
-  private started = 0;
+  readonly size: number;
 
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`GzipPool size must be a positive integer, got ${size}`);
+  /** On `threads` (by default a set of `size` threads of its own). */
+  constructor(size: number, private readonly threads = new ByteThreads(size)) {
+    this.size = Math.min(size, threads.size);
+    this.idle = Array.from({ length: this.size }, (_, i) => this.size - 1 - i);
   }
 
   /**
-   * One complete gzip member of `chunk`. The chunk's memory moves to the worker and back (no
+   * One complete gzip member of `chunk`. The chunk's memory moves to the thread and back (no
    * copies), so the caller must not touch `chunk` until the result returns it, and the chunk
    * must own its whole ArrayBuffer (Buffer.allocUnsafeSlow): a transfer detaches every view.
    */
@@ -43,58 +41,35 @@ export class GzipPool {
   }
 
   private dispatch(): void {
-    while (this.queue.length > 0) {
-      const worker = this.idle.pop() ?? (this.started < this.size ? this.spawn() : undefined);
-      if (worker === undefined) return;
+    while (this.queue.length > 0 && this.idle.length > 0) {
+      const index = this.idle.pop()!;
       const job = this.queue.shift()!;
-      this.busy.set(worker, job);
-      worker.ref();
+      // A thread that dies takes only its own job with it; the next job starts a new one.
+      const done = (): void => {
+        this.idle.push(index);
+        this.dispatch();
+      };
       const view = new Uint8Array(job.chunk.buffer, job.chunk.byteOffset, job.chunk.byteLength);
-      worker.postMessage(view, [view.buffer as ArrayBuffer]);
+      const id = this.threads.newId();
+      this.threads.post(index, { op: 'gzip', id, chunk: view, level: GZIP_LEVEL }, [view.buffer as ArrayBuffer], 1, {
+        onReply: ({ member, chunk }) => {
+          job.resolve({ member: Buffer.from(member!.buffer, member!.byteOffset, member!.byteLength), chunk: Buffer.from(chunk!.buffer) });
+          done();
+        },
+        onError: (err) => {
+          job.reject(err);
+          done();
+        },
+      });
     }
-  }
-
-  private spawn(): Worker {
-    this.started += 1;
-    const worker = new Worker(WORKER_URL);
-    worker.on('message', ({ member, chunk }: { member: Uint8Array; chunk: Uint8Array }) => {
-      const job = this.busy.get(worker)!;
-      this.busy.delete(worker);
-      worker.unref();
-      this.idle.push(worker);
-      job.resolve({ member: Buffer.from(member.buffer, member.byteOffset, member.byteLength), chunk: Buffer.from(chunk.buffer) });
-      this.dispatch();
-    });
-    // A worker that dies takes only its own job with it; the next dispatch starts a new one.
-    const lost = (err: Error): void => {
-      const job = this.busy.get(worker);
-      const at = this.idle.indexOf(worker);
-      if (job === undefined && at < 0) return;
-      this.busy.delete(worker);
-      if (at >= 0) this.idle.splice(at, 1);
-      this.started -= 1;
-      job?.reject(err);
-      this.dispatch();
-    };
-    worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`gzip worker exited with code ${code}`)));
-    return worker;
   }
 }
 
 let shared: GzipPool | undefined;
 
-/** What one gzip worker costs: its V8 isolate (about 10-12 MB of RSS, measured) plus two 1 MiB chunks and a member in flight. */
-const WORKER_MIB = 15;
-/**
- * The memory the gzip workers may take together, whatever the core count: a 16-core runner
- * gets 4 workers, not 16 (simulated in `npm run bench`: 16 workers took the build from
- * 183 to 315 MiB peak RSS). Two cores keep one worker each.
- */
-const POOL_MIB = 64;
-
-/** The process-wide pool: one worker per core, within POOL_MIB. Every layer of every build shares it. */
+/** The process-wide pool, on every thread of the process's set (sharedByteThreads). */
 export function sharedGzipPool(): GzipPool {
-  shared ??= new GzipPool(Math.max(1, Math.min(availableParallelism(), Math.floor(POOL_MIB / WORKER_MIB))));
+  const threads = sharedByteThreads();
+  shared ??= new GzipPool(threads.size, threads);
   return shared;
 }

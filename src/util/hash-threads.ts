@@ -1,26 +1,16 @@
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { sharedByteThreads } from './byte-threads.js';
 
 /** Bytes handed to a hash thread at once: big enough that messaging costs nothing next to hashing. */
 const STAGE_SIZE = 1024 * 1024;
 /** Stages of one hash in flight: while they are, update() asks the caller to wait (bounded memory). */
 const STAGES_IN_FLIGHT = 4;
 /**
- * Hash threads in the process, whatever the core count: enough for the two or three sha256
- * streams a layer has at once (file contents, the tar, the compressed blob) to run beside the
- * main thread, and a fixed memory cost (a thread is about 10 MB of RSS) on a many-core runner.
+ * Threads of the process's set (util/byte-threads.ts) that hash, whatever the core count:
+ * enough for the two or three sha256 streams a layer has at once (file contents, the tar, the
+ * compressed blob) to run beside the main thread; the rest of a many-core set gzips.
  */
 const MAX_THREADS = 2;
-
-const WORKER_URL = new URL('./hash-worker.js', import.meta.url);
-
-interface Slot {
-  worker: Worker;
-  jobs: Map<number, Waiting>;
-  /** Replies still to come: the thread keeps the process alive only while there are some. */
-  replies: number;
-}
 
 interface Waiting {
   onStage: (stage: Buffer) => void;
@@ -28,63 +18,31 @@ interface Waiting {
   onError: (err: Error) => void;
 }
 
-/** The process's hash threads, started on first use; an idle one does not keep the process alive. */
-class HashThreads {
-  private readonly workers: Slot[] = [];
-  private nextWorker = 0;
-  private nextId = 0;
+let nextThread = 0;
 
-  /** Registers a hash; returns its id and the function that sends it a message. */
-  open(waiting: Waiting): Sender {
-    const slot = this.pick();
-    const id = this.nextId++;
-    return {
-      send: (data, end) => {
-        if (!slot.jobs.has(id)) slot.jobs.set(id, waiting);
-        if (slot.replies === 0) slot.worker.ref();
-        slot.replies += (data === undefined ? 0 : 1) + (end ? 1 : 0);
-        if (data === undefined) slot.worker.postMessage({ id, end });
-        else {
-          const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-          slot.worker.postMessage({ id, data: view, end }, [view.buffer as ArrayBuffer]);
-        }
-      },
-      drop: () => {
-        if (slot.jobs.delete(id)) slot.worker.postMessage({ id, drop: true });
-      },
-    };
-  }
-
-  private pick(): Slot {
-    const size = Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
-    if (this.workers.length < size) {
-      const slot: Slot = { worker: new Worker(WORKER_URL), jobs: new Map<number, Waiting>(), replies: 0 };
-      slot.worker.unref();
-      slot.worker.on('message', ({ id, data, digest }: { id: number; data?: Uint8Array; digest?: string }) => {
-        const job = slot.jobs.get(id);
-        slot.replies -= 1;
-        if (slot.replies === 0) slot.worker.unref();
-        if (data !== undefined) job?.onStage(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-        if (digest !== undefined) {
-          slot.jobs.delete(id);
-          job?.onDigest(digest);
-        }
-      });
-      // A thread that dies fails the hashes it held; the next hash starts a new thread.
-      const lost = (err: Error): void => {
-        const at = this.workers.indexOf(slot);
-        if (at >= 0) this.workers.splice(at, 1);
-        for (const job of slot.jobs.values()) job.onError(err);
-        slot.jobs.clear();
-        slot.replies = 0;
-      };
-      slot.worker.on('error', lost);
-      slot.worker.on('exit', (code) => lost(new Error(`hash thread exited with code ${code}`)));
-      this.workers.push(slot);
-      return slot;
-    }
-    return this.workers[this.nextWorker++ % this.workers.length]!;
-  }
+/** Registers a hash on the next hash thread (round robin); returns the function that sends it a message. */
+function open(waiting: Waiting): Sender {
+  const threads = sharedByteThreads();
+  const index = nextThread++ % Math.min(MAX_THREADS, threads.size);
+  const id = threads.newId();
+  const handler = {
+    onReply: ({ data, digest }: { data?: Uint8Array; digest?: string }) => {
+      if (data !== undefined) waiting.onStage(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      if (digest !== undefined) waiting.onDigest(digest);
+    },
+    onError: waiting.onError,
+  };
+  return {
+    send: (data, end) => {
+      const replies = (data === undefined ? 0 : 1) + (end ? 1 : 0);
+      if (data === undefined) threads.post(index, { op: 'hash', id, end }, [], replies, handler);
+      else {
+        const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        threads.post(index, { op: 'hash', id, data: view, end }, [view.buffer as ArrayBuffer], replies, handler);
+      }
+    },
+    drop: () => threads.drop(index, id),
+  };
 }
 
 interface Sender {
@@ -92,8 +50,6 @@ interface Sender {
   /** Forgets an unfinished hash (its stream failed): the thread drops its state. */
   drop: () => void;
 }
-
-let threads: HashThreads | undefined;
 
 /**
  * sha256 computed on a hash thread, so that the main thread only copies bytes while the
@@ -164,7 +120,7 @@ export class ThreadedHash {
   }
 
   private sendStage(end: boolean): void {
-    this.sender ??= (threads ??= new HashThreads()).open({
+    this.sender ??= open({
       onStage: (stage) => {
         this.inFlight -= 1;
         // A short last stage is a view of a full one: keep the whole buffer for reuse.
@@ -205,6 +161,6 @@ export function hashOnThread(data: Buffer): Promise<`sha256:${string}`> {
   return new Promise((resolve, reject) => {
     const copy = Buffer.allocUnsafeSlow(data.length);
     data.copy(copy);
-    (threads ??= new HashThreads()).open({ onStage: () => {}, onDigest: (hex) => resolve(`sha256:${hex}`), onError: reject }).send(copy, true);
+    open({ onStage: () => {}, onDigest: (hex) => resolve(`sha256:${hex}`), onError: reject }).send(copy, true);
   });
 }

@@ -4,6 +4,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { parallelGzip } from '../../src/layer/gzip-parallel.js';
 import { HashingStream } from '../../src/oci/digest.js';
 import { ThreadedHash, hashOnThread } from '../../src/util/hash-threads.js';
 
@@ -52,4 +54,22 @@ test('HashingStream passes every byte through and knows the digest when the stre
   assert.deepEqual(Buffer.concat(out), data);
   assert.equal(hasher.digest(), sha256(data));
   assert.equal(hasher.size, data.length);
+});
+
+// Hashes and gzip jobs share one set of threads (util/byte-threads.ts): interleaved on the same
+// threads, each must still get its own answers.
+test('hashes and gzip jobs at once on the shared threads each get their own result', async () => {
+  const data = randomBytes(5 * 1024 * 1024 + 99);
+  const hashes = [0, 1, 2].map(async () => {
+    const hash = new ThreadedHash();
+    for (let offset = 0; offset < data.length; offset += 300_000) await hash.update(data.subarray(offset, offset + 300_000));
+    return hash.digest();
+  });
+  const gzip = (async () => {
+    const members: Buffer[] = [];
+    for await (const member of parallelGzip(Readable.from([data]))) members.push(member);
+    return Buffer.concat(members);
+  })();
+  for (const digest of await Promise.all(hashes)) assert.equal(digest, sha256(data));
+  assert.equal(sha256(gunzipSync(await gzip)), sha256(data));
 });
