@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { z } from 'zod';
 import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 import type { Layer } from '../layer/image-model.js';
 import { Records } from '../cache/records.js';
@@ -17,43 +16,7 @@ import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
 import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER, UPSTREAM_CONTRACT_FILES } from './runtimes.js';
 import { whiteoutOf } from '../layer/whiteout.js';
-
-/** What `images/registry.tar.gz` turned out to hold. */
-export type ArchiveKind = 'oci' | 'docker' | 'placeholder' | 'invalid';
-
-/**
- * What the runtime contract needs to know about one path of a rootfs: its kind and mode, the
- * ELF identity of files under the checked dirs, the bytes of the few small files that are
- * read (Metadata, registry links), and what the registry image archive holds. Never file
- * contents in general: a rootfs is gigabytes.
- */
-const FactsSchema = z.object({
-  type: z.enum(['file', 'directory', 'symlink', 'link']),
-  mode: z.number().int(),
-  size: z.number().int().nonnegative(),
-  linkname: z.string().optional(),
-  elf: z.object({ machine: z.number().int(), bits: z.union([z.literal(32), z.literal(64)]), endian: z.enum(['little', 'big']) }).optional(),
-  /** base64 */
-  content: z.string().optional(),
-  archive: z.enum(['oci', 'docker', 'placeholder', 'invalid']).optional(),
-  /** Hex digests of the files an SBOM lists (SBOM_FILE_DIRS, ELF files anywhere): SPDX 2.3 wants SHA1 beside SHA256. */
-  sha256: z.string().optional(),
-  sha1: z.string().optional(),
-  /** What a Go binary says it was built from (go-buildinfo.ts). */
-  go: z.object({ go: z.string(), path: z.string().optional(), module: z.string().optional(), version: z.string().optional() }).optional(),
-});
-export type PathFacts = z.infer<typeof FactsSchema>;
-
-/** One layer: what it adds and what it deletes (whiteouts), in the order a reader applies them. */
-const LayerFactsSchema = z.object({
-  // Bumped whenever what a scan keeps changes (4: sealos' and sealer's files), so memos of
-  // older scans are scanned again.
-  version: z.literal(4),
-  entries: z.record(z.string(), FactsSchema),
-  removed: z.array(z.string()),
-  opaque: z.array(z.string()),
-});
-export type LayerFacts = z.infer<typeof LayerFactsSchema>;
+import { checkLayerFacts, type ArchiveKind, type LayerFacts, type PathFacts } from './layer-facts.js';
 
 /**
  * The layer view: what an image's layers hold together, as a runtime would see it (its rootfs):
@@ -257,7 +220,7 @@ export class LayerFactsMemo {
     private readonly documents: KeptDocuments,
     private readonly batch?: BlobBatch,
   ) {
-    this.memos = new Records(root, 'layer-facts', LayerFactsSchema);
+    this.memos = new Records(root, 'layer-facts', checkLayerFacts);
   }
 
   /** writeLayer's inspector: the facts of a tar being written. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Layer } from '../../src/layer/image-model.js';
 import type { Digest } from '../../src/oci/digest.js';
-import type { LayerFacts, PathFacts } from '../../src/runtime/layer-view.js';
+import type { LayerFacts, PathFacts } from '../../src/runtime/layer-facts.js';
 import { LazyLayerView } from '../../src/runtime/lazy-layer-view.js';
 
 /*

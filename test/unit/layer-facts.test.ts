@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkLayerFacts, type LayerFacts } from '../../src/runtime/layer-facts.js';
+
+// The layer-facts memo is read back with a check written by hand (runtime/layer-facts.ts):
+// a memo of the right shape is taken as it is, and any field of the wrong shape makes it a
+// miss (the layer is scanned again), never facts a check downstream would trust.
+
+const memo = (): LayerFacts => ({
+  version: 4,
+  entries: {
+    bin: { type: 'directory', mode: 0o755, size: 0 },
+    'bin/k3s': { type: 'file', mode: 0o755, size: 10, elf: { machine: 62, bits: 64, endian: 'little' }, sha256: 'ab', sha1: 'cd', go: { go: 'go1.24', path: 'k3s', module: 'github.com/k3s-io/k3s', version: 'v1' } },
+    'bin/link': { type: 'symlink', mode: 0o777, size: 0, linkname: 'k3s' },
+    Metadata: { type: 'file', mode: 0o644, size: 2, content: 'e30=' },
+    'images/registry.tar.gz': { type: 'file', mode: 0o644, size: 5, archive: 'placeholder' },
+  },
+  removed: ['etc/old'],
+  opaque: ['var'],
+});
+
+test('a memo of the right shape is read as it was written', () => {
+  const written = memo();
+  assert.deepEqual(checkLayerFacts(JSON.parse(JSON.stringify(written))), written);
+  assert.deepEqual(checkLayerFacts({ version: 4, entries: {}, removed: [], opaque: [] }), { version: 4, entries: {}, removed: [], opaque: [] });
+});
+
+test('a memo with any field of the wrong shape is a miss', () => {
+  const broken: [string, (m: Record<string, any>) => void][] = [
+    ['another version', (m) => (m.version = 3)],
+    ['entries not an object', (m) => (m.entries = [])],
+    ['removed not strings', (m) => (m.removed = [1])],
+    ['opaque missing', (m) => delete m.opaque],
+    ['an entry not an object', (m) => (m.entries.x = 'file')],
+    ['an unknown type', (m) => (m.entries.bin.type = 'socket')],
+    ['a fractional mode', (m) => (m.entries.bin.mode = 1.5)],
+    ['a negative size', (m) => (m.entries.bin.size = -1)],
+    ['a size as text', (m) => (m.entries.bin.size = '0')],
+    ['a linkname not a string', (m) => (m.entries['bin/link'].linkname = 7)],
+    ['ELF bits other than 32 or 64', (m) => (m.entries['bin/k3s'].elf.bits = 16)],
+    ['ELF endianness unknown', (m) => (m.entries['bin/k3s'].elf.endian = 'middle')],
+    ['ELF machine missing', (m) => delete m.entries['bin/k3s'].elf.machine],
+    ['content not a string', (m) => (m.entries.Metadata.content = {})],
+    ['an unknown archive kind', (m) => (m.entries['images/registry.tar.gz'].archive = 'zip')],
+    ['sha256 not a string', (m) => (m.entries['bin/k3s'].sha256 = 1)],
+    ['sha1 not a string', (m) => (m.entries['bin/k3s'].sha1 = null)],
+    ['go without its version of Go', (m) => delete m.entries['bin/k3s'].go.go],
+    ['go module not a string', (m) => (m.entries['bin/k3s'].go.module = 1)],
+  ];
+  for (const [what, damage] of broken) {
+    const m = JSON.parse(JSON.stringify(memo()));
+    damage(m);
+    assert.equal(checkLayerFacts(m), undefined, what);
+  }
+  for (const json of [null, 'text', 4, []]) assert.equal(checkLayerFacts(json), undefined, JSON.stringify(json));
+});
