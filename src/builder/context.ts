@@ -2,7 +2,6 @@ import { lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
 import dockerignore from '@balena/dockerignore';
-import { glob } from 'tinyglobby';
 import { KubefileError, UserError, type SourcePosition } from '../util/errors.js';
 
 /** A source the build context resolved: where it is on the host and what it is. */
@@ -89,11 +88,7 @@ export class BuildContext {
       this.warn(`${pos.file}:${pos.line}:${pos.col}: ${what} source "${written}" is read as "${rel || '.'}" in the build context (sources never leave it: a leading "/" and ".." above the context are dropped, as in BuildKit)`);
     }
     if (GLOB_CHARS.test(rel)) {
-      const matches = await glob(rel, {
-        cwd: this.root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false,
-        braceExpansion: false, extglob: false, globstar: false,
-      });
-      const kept = matches.map((m) => m.replace(/\/$/, '')).filter((m) => !this.isIgnored(m)).sort();
+      const kept = (await globIn(this.root, rel)).filter((m) => !this.isIgnored(m)).sort();
       if (kept.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches no files in the build context`, 'check the pattern and your .dockerignore/.sealignore');
       return Promise.all(kept.map((m) => this.check(written, m, what, pos)));
     }
@@ -103,9 +98,7 @@ export class BuildContext {
   private async resolveInRootfs(written: string, what: string, pos: SourcePosition): Promise<ContextSource[]> {
     // As in a chroot: `..` stops at the root.
     const rel = posix.normalize(`/${written}`).replace(/^\/+/, '').replace(/\/+$/, '');
-    const matches = GLOB_CHARS.test(rel)
-      ? (await glob(rel, { cwd: this.root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false, braceExpansion: false, extglob: false, globstar: false })).map((m) => m.replace(/\/$/, '')).sort()
-      : [rel];
+    const matches = GLOB_CHARS.test(rel) ? (await globIn(this.root, rel)).sort() : [rel];
     if (matches.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches nothing in ${this.rootfsLabel}`, 'check the pattern');
     return Promise.all(matches.map(async (match) => {
       const resolved = await resolveInRoot(this.root, match);
@@ -134,6 +127,20 @@ export class BuildContext {
     }
     return { written, rel: posix.normalize(abs.slice(this.root.length + 1) || '.').replace(/^\.$/, ''), abs, stats: await stat(abs) };
   }
+}
+
+/**
+ * The paths under `root` that `pattern` matches, as docker's COPY patterns do (no braces,
+ * extglobs or `**`), without a trailing "/". tinyglobby (with picomatch and fdir, 56 kB of the
+ * bundle) is loaded only when a source is a pattern: most builds never parse it.
+ */
+async function globIn(root: string, pattern: string): Promise<string[]> {
+  const { glob } = await import('tinyglobby');
+  const matches = await glob(pattern, {
+    cwd: root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false,
+    braceExpansion: false, extglob: false, globstar: false,
+  });
+  return matches.map((m) => m.replace(/\/$/, ''));
 }
 
 /**
