@@ -27,6 +27,13 @@ export interface FetchedManifest {
   digest: Digest;
 }
 
+/**
+ * An upload reads its file in 1 MiB pieces, not fs streams' 64 KiB: 16 times fewer reads,
+ * stream hops and socket writes (push of 3 x 64 MiB layers took 1.14-1.45 against 1.65-1.78
+ * CPU-seconds, 4 pairs back to back at load 17-20; peak RSS about the same).
+ */
+const UPLOAD_READ_BYTES = 1024 * 1024;
+
 /** Registry operations on one repository (distribution-spec endpoints). */
 export class RepositoryClient {
   constructor(
@@ -179,7 +186,7 @@ export class RepositoryClient {
           const res = await this.http.send({
             method: 'PUT', url: withDigest(location, digest),
             headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-            body: () => (size === 0 ? Buffer.alloc(0) : counted(createReadStream(file), onBytes)),
+            body: () => (size === 0 ? Buffer.alloc(0) : counted(createReadStream(file, { highWaterMark: UPLOAD_READ_BYTES }), onBytes)),
             scopes: this.scopes, ok: [201, 204], what: this.what('blob', digest), retry: false,
           });
           await discard(res.body, this.http.timeoutMs);
@@ -199,7 +206,7 @@ export class RepositoryClient {
         const res = await this.http.send({
           method: 'PATCH', url: location,
           headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(end - offset + 1) },
-          body: () => counted(createReadStream(file, { start: offset, end }), onBytes),
+          body: () => counted(createReadStream(file, { start: offset, end, highWaterMark: UPLOAD_READ_BYTES }), onBytes),
           scopes: this.scopes, ok: [202, 204], what: this.what('blob', digest), retry: false,
         });
         await discard(res.body, this.http.timeoutMs);
