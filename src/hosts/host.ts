@@ -55,9 +55,16 @@ export function lastLine(text: string): string {
   return lines.at(-1) ?? '';
 }
 
-/** Runs a command and fails with a HostError naming the phase when it exits non-zero. */
+/** Runs a command and fails with a HostError naming the phase when it exits non-zero, times out or loses its connection. */
 export async function run(host: Host, phase: string, command: string, options: ExecOptions & { logHint?: string } = {}): Promise<ExecResult> {
-  const result = await host.exec(command, options);
+  let result: ExecResult;
+  try {
+    result = await host.exec(command, options);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    // A command that timed out or lost its connection: one line naming the host and phase, not a bug.
+    throw new HostError(host.address, phase, (err as Error).message, options.logHint ?? 'check that the host is up and reachable, then run the command again');
+  }
   if (result.code !== 0) {
     const why = lastLine(result.stderr) || lastLine(result.stdout) || 'no output';
     throw new HostError(host.address, phase, `exited ${result.code}: ${why}`, options.logHint);
