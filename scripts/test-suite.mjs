@@ -85,7 +85,7 @@ console.log(`test-suite: ${files.length} files on ${[...versions.values()].join(
 /** The counts the TAP reporter ends a file with (# tests N, # pass N, ...). */
 function counts(tap) {
   const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
-  return { tests: count('tests'), pass: count('pass'), fail: count('fail'), cancelled: count('cancelled') };
+  return { tests: count('tests'), suites: count('suites'), pass: count('pass'), fail: count('fail'), cancelled: count('cancelled'), skipped: count('skipped'), todo: count('todo') };
 }
 
 /** user+sys seconds from the `times` line of the waited-for children (`0m1.230s 0m0.450s`). */
@@ -155,4 +155,10 @@ for (const [node, version] of versions) {
   console.log(`# ${version}: ${mine.length} files, tests ${sum('tests')}, pass ${sum('pass')}, fail ${sum('fail')}, cancelled ${sum('cancelled')}, ${sum('cpu').toFixed(0)} s CPU`);
 }
 console.log(`# ${((Date.now() - started) / 1000).toFixed(0)} s wall; failed: ${failed.length === 0 ? 'none' : failed.map((r) => `${versions.get(r.node)} ${r.file}`).join(', ')}`);
+// Last, the runner's own summary lines for the whole run, both Nodes together (each file's are in
+// its TAP above). A file that exits non-zero with no failing test (it crashed) counts as one failure.
+const total = (key) => done.reduce((s, r) => s + r[key], 0);
+const crashed = failed.filter((r) => r.fail === 0).length;
+for (const key of ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo']) console.log(`# ${key} ${total(key) + (key === 'fail' ? crashed : 0)}`);
+console.log(`# duration_ms ${Date.now() - started}`);
 process.exitCode = failed.length === 0 ? 0 : 1;
