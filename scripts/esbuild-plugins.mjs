@@ -1,5 +1,6 @@
 // esbuild plugins shared by scripts/bundle.mjs (the npm bin) and scripts/build-sea.mjs (the
 // single executable).
+import { readFileSync } from 'node:fs';
 
 /**
  * zod's `z` namespace re-exports `locales`: the error messages in every language zod has (62 besides English), about half
@@ -20,5 +21,19 @@ export const zodEnglishOnly = {
       contents: "export { default as en } from '../locales/en.js';",
       resolveDir: args.path.replace(/[\\/][^\\/]*$/, ''),
     }));
+  },
+};
+
+/**
+ * src/version.ts as the constant it reads from package.json, for the bin's own file
+ * (scripts/bundle.mjs): `sealbuild --version` then imports no other module (src/package-root.ts
+ * climbs to package.json, and each further module is a file for Node to resolve, read and link).
+ * The package.json read here is the one the bundle ships with.
+ */
+export const versionInlined = {
+  name: 'version-inlined',
+  setup(build) {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+    build.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};`, loader: 'ts' }));
   },
 };

@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 # npm ci compiles through the prepare script; otherwise recompile so dist/ matches the source.
 if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; else npm run --silent build; fi
 export SEALBUILD_ROOT="${SEALBUILD_ROOT:-$PWD/.sealbuild-example}"
-sealbuild() { node "$PWD/dist/cli/sealbuild.js" "$@"; }
+sealbuild() { node "$PWD/dist/cli/sealbuild.cjs" "$@"; }
 
 # The app's image as a vendor ships it (an OCI archive) and the registry image, from text files.
-bash examples/hello/make-images.sh node "$PWD/dist/cli/sealbuild.js"
+bash examples/hello/make-images.sh node "$PWD/dist/cli/sealbuild.cjs"
 sealbuild -t example/hello:v0.1.0 --platform linux/amd64,linux/arm64 examples/hello
 sealbuild verify example/hello:v0.1.0
 sealbuild images

@@ -3,10 +3,10 @@ import module from 'node:module';
 import { VERSION } from '../version.js';
 
 /**
- * The installed bin (bundled by scripts/bundle.mjs as dist/cli/sealbuild.js; the single
- * executable's entry too, scripts/build-sea.mjs). `sealbuild --version` answers here, before
- * the option parser and the command table load: that is Node's start-up and one small module.
- * Everything else goes to main.ts.
+ * The installed bin (bundled by scripts/bundle.mjs as dist/cli/sealbuild.cjs, with the version
+ * written in; the single executable's entry too, scripts/build-sea.mjs). `sealbuild --version`
+ * answers here, before the option parser and the command table load: that is Node's start-up
+ * and one small file. Everything else goes to main.ts.
  */
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The bundled CLI (what the package's bin is), run the way a user runs it. */
-export const CLI = fileURLToPath(new URL('../../cli/sealbuild.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../cli/sealbuild.cjs', import.meta.url));
 /** The repository root (tests are compiled to dist/test/). */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO } from '../helpers/cli.js';
+import { CLI, REPO } from '../helpers/cli.js';
 
 // What the bin's bundle (scripts/bundle.mjs, dist/cli/) carries of the libraries: only what
 // sealbuild runs, since every command parses the chunks it loads on start-up.
@@ -18,4 +19,16 @@ test("the bundle keeps zod's English messages and leaves out its other languages
   for (const foreign of ['Eingabe: erwartet', 'Ongeldige invoer']) {
     assert.ok(!chunks.some((text) => text.includes(foreign)), `"${foreign}" is not bundled`);
   }
+});
+
+test('the bin is one file: --version reads no other module, and it prints the version in package.json', () => {
+  const bin = readFileSync(CLI, 'utf8');
+  // CommonJS (no ES module loader for --version), requiring Node's own modules only, and main.js only when a command runs.
+  assert.ok(CLI.endsWith('.cjs'), CLI);
+  assert.deepEqual([...bin.matchAll(/(?:from|require\()\s*["']([^"']+)["']/g)].map((m) => m[1]).filter((spec) => !spec!.startsWith('node:')), []);
+  assert.deepEqual([...bin.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]), ['./main.js']);
+  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const run = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, `${version}\n`);
 });
