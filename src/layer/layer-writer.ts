@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, type Digest } from '../oci/digest.js';
@@ -10,7 +12,7 @@ import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type Co
 import { parallelGzip } from './gzip-parallel.js';
 import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
 import { teeInspect } from './tee.js';
-import { zstdCompress } from './zstd.js';
+import { zstdToFile } from './zstd.js';
 
 export type LayerCompression = CompressedKind | 'none';
 
@@ -36,11 +38,37 @@ export interface LayerOptions<T> {
   progress?: (bytes: number) => void;
 }
 
-const COMPRESSORS: Record<CompressedKind, { mediaType: string; compress: (tar: Readable) => Readable }> = {
+/** Compress a layer's tar into a blob of the batch. */
+const COMPRESSORS: Record<CompressedKind, (tar: Readable, batch: LayerSink) => Promise<Descriptor>> = {
   // Not object mode: the stream then buffers bytes, not 16 whole members, ahead of the file.
-  gzip: { mediaType: MediaType.ociLayerGzip, compress: (tar) => Readable.from(parallelGzip(tar), { objectMode: false }) },
-  zstd: { mediaType: MediaType.ociLayerZstd, compress: (tar) => zstdCompress(tar) },
+  gzip: (tar, batch) => batch.writeStream(Readable.from(parallelGzip(tar), { objectMode: false }), MediaType.ociLayerGzip),
+  zstd: writeZstdBlob,
 };
+
+/**
+ * The zstd tool writes the blob straight into a file of the batch (zstd.ts), which then joins
+ * the batch under its digest; on failure the file goes and `tar` is stopped.
+ */
+async function writeZstdBlob(tar: Readable, batch: LayerSink): Promise<Descriptor> {
+  const file = join(batch.dir, `zstd-${randomUUID()}`);
+  try {
+    const out = await open(file, 'wx+', 0o644);
+    try {
+      const blob = await zstdToFile(tar, out);
+      // Synced here, as the batch's other blobs are, not one by one at commit.
+      await out.sync();
+      await out.close();
+      await batch.adopt(file, blob.digest);
+      return { mediaType: MediaType.ociLayerZstd, ...blob };
+    } finally {
+      await out.close().catch(() => {});
+    }
+  } catch (err) {
+    tar.destroy();
+    await rm(file, { force: true });
+    throw err;
+  }
+}
 
 /**
  * Writes `entries` as a layer blob into the batch, never making the same layer twice:
@@ -71,7 +99,7 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(options.progress ? [counter(options.progress)] : []), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
   const tarOut = chain.at(-1)!;
   const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();
-  const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : batch.writeStream(COMPRESSORS[kind].compress(tarOut), COMPRESSORS[kind].mediaType);
+  const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : COMPRESSORS[kind](tarOut, batch);
   // All settle before returning. A failure on one side reaches the others as an error too;
   // the blob side's is the one that names the cause (a premature close on the tar side just
   // means the writer stopped reading), and a tar error reaches the blob side unchanged.

@@ -1,24 +1,77 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
-import { filterThrough } from './filter-process.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Digest } from '../oci/digest.js';
+import { startTool } from './filter-process.js';
 
 /** zstd's default level: several times faster than gzip -6 with a better ratio. */
 export const ZSTD_LEVEL = 3;
 
+/** Bytes read back from the blob file at once, into one reused buffer. */
+const FOLLOW_CHUNK = 1024 * 1024;
+/** How long the reader waits for the tool to write more once it has caught up. */
+const FOLLOW_WAIT_MS = 20;
+
 /**
- * Compresses `input` with the `zstd` tool (Node 20's zlib has no zstd) as a streaming child
- * process on `threads` worker threads. The output is deterministic: zstd's multi-threaded
- * streaming mode gives the same frame for any `-T` of 1 or more (facebook/zstd #2238, #2327;
- * only `--single-thread` differs), and input always arrives on stdin, so the frame never
- * depends on whether the tool could learn the input's size. Explicit `-3` and `-T` override
- * ZSTD_CLEVEL and ZSTD_NBTHREADS from the environment.
+ * Compresses `input` with the `zstd` tool (Node 20's zlib has no zstd; zlib's zstd on Node 24
+ * makes other bytes) on `threads` threads, into `out` (opened for reading too), and returns the blob's digest and size.
+ * zstd writes the file itself: its output never passes through this process, which took
+ * the socket reads, a copy to a hash thread and the file writes off the main thread. The
+ * digest is taken by reading the file back while zstd writes it (from the page cache, into
+ * one buffer), so it costs no wall time beyond the last chunk.
+ *
+ * The output is deterministic: zstd's multi-threaded streaming mode gives the same frame for
+ * any `-T` of 1 or more (facebook/zstd #2238, #2327; only `--single-thread` differs), and
+ * input always arrives on stdin, so the frame never depends on whether the tool could learn
+ * the input's size. Explicit `-3` and `-T` override ZSTD_CLEVEL and ZSTD_NBTHREADS.
  */
-export function zstdCompress(input: Readable, threads = availableParallelism()): Readable {
-  return filterThrough(input, {
-    command: 'zstd',
-    args: [`-${ZSTD_LEVEL}`, `-T${threads}`, '-q', '-c', '-'],
-    aptPackage: 'zstd',
-    purpose: 'compress a layer with zstd',
-    failureHint: 'check the zstd installation (zstd --version) and free disk space',
-  });
+export async function zstdToFile(input: Readable, out: FileHandle, threads = availableParallelism()): Promise<{ digest: Digest; size: number }> {
+  const tool = startTool(
+    input,
+    {
+      command: 'zstd',
+      args: [`-${ZSTD_LEVEL}`, `-T${threads}`, '-q', '-c', '-'],
+      aptPackage: 'zstd',
+      purpose: 'compress a layer with zstd',
+      failureHint: 'check the zstd installation (zstd --version) and free disk space',
+    },
+    out.fd,
+  );
+  try {
+    return await followDigest(out, tool.exited);
+  } finally {
+    tool.stop();
+  }
+}
+
+/** sha256 and size of what a tool writes into `file`, read as it grows, complete once `exited` is. */
+async function followDigest(file: FileHandle, exited: Promise<void>): Promise<{ digest: Digest; size: number }> {
+  let done = false;
+  let failure: Error | undefined;
+  const finished = exited.then(
+    () => {
+      done = true;
+    },
+    (err: Error) => {
+      failure = err;
+    },
+  );
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(FOLLOW_CHUNK);
+  let size = 0;
+  for (;;) {
+    if (failure) throw failure;
+    // Everything the tool wrote is in the file once it has exited: a read after that which
+    // finds nothing new is the end.
+    const last = done;
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
+    if (bytesRead > 0) {
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    } else if (last) break;
+    else await Promise.race([finished, sleep(FOLLOW_WAIT_MS)]);
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
 }

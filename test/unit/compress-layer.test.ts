@@ -160,14 +160,17 @@ describe('writeLayer', () => {
       }
       await batch.abort();
     }
-    const failing = await store.beginBatch();
-    await assert.rejects(
-      writeLayer(LAYERS['several chunks']!(), { mtime: new Date(8000), compression: 'gzip', inspect: async (tar) => {
-        for await (const _ of tar) throw new Error('inspector gave up');
-      } }, failing),
-      /inspector gave up/,
-    );
-    await failing.abort();
+    for (const compression of ['gzip', 'zstd'] as const) {
+      const failing = await store.beginBatch();
+      await assert.rejects(
+        writeLayer(LAYERS['several chunks']!(), { mtime: new Date(8000), compression, inspect: async (tar) => {
+          for await (const _ of tar) throw new Error('inspector gave up');
+        } }, failing),
+        /inspector gave up/,
+      );
+      assert.deepEqual(await readdir(failing.dir), [], `${compression}: no half-written blob is left in the batch`);
+      await failing.abort();
+    }
   });
 
   test('a layer of files with unknown digests learns them as it reads, and is then known by its entries', async () => {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { GzipPool } from '../../src/layer/gzip-pool.js';
 import { GZIP_CHUNK_SIZE, fixedChunks, parallelGzip } from '../../src/layer/gzip-parallel.js';
-import { zstdCompress } from '../../src/layer/zstd.js';
+import { zstdToFile } from '../../src/layer/zstd.js';
 import { removeDir, run, tempDir, tool } from '../helpers/cli.js';
 
 let dir: string;
@@ -96,23 +97,60 @@ describe('parallel gzip', () => {
   });
 });
 
+/** zstdToFile into a new file `name`; checks that the digest and size it returns are the file's. */
+async function zstdFile(input: Readable, threads: number, name: string): Promise<Buffer> {
+  const file = join(dir, name);
+  const out = await open(file, 'wx+');
+  try {
+    const blob = await zstdToFile(input, out, threads);
+    const written = await readFile(file);
+    assert.deepEqual(blob, { digest: `sha256:${sha256(written)}`, size: written.length });
+    return written;
+  } finally {
+    await out.close();
+  }
+}
+
 describe('zstd', () => {
   test('round-trips, and the frame is the same for 1 and 4 threads', async () => {
     const data = sample(3 * 1024 * 1024 + 7);
-    const one = await collect(zstdCompress(pieces(data), 1));
-    const four = await collect(zstdCompress(pieces(data), 4));
+    const one = await zstdFile(pieces(data), 1, 'one.zst');
+    const four = await zstdFile(pieces(data), 4, 'four.zst');
     assert.equal(sha256(one), sha256(four));
-    const file = join(dir, 'layer.zst');
-    await writeFile(file, one);
-    run('zstd', ['-q', '-d', '-f', file, '-o', join(dir, 'layer')]);
+    run('zstd', ['-q', '-d', '-f', join(dir, 'one.zst'), '-o', join(dir, 'layer')]);
     assert.equal(sha256(await readFile(join(dir, 'layer'))), sha256(data));
   });
 
+  test('the digest is right when the input trickles in and the file is read back while it grows', async () => {
+    const data = sample(24 * 1024 * 1024);
+    async function* slowly(): AsyncGenerator<Buffer> {
+      for (let off = 0; off < data.length; off += 1024 * 1024) {
+        yield data.subarray(off, off + 1024 * 1024);
+        await sleep(30);
+      }
+    }
+    const zst = await zstdFile(Readable.from(slowly()), 2, 'slow.zst');
+    run('zstd', ['-q', '-d', '-f', join(dir, 'slow.zst'), '-o', join(dir, 'slow')]);
+    assert.equal(sha256(await readFile(join(dir, 'slow'))), sha256(data));
+    assert.ok(zst.length > 0);
+  });
+
   test('empty input is a valid empty frame', async () => {
-    const zst = await collect(zstdCompress(Readable.from([]), 2));
-    const file = join(dir, 'empty.zst');
-    await writeFile(file, zst);
-    run('zstd', ['-q', '-t', file]);
+    await zstdFile(Readable.from([]), 2, 'empty.zst');
+    run('zstd', ['-q', '-t', join(dir, 'empty.zst')]);
+  });
+
+  test('an input error rejects with that error', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield sample(100_000);
+      throw new Error('file changed while reading');
+    }
+    const out = await open(join(dir, 'failing.zst'), 'wx+');
+    try {
+      await assert.rejects(zstdToFile(Readable.from(failing()), out, 2), /file changed while reading/);
+    } finally {
+      await out.close();
+    }
   });
 });
 
