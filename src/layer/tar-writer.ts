@@ -4,8 +4,7 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
-import { HashingStream, type Digest } from '../oci/digest.js';
-import { hashOnThread } from '../util/hash-threads.js';
+import { HashingStream, sha256Digest, type Digest } from '../oci/digest.js';
 
 /** One entry of a layer, as it will appear in the tar. */
 export interface LayerEntry {
@@ -78,7 +77,7 @@ const OUTPUT_CHUNK = 1024 * 1024;
  * is coalesced into chunks of at least 1 MiB, so each stage downstream (hash threads, gzip
  * workers, the zstd pipe, the blob file) moves few large buffers instead of many 512-byte
  * headers and 64 KiB reads. With `learn`, each file's digest is taken from the bytes on
- * their way into the tar (on a hash thread).
+ * their way into the tar (a large file's on a hash thread).
  */
 export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Map<string, Digest>): Readable {
   const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
@@ -193,9 +192,11 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<s
   header.size = entry.size!;
   if (isReadWhole(entry)) {
     const content = await ahead.take(index);
-    const hashed = learn && hashOnThread(content).then((digest) => learn.set(entry.source!, digest));
+    // Hashed here, not on a hash thread: for a file this small, the copy and the messages
+    // there and back cost 4-5 times the CPU of hashing it (2,000 files of 8-72 KiB: 350-420
+    // ms against 80; 300 of 256 KiB: 270-280 against 60).
+    if (learn) learn.set(entry.source!, sha256Digest(content));
     await new Promise<void>((resolve, reject) => pack.entry(header, content, (err) => (err ? reject(err) : resolve())));
-    await hashed;
     return;
   }
   // The small files after this one are read while it streams.

@@ -151,16 +151,3 @@ export class ThreadedHash {
     });
   }
 }
-
-/** Below this, a whole buffer is hashed on the main thread: the message would cost about as much. */
-const WHOLE_ON_THREAD_MIN = 16 * 1024;
-
-/** sha256 of a whole buffer, on a hash thread (a copy goes there; the caller keeps `data`). */
-export function hashOnThread(data: Buffer): Promise<`sha256:${string}`> {
-  if (data.length < WHOLE_ON_THREAD_MIN) return Promise.resolve(`sha256:${createHash('sha256').update(data).digest('hex')}` as const);
-  return new Promise((resolve, reject) => {
-    const copy = Buffer.allocUnsafeSlow(data.length);
-    data.copy(copy);
-    open({ onStage: () => {}, onDigest: (hex) => resolve(`sha256:${hex}`), onError: reject }).send(copy, true);
-  });
-}
