@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { StatCache } from '../../src/builder/cache.js';
@@ -67,4 +68,34 @@ test('the stat cache hashes a file read whole and one read in chunks to the sha2
   const sha = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
   assert.equal(await cache.digest(path), sha(big));
   assert.equal(await cache.digest(join(context.root, 'etc', 'a.conf')), sha('a = 1\n'));
+});
+
+test('the stat cache knows a remembered file after a commit and a reload, until any of its identity changes; a wrong-shaped record is a miss', async () => {
+  const root = join(dir, 'stat-ctx');
+  await mkdir(root, { recursive: true });
+  const file = join(root, 'f.txt');
+  await writeFile(file, 'content\n');
+  const stats = await lstat(file);
+  // Not the file's digest: a hit must come from the record, not from reading the file.
+  const remembered: Digest = `sha256:${'ab'.repeat(32)}`;
+  const cache = await StatCache.load(store, root);
+  cache.remember(file, stats, remembered, stats.ctimeMs + 3000);
+  const batch = await store.beginBatch();
+  cache.saveOnCommit(batch);
+  await batch.commit();
+
+  const reloaded = await StatCache.load(store, root);
+  assert.equal(reloaded.known(file, stats), remembered);
+  for (const field of ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev'] as const) {
+    assert.equal(reloaded.known(file, { ...stats, [field]: stats[field] + 1 } as Stats), undefined, `${field} changed`);
+  }
+
+  // One record per context directory, named by the sha256 of its path.
+  const path = join(store.root, 'cache', 'stat', `${createHash('sha256').update(root).digest('hex')}.json`);
+  const saved = JSON.parse(await readFile(path, 'utf8')) as { files: Record<string, unknown[]> };
+  saved.files['f.txt'] = saved.files['f.txt']!.slice(1);
+  await writeFile(path, JSON.stringify(saved));
+  const damaged = await StatCache.load(store, root);
+  assert.equal(damaged.known(file, stats), undefined);
+  assert.equal(await damaged.digest(file, stats), `sha256:${createHash('sha256').update('content\n').digest('hex')}`);
 });
