@@ -35,8 +35,11 @@ function canonicalJson(value: unknown): string {
 
 /** A primitive, or an array of primitives. */
 function isFlat(value: unknown): boolean {
-  const primitive = (v: unknown): boolean => v === null || typeof v !== 'object';
-  return primitive(value) || (Array.isArray(value) && value.every(primitive));
+  return isPrimitive(value) || (Array.isArray(value) && value.every(isPrimitive));
+}
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || typeof value !== 'object';
 }
 
 const EntrySchema = z.object({ layer: DescriptorSchema, diffId: z.string().refine(isDigest) });
