@@ -11,8 +11,11 @@ export const ZSTD_LEVEL = 3;
 
 /** Bytes read back from the blob file at once, into one reused buffer. */
 const FOLLOW_CHUNK = 1024 * 1024;
-/** How long the reader waits for the tool to write more once it has caught up. */
-const FOLLOW_WAIT_MS = 20;
+/**
+ * How long the reader waits for the tool to write more once it has caught up: zstd writes
+ * 15-40 MB/s here, so a wait is worth a read of about 1 MiB, the buffer's size.
+ */
+const FOLLOW_WAIT_MS = 40;
 
 /**
  * Compresses `input` with the `zstd` tool (Node 20's zlib has no zstd; zlib's zstd on Node 24
@@ -67,11 +70,14 @@ async function followDigest(file: FileHandle, exited: Promise<void>): Promise<{ 
     // finds nothing new is the end.
     const last = done;
     const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
-    if (bytesRead > 0) {
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-    } else if (last) break;
-    else await Promise.race([finished, sleep(FOLLOW_WAIT_MS)]);
+    hash.update(buffer.subarray(0, bytesRead));
+    size += bytesRead;
+    // A full buffer: more may be there already. Otherwise the reader has caught up, and
+    // reading again at once would follow the tool in many small reads.
+    if (bytesRead === buffer.length) continue;
+    if (last) {
+      if (bytesRead === 0) break;
+    } else await Promise.race([finished, sleep(FOLLOW_WAIT_MS)]);
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
