@@ -121,7 +121,7 @@ export class LayerCache {
     const entry = await this.entries.read(digestHex(key));
     if (entry === undefined) return undefined;
     const layer = blobLayer(entry.layer, entry.diffId as Digest, (d) => this.batch.pathOf(d), 'the layer cache');
-    return (await this.store.hasBlob(layer.descriptor.digest)) ? layer : undefined;
+    return (await this.store.hasBlob(layer.descriptor.digest, layer.descriptor.size)) ? layer : undefined;
   }
 
   /** Records `layer` for `key`: usable by later steps of this build now, on disk from the commit on. */

@@ -68,7 +68,8 @@ export class Records<T> {
 
   async write(key: string, value: T): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.path(key), JSON.stringify(value));
+    // A record is a cache: atomic for a killed process, not fsynced (a damaged one is a miss).
+    await writeFileAtomic(this.path(key), JSON.stringify(value), 0o644, { durable: false });
   }
 
   async remove(key: string): Promise<void> {

@@ -55,10 +55,9 @@ async function writeZstdBlob(tar: Readable, batch: LayerSink): Promise<Descripto
     const out = await open(file, 'wx+', 0o644);
     try {
       const blob = await zstdToFile(tar, out);
-      // Synced here, as the batch's other blobs are, not one by one at commit.
-      await out.sync();
+      // Not fsynced, as the batch's other blobs are not (store.ts BlobBatch.commit).
       await out.close();
-      await batch.adopt(file, blob.digest);
+      await batch.adopt(file, blob.digest, blob.size);
       return { mediaType: MediaType.ociLayerZstd, ...blob };
     } finally {
       await out.close().catch(() => {});

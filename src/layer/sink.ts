@@ -15,8 +15,8 @@ export interface LayerSink {
   pathOf(digest: Digest): string;
   /** Runs `action` once the batch's blobs are in the store. */
   onCommit(action: () => Promise<void>): void;
-  /** Takes a complete, synced file already in `dir` into the batch as the blob `digest` (renamed, not copied). */
-  adopt(file: string, digest: Digest): Promise<void>;
+  /** Takes a complete file of `size` bytes already in `dir` into the batch as the blob `digest` (renamed, not copied). */
+  adopt(file: string, digest: Digest, size: number): Promise<void>;
   /** Streams a blob into the batch, hashing it. */
   writeStream(source: Readable, mediaType: string): Promise<Descriptor>;
 }

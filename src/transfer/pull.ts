@@ -90,8 +90,8 @@ export async function pullImages(store: Store, requests: PullRequest[], options:
     // So that a push to the same registry mounts these blobs instead of uploading them.
     const sources = new BlobSources(store);
     for (const { blob, from } of blobs.values()) if (from) await sources.add([blob.digest], from.domain, from.path);
+    await store.setTags(images);
     for (const [i, { name, descriptor }] of images.entries()) {
-      await store.setTag(name, descriptor);
       options.reporter.info(`${requests[i]!.file ? 'Read' : 'Pulled'} ${name}: ${descriptor.digest}`, { digest: descriptor.digest });
     }
     return { images, downloadedBytes };

@@ -32,7 +32,7 @@ export class StoreSink implements BlobSink {
 
   async shortcut(blob: Descriptor): Promise<Shortcut | 'held' | undefined> {
     if (this.batch.has(blob.digest)) return 'held';
-    if (!(await this.batch.store.hasBlob(blob.digest))) return undefined;
+    if (!(await this.batch.store.hasBlob(blob.digest, blob.size))) return undefined;
     return this.options.quiet ? 'held' : 'exists';
   }
 

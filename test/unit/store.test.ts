@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -59,4 +59,29 @@ test('a corrupt blob in the store is reported, not trusted', async () => {
   await batch.commit();
   await writeFile(store.blobPath(desc.digest), '{"a":2}');
   await assert.rejects(store.readBlob(desc.digest), /is corrupt/);
+});
+
+test('a blob of the store cut short (blob data is not fsynced) is written again, not trusted by size', async () => {
+  const content = Buffer.from('a layer that a power loss cut short');
+  const first = await store.beginBatch();
+  const desc = await first.writeStream(Readable.from([content]), MediaType.ociLayer);
+  await first.commit();
+  await writeFile(store.blobPath(desc.digest), content.subarray(0, 7));
+  assert.equal(await store.hasBlob(desc.digest), true);
+  assert.equal(await store.hasBlob(desc.digest, desc.size), false, 'the wrong size is not the blob');
+
+  const again = await store.beginBatch();
+  await again.writeStream(Readable.from([content]), MediaType.ociLayer, { digest: desc.digest, size: desc.size });
+  assert.equal(again.has(desc.digest), true, 'staged, not dropped as already stored');
+  await again.commit();
+  assert.deepEqual(await readFile(store.blobPath(desc.digest)), content);
+
+  const small = await store.beginBatch();
+  const config = await small.writeBytes(Buffer.from('{"b":1}'), MediaType.ociConfig);
+  await small.commit();
+  await writeFile(store.blobPath(config.digest), '');
+  const refill = await store.beginBatch();
+  await refill.writeBytes(Buffer.from('{"b":1}'), MediaType.ociConfig);
+  await refill.commit();
+  assert.equal((await store.readBlob(config.digest)).toString(), '{"b":1}');
 });
