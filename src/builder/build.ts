@@ -77,8 +77,11 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
     // Uncompressed: what it holds is compressed already (image layers), so gzip would burn CPU
     // for nothing (sealer #2100). Its blobs are known by digest, so an unchanged image set
     // finds the layer made before without reading it.
-    const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', inspect: facts.scanTar }, batch);
-    if (layer.inspected) facts.remember(layer, layer.inspected);
+    // Its facts come from its entries (no scan of the blobs' bytes) where they tell all.
+    const known = await facts.ofEntries(cached.entries);
+    const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', ...(known ? {} : { inspect: facts.scanTar }) }, batch);
+    const found = known ?? layer.inspected;
+    if (found) facts.remember(layer, found);
     result.layers.push(layer);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }

@@ -16,6 +16,7 @@ import { ELF_HEADER_BYTES, isElfChecked, parseElfHeader } from './elf.js';
 import { MAX_METADATA_BYTES } from './metadata.js';
 import { REGISTRY_IMAGE_PATH, REGISTRY_PLACEHOLDER_MARKER, UPSTREAM_CONTRACT_FILES } from './runtimes.js';
 import { whiteoutOf } from '../layer/whiteout.js';
+import { compareEntryPaths, type LayerEntry } from '../layer/tar-writer.js';
 import { checkLayerFacts, type ArchiveKind, type LayerFacts, type PathFacts } from './layer-facts.js';
 
 /**
@@ -181,6 +182,37 @@ async function scanTar(tar: Readable, documents: KeptDocuments): Promise<LayerFa
   return facts;
 }
 
+/**
+ * The facts scanTar finds in the tar writeTar makes of `entries`, taken from the entries
+ * instead of a scan of that tar: the registry/ layer's blob data is most of its bytes and
+ * nothing looks inside it (not a document, not ELF-checked, not hashed for the SBOM), so the
+ * scan of hundreds of MB only read past it. Files given by their bytes (links, images.lock)
+ * are inspected as the scan would. Undefined when a file on disk would be looked inside: the
+ * caller scans the tar then.
+ */
+async function factsOfEntries(entries: readonly LayerEntry[], documents: KeptDocuments): Promise<LayerFacts | undefined> {
+  const facts: LayerFacts = { version: 4, entries: {}, removed: [], opaque: [] };
+  for (const e of [...entries].sort((a, b) => compareEntryPaths(a.path, b.path))) {
+    const path = cleanPath(e.path);
+    const size = e.type !== 'file' ? 0 : (e.content?.length ?? e.size ?? 0);
+    const fromDisk = e.type === 'file' && e.content === undefined && size > 0;
+    if (fromDisk && !(path.startsWith('registry/') && !keepsContent(path, size, documents) && !(isElfChecked(path) && size >= ELF_HEADER_BYTES))) return undefined;
+    const whiteout = whiteoutOf(path);
+    if (whiteout !== undefined && 'opaque' in whiteout) facts.opaque.push(whiteout.opaque);
+    else if (whiteout !== undefined) facts.removed.push(whiteout.removed);
+    if (path === '' || whiteout !== undefined) continue;
+    const entry: PathFacts = { type: e.type, mode: e.mode & 0o7777, size };
+    if (e.linkname) entry.linkname = e.type === 'link' ? cleanPath(e.linkname) : e.linkname;
+    const body: Buffer[] = e.content === undefined || e.content.length === 0 ? [] : [e.content];
+    facts.entries[path] = e.type === 'file' && !fromDisk ? { ...entry, ...(await inspectBody(path, size, toBody(body), documents)) } : entry;
+  }
+  return facts;
+}
+
+async function* toBody(chunks: Buffer[]): Body {
+  yield* chunks;
+}
+
 async function drain(body: Body): Promise<void> {
   for await (const _ of body) void _;
 }
@@ -225,6 +257,11 @@ export class LayerFactsMemo {
 
   /** writeLayer's inspector: the facts of a tar being written. */
   readonly scanTar = (tar: Readable): Promise<LayerFacts> => scanTar(tar, this.documents);
+
+  /** The facts of the tar of `entries` without reading it, when they tell all (factsOfEntries). */
+  ofEntries(entries: readonly LayerEntry[]): Promise<LayerFacts | undefined> {
+    return factsOfEntries(entries, this.documents);
+  }
 
   /** Facts scanned in this build: kept, and written to the memo when the batch commits. */
   remember(layer: LayerIdentity, facts: LayerFacts): void {

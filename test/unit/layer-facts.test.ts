@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { registryLayout } from '../../src/airgap/registry-layout.js';
+import { IMAGES_LOCK_PATH, isImageDocument } from '../../src/airgap/documents.js';
+import { writeTar, type LayerEntry } from '../../src/layer/tar-writer.js';
+import { sha256Digest } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/media-types.js';
 import { checkLayerFacts, type LayerFacts } from '../../src/runtime/layer-facts.js';
+import { LayerFactsMemo } from '../../src/runtime/layer-view.js';
+import { removeDir, tempDir } from '../helpers/cli.js';
 
 // The layer-facts memo is read back with a check written by hand (runtime/layer-facts.ts):
 // a memo of the right shape is taken as it is, and any field of the wrong shape makes it a
@@ -53,4 +62,32 @@ test('a memo with any field of the wrong shape is a miss', () => {
     assert.equal(checkLayerFacts(m), undefined, what);
   }
   for (const json of [null, 'text', 4, []]) assert.equal(checkLayerFacts(json), undefined, JSON.stringify(json));
+});
+
+test('the registry/ layer: facts from its entries are the facts a scan of its tar finds; a file on disk that would be looked inside means a scan', async () => {
+  const dir = await tempDir();
+  try {
+    const blob = join(dir, 'blob');
+    await writeFile(blob, Buffer.alloc(300 * 1024, 7));
+    const digest = sha256Digest(await readFile(blob));
+    const images = [{ repository: 'team/app', tag: 'v1', top: { mediaType: MediaType.ociManifest, digest: sha256Digest('m'), size: 1 }, manifests: [], blobs: [{ mediaType: MediaType.ociLayerGzip, digest, size: 300 * 1024 }] }];
+    const entries: LayerEntry[] = [
+      ...registryLayout(images, (d) => (d === digest ? blob : join(dir, 'manifest'))),
+      { path: IMAGES_LOCK_PATH, type: 'file', mode: 0o644, uid: 0, gid: 0, content: Buffer.from('[]\n'), size: 3 },
+      { path: 'manifests/app.yaml', type: 'file', mode: 0o600, uid: 0, gid: 0, content: Buffer.from('image: x\n'), size: 9 },
+      { path: 'registry/empty', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0 },
+    ];
+    await writeFile(join(dir, 'manifest'), 'm');
+    const memo = new LayerFactsMemo(dir, isImageDocument);
+    const fromEntries = await memo.ofEntries(entries);
+    const scanned = await memo.scanTar(writeTar(entries, new Date(0)));
+    assert.ok(fromEntries);
+    assert.equal(JSON.stringify(fromEntries), JSON.stringify(scanned), 'the same facts, in the same order');
+    assert.ok(Object.keys(scanned.entries).some((p) => p.endsWith('/link') && scanned.entries[p]!.content !== undefined), 'link contents are kept');
+
+    // A binary from disk outside registry/ is looked inside (ELF header, SBOM hashes): no shortcut.
+    assert.equal(await memo.ofEntries([...entries, { path: 'bin/tool', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 300 * 1024, source: blob }]), undefined);
+  } finally {
+    await removeDir(dir);
+  }
 });
