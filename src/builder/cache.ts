@@ -63,6 +63,8 @@ export interface RemoteLayers {
 export class LayerCache {
   private readonly staged = new Map<Digest, Layer>();
   private readonly stagedSteps = new Set<Digest>();
+  /** Steps whose marker knowsStep found on disk. */
+  private readonly markedOnDisk = new Set<Digest>();
   /** Every entry this build hit or recorded: what --cache-to exports. */
   private readonly touched = new Map<Digest, Layer>();
   private readonly entries: Records<z.infer<typeof EntrySchema>>;
@@ -101,13 +103,20 @@ export class LayerCache {
    * read once, by the layer.
    */
   async knowsStep(step: Digest): Promise<boolean> {
-    if (this.remote !== undefined || this.stagedSteps.has(step)) return true;
-    return this.steps.has(digestHex(step));
+    if (this.stagedSteps.has(step) || this.markedOnDisk.has(step)) return true;
+    if (await this.steps.has(digestHex(step))) {
+      this.markedOnDisk.add(step);
+      return true;
+    }
+    return this.remote !== undefined;
   }
 
-  /** Notes that `step` was built, from the commit on (see knowsStep). */
+  /**
+   * Notes that `step` was built, from the commit on (see knowsStep). A marker already on disk is
+   * not written again: a no-op rebuild would otherwise rewrite (and fsync) one per step.
+   */
   markStep(step: Digest): void {
-    this.stagedSteps.add(step);
+    if (!this.markedOnDisk.has(step)) this.stagedSteps.add(step);
   }
 
   /** The entries this build hit or recorded, in the order it met them. */

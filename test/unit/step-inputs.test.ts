@@ -4,7 +4,7 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { StatCache } from '../../src/builder/cache.js';
+import { LayerCache, StatCache } from '../../src/builder/cache.js';
 import { BuildContext } from '../../src/builder/context.js';
 import { StepInputs } from '../../src/builder/step-inputs.js';
 import { writeTar } from '../../src/layer/tar-writer.js';
@@ -98,4 +98,31 @@ test('the stat cache knows a remembered file after a commit and a reload, until 
   const damaged = await StatCache.load(store, root);
   assert.equal(damaged.known(file, stats), undefined);
   assert.equal(await damaged.digest(file, stats), `sha256:${createHash('sha256').update('content\n').digest('hex')}`);
+});
+
+test('a step marker is written once: a rebuild that knows the step leaves it as it was; with a remote cache every step counts as known and is still marked', async () => {
+  const markerOf = (c: string) => join(store.root, 'cache', 'steps', `${c.repeat(32)}.json`);
+  const step: Digest = `sha256:${'cd'.repeat(32)}`;
+  const first = await store.beginBatch();
+  const cache = new LayerCache(store, first);
+  assert.equal(await cache.knowsStep(step), false);
+  cache.markStep(step);
+  await first.commit();
+  const written = await lstat(markerOf('cd'));
+
+  const again = await store.beginBatch();
+  const rebuilt = new LayerCache(store, again);
+  assert.equal(await rebuilt.knowsStep(step), true);
+  rebuilt.markStep(step);
+  await again.commit();
+  // An atomic rewrite (temp file and rename) would give the marker a new inode.
+  assert.equal((await lstat(markerOf('cd'))).ino, written.ino, 'the marker was not written again');
+
+  const remote = await store.beginBatch();
+  const withRemote = new LayerCache(store, remote, { fetch: async () => undefined });
+  const other: Digest = `sha256:${'ef'.repeat(32)}`;
+  assert.equal(await withRemote.knowsStep(other), true);
+  withRemote.markStep(other);
+  await remote.commit();
+  assert.ok((await lstat(markerOf('ef'))).isFile(), 'a step built with a remote cache is marked too');
 });
