@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { CompressedRecordSchema, LayerKeyRecordSchema } from '../cache/blob-records.js';
 import { Records, type Keyspace } from '../cache/records.js';
@@ -20,10 +20,11 @@ type KnownLayer = Pick<Layer, 'descriptor' | 'diffId'>;
  *   contents were known by digest (tarKey), so a known layer is found without reading a file.
  * A build stages its records in its batch and they reach the store only after the batch's
  * blobs did, so a record never points at a blob a failed build left out, and a failed build
- * changes nothing. A record counts only while its blob is still there.
+ * changes nothing. A record counts only while its blob is still there, whole: blob data is not
+ * fsynced (store.ts), so a power loss can leave one cut short, which is then made again.
  */
 export async function findCompressed(batch: LayerSink, kind: CompressedKind, diffId: Digest): Promise<Descriptor | undefined> {
-  const record = await find(batch, 'compressed', CompressedRecordSchema, `${kind}-${digestHex(diffId)}`, (r) => r.digest);
+  const record = await find(batch, 'compressed', CompressedRecordSchema, `${kind}-${digestHex(diffId)}`, (r) => r);
   return record === undefined ? undefined : bareDescriptor(record);
 }
 
@@ -33,7 +34,7 @@ export async function recordCompressed(batch: LayerSink, kind: CompressedKind, d
 }
 
 export async function findByTarKey(batch: LayerSink, compression: string, key: Digest): Promise<KnownLayer | undefined> {
-  const record = await find(batch, 'layer-keys', LayerKeyRecordSchema, `${compression}-${digestHex(key)}`, (r) => r.descriptor.digest);
+  const record = await find(batch, 'layer-keys', LayerKeyRecordSchema, `${compression}-${digestHex(key)}`, (r) => r.descriptor);
   return record === undefined ? undefined : { descriptor: bareDescriptor(record.descriptor), diffId: record.diffId as Digest };
 }
 
@@ -46,10 +47,10 @@ function bareDescriptor(d: Descriptor): Descriptor {
 }
 
 /** A record staged by an earlier layer of this build (another platform with the same files) first, then the store's. */
-async function find<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType<R>, key: string, blobOf: (record: R) => string): Promise<R | undefined> {
+async function find<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType<R>, key: string, blobOf: (record: R) => { digest: string; size: number }): Promise<R | undefined> {
   for (const root of [batch.dir, batch.store.root]) {
     const found = await new Records(root, keyspace, schema).read(key);
-    if (found !== undefined && (await exists(batch.pathOf(blobOf(found) as Digest)))) return found;
+    if (found !== undefined && (await isWhole(batch, blobOf(found)))) return found;
   }
   return undefined;
 }
@@ -59,6 +60,6 @@ async function record<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType
   batch.onCommit(() => new Records(batch.store.root, keyspace, schema).write(key, value));
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+async function isWhole(batch: LayerSink, blob: { digest: string; size: number }): Promise<boolean> {
+  return stat(batch.pathOf(blob.digest as Digest)).then((s) => s.size === blob.size, () => false);
 }

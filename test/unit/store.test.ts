@@ -3,6 +3,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { findByTarKey, findCompressed, recordByTarKey, recordCompressed } from '../../src/layer/known-layers.js';
 import { sha256Digest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { Store } from '../../src/store/store.js';
@@ -84,4 +85,26 @@ test('a blob of the store cut short (blob data is not fsynced) is written again,
   await refill.writeBytes(Buffer.from('{"b":1}'), MediaType.ociConfig);
   await refill.commit();
   assert.equal((await store.readBlob(config.digest)).toString(), '{"b":1}');
+});
+
+test('a known-layer record counts only while its blob is whole (blob data is not fsynced)', async () => {
+  const diffId = sha256Digest('the tar');
+  const tarKey = sha256Digest('the entries');
+  const first = await store.beginBatch();
+  const descriptor = await first.writeStream(Readable.from([Buffer.from('a gzip layer, say')]), MediaType.ociLayerGzip);
+  await recordCompressed(first, 'gzip', diffId, descriptor);
+  await recordByTarKey(first, 'gzip', tarKey, { descriptor, diffId });
+  await first.commit();
+
+  const whole = await store.beginBatch();
+  assert.equal((await findCompressed(whole, 'gzip', diffId))?.digest, descriptor.digest);
+  assert.equal((await findByTarKey(whole, 'gzip', tarKey))?.descriptor.digest, descriptor.digest);
+  await whole.abort();
+
+  // What a power loss can leave: the blob under its name, cut short.
+  await writeFile(store.blobPath(descriptor.digest), 'a gzip');
+  const cut = await store.beginBatch();
+  assert.equal(await findCompressed(cut, 'gzip', diffId), undefined);
+  assert.equal(await findByTarKey(cut, 'gzip', tarKey), undefined);
+  await cut.abort();
 });
