@@ -15,7 +15,7 @@ import { startRegistry, type Registry } from '../test/helpers/registry.js';
 import { ContentGenerator } from './content.js';
 import { fasterPeer, machineLine, ratio, writeSection } from './doc-section.js';
 import { combine, measure, median, type Measurement, type Timed } from './measure.js';
-import { CLI } from '../test/helpers/cli.js';
+import { cliCommand } from '../test/helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -29,7 +29,7 @@ async function timedBuild(root: string, args: string[]): Promise<Measurement & {
   const timeFile = `${root}.time`;
   const started = process.hrtime.bigint();
   const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, CLI, '--root', root, '--progress', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, ...cliCommand(['--root', root, '--progress', 'json', ...args]).flat()], { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (text += c));
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`sealbuild exited ${code}: ${text.slice(-2000)}`))));
@@ -59,8 +59,8 @@ async function seed(work: string, source: Registry): Promise<string[]> {
     await writeFile(join(ctx, 'unique', 'app.bin'), data);
     await writeFile(join(ctx, 'Kubefile'), `FROM scratch\nCOPY base${i % BASES}/ /base/\nCOPY unique/ /app/\n`);
     const ref = `${source.host}/team/app${i}:v1`;
-    await measure(process.execPath, [CLI, '--root', seedRoot, '--progress', 'quiet', '-t', ref, '--build-mode', 'lite', ctx]);
-    await measure(process.execPath, [CLI, '--root', seedRoot, '--progress', 'quiet', 'push', ref]);
+    await measure(...cliCommand(['--root', seedRoot, '--progress', 'quiet', '-t', ref, '--build-mode', 'lite', ctx]));
+    await measure(...cliCommand(['--root', seedRoot, '--progress', 'quiet', 'push', ref]));
     refs.push(ref);
   }
   return refs;

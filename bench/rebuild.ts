@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { machineLine, ratio, writeSection } from './doc-section.js';
 import { measure, median, type Measurement } from './measure.js';
 import { generateWorkload, type Workload } from './workload.js';
-import { CLI } from '../test/helpers/cli.js';
+import { cliCommand } from '../test/helpers/cli.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TARGET_SECONDS = 0.5;
@@ -25,14 +25,14 @@ interface Series {
 
 /** A sealbuild build of the context; its image digest, read back from --iidfile. */
 async function sealbuild(root: string, ctx: string, iid: string): Promise<Measurement & { digest: string }> {
-  const args = [CLI, '--root', root, '--progress', 'quiet', 'build', '-t', 'bench/rebuild:latest', '--iidfile', iid, ctx];
-  const measured = await measure(process.execPath, args, { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
+  const args = ['--root', root, '--progress', 'quiet', 'build', '-t', 'bench/rebuild:latest', '--iidfile', iid, ctx];
+  const measured = await measure(...cliCommand(args), { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
   return { ...measured, digest: await readFile(iid, 'utf8') };
 }
 
 /** Which steps a rebuild took from the cache: run once more with progress, not timed. */
 function sealbuildCachedSteps(root: string, ctx: string): number {
-  const result = spawnSync(process.execPath, [CLI, '--root', root, '--progress', 'plain', 'build', '-t', 'bench/rebuild:latest', ctx], { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
+  const result = spawnSync(...cliCommand(['--root', root, '--progress', 'plain', 'build', '-t', 'bench/rebuild:latest', ctx]), { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
   if (result.status !== 0) throw new Error(`sealbuild failed: ${result.stderr}`);
   return result.stderr.split('\n').filter((l) => /^ {2}CACHED /.test(l)).length;
 }
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     const bh = await runBuildah(work, dir);
     // What any sealbuild command costs before it does anything: Node's start and the CLI's imports.
     const startup: Measurement[] = [];
-    for (let i = 0; i < RUNS; i++) startup.push(await measure(process.execPath, [CLI, '--version']));
+    for (let i = 0; i < RUNS; i++) startup.push(await measure(...cliCommand(['--version'])));
     const sbNoop = seconds(sb.noop);
     const bhNoop = seconds(bh.noop);
     const meets = sbNoop < TARGET_SECONDS && bhNoop / sbNoop >= TARGET_RATIO;

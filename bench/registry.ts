@@ -13,7 +13,7 @@ import { startRegistry } from '../test/helpers/registry.js';
 import { ContentGenerator } from './content.js';
 import { fasterPeer, machineLine, ratio, writeSection } from './doc-section.js';
 import { measure, median, type Measurement } from './measure.js';
-import { CLI } from '../test/helpers/cli.js';
+import { cliCommand } from '../test/helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -21,7 +21,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LAYERS_MIB = [384, 256, 256, 128];
 
 function sealbuild(root: string, args: string[]): Promise<Measurement> {
-  return measure(process.execPath, [CLI, '--root', root, '--progress', 'quiet', ...args]);
+  return measure(...cliCommand(['--root', root, '--progress', 'quiet', ...args]));
 }
 
 async function makeImage(work: string, root: string): Promise<void> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { combine, measure, type Timed } from './measure.js';
 // The bundled bin (package.json "bin"), as users and the tests run it, not dist/src/cli/main.js:
 // a no-op rebuild spent about 0.15 CPU-seconds more loading the unbundled modules.
-import { CLI } from '../test/helpers/cli.js';
+import { cliCommand } from '../test/helpers/cli.js';
 
 export interface Outcome extends Timed {
   /** Bytes written: the layers, or the compressed file. */
@@ -28,9 +28,9 @@ interface Inspected {
 
 /** A sealbuild build under /usr/bin/time, with its image digest and layer bytes. */
 async function sealbuild(root: string, compression: string, ctx: BenchContext, flags: string[] = [], nodeFlags: string[] = []): Promise<Outcome> {
-  const args = [...nodeFlags, CLI, '--root', root, '--progress', 'quiet', 'build', '-t', `bench/k3s:${compression}`, '--compression', compression, ...flags, ctx.contextDir];
-  const measured = await measure(process.execPath, args, { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
-  const inspected = spawnSync(process.execPath, [CLI, '--root', root, 'inspect', '--json', `bench/k3s:${compression}`], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const args = ['--root', root, '--progress', 'quiet', 'build', '-t', `bench/k3s:${compression}`, '--compression', compression, ...flags, ctx.contextDir];
+  const measured = await measure(...cliCommand(args, nodeFlags), { env: { ...process.env, SOURCE_DATE_EPOCH: '0' } });
+  const inspected = spawnSync(...cliCommand(['--root', root, 'inspect', '--json', `bench/k3s:${compression}`]), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (inspected.status !== 0) throw new Error(`sealbuild inspect failed: ${inspected.stderr}`);
   const info = JSON.parse(inspected.stdout) as Inspected;
   return { ...measured, outputBytes: info.manifest.layers.reduce((sum, l) => sum + l.size, 0), digest: info.digest };

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -6,6 +7,15 @@ import { fileURLToPath } from 'node:url';
 
 /** The bundled CLI (what the package's bin is), run the way a user runs it. */
 export const CLI = fileURLToPath(new URL('../../cli/sealbuild.cjs', import.meta.url));
+let binFlags: string[] | undefined;
+/**
+ * The command line that runs `sealbuild ARGS` as the installed bin does, on this process's
+ * Node: with Node's flags from the bin's shebang (`#!/usr/bin/env -S node FLAGS`).
+ */
+export function cliCommand(args: string[], nodeFlags: string[] = []): [string, string[]] {
+  binFlags ??= readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3);
+  return [process.execPath, [...binFlags, ...nodeFlags, CLI, ...args]];
+}
 /** The repository root (tests are compiled to dist/test/). */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -20,7 +30,8 @@ export interface RunResult {
  * in a network namespace of its own (`unshare -n`: loopback only), so nothing can reach a registry.
  */
 export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; offline?: boolean } = {}): Promise<RunResult> {
-  const command = [process.execPath, CLI, '--root', root, '--progress', 'plain', ...args];
+  const [node, argv] = cliCommand(['--root', root, '--progress', 'plain', ...args]);
+  const command = [node, ...argv];
   if (options.offline) command.unshift('unshare', '-n');
   return spawnCollect(command[0]!, command.slice(1), { cwd: options.cwd ?? process.cwd(), env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env } });
 }

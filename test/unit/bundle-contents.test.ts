@@ -31,4 +31,8 @@ test('the bin is one file: --version reads no other module, and it prints the ve
   const run = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout, `${version}\n`);
+  // Run as a program, as npm's bin link runs it: the shebang's `env -S node FLAGS` must start Node.
+  const direct = spawnSync(CLI, ['--version'], { encoding: 'utf8' });
+  assert.equal(direct.status, 0, direct.stderr);
+  assert.equal(direct.stdout, `${version}\n`);
 });
