@@ -8,7 +8,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, removeDir, sealbuild, sealbuildOk, tempDir, type RunResult } from '../helpers/cli.js';
+import { cliCommand, removeDir, sealbuild, sealbuildOk, tempDir, type RunResult } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -28,7 +28,7 @@ after(() => removeDir(work));
 /** Runs sealbuild with its stdout read by nobody: the pipe is closed before it writes, as `| head` does once satisfied. */
 function withClosedStdout(args: string[]): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...cliCommand(['--root', root, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -102,7 +102,7 @@ test('prune says which running build it waits for, then prunes', async () => {
   const build = sealbuild(root, ['-t', 'edges/wait:v1', '--isolation', 'none', '-f', join(ctx, 'Kubefile.wait'), ctx]);
   const leases = join(root, 'leases');
   while (!(await readdir(leases).catch(() => [] as string[])).some((n) => n.startsWith('build-'))) await sleep(50);
-  const prune = spawn(process.execPath, [CLI, '--root', root, '--progress', 'plain', 'prune'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const prune = spawn(...cliCommand(['--root', root, '--progress', 'plain', 'prune']), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   prune.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
