@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
 import { HashingStream, sha256Digest, type Digest } from '../oci/digest.js';
-import { coalesced } from '../util/coalesced.js';
 
 /** One entry of a layer, as it will appear in the tar. */
 export interface LayerEntry {
@@ -91,7 +90,7 @@ export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Ma
     for (const [i, entry] of sorted.entries()) await addEntry(pack, entry, mtime, learn, ahead, i);
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
-  return Readable.from(coalesced(pack as unknown as AsyncIterable<Buffer>, OUTPUT_CHUNK), { objectMode: false, highWaterMark: OUTPUT_CHUNK });
+  return Readable.from(coalesce(pack as unknown as AsyncIterable<Buffer>), { objectMode: false, highWaterMark: OUTPUT_CHUNK });
 }
 
 function isReadWhole(entry: LayerEntry): boolean {
@@ -151,6 +150,28 @@ async function readWhole(entry: LayerEntry): Promise<Buffer> {
   }
 }
 
+/** Re-cuts the tar into chunks of at least OUTPUT_CHUNK bytes (copying only what is smaller). */
+async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    if (chunk.length >= OUTPUT_CHUNK) {
+      if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+      yield chunk;
+      continue;
+    }
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= OUTPUT_CHUNK) {
+      yield Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+}
 
 async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined, ahead: ReadAhead, index: number): Promise<void> {
   const header: Partial<Header> & { name: string } = {

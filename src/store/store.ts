@@ -8,13 +8,9 @@ import type { z } from 'zod';
 import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import { IndexSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
-import { coalesced } from '../util/coalesced.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { withLock } from './lock.js';
-
-/** The piece size blobs are hashed and written in. */
-const WRITE_CHUNK = 1024 * 1024;
 
 /** The default root: system-wide for root, per user otherwise (README.md, `--root`). */
 export function defaultRoot(): string {
@@ -216,8 +212,7 @@ export class BlobBatch {
     // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     try {
-      // A download arrives in the socket's pieces (about 64 KiB): hashed and written in 1 MiB ones.
-      await pipeline(coalesced(source, WRITE_CHUNK), hasher, out);
+      await pipeline(source, hasher, out);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
