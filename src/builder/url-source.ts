@@ -3,6 +3,8 @@ import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, type Digest } from '../oci/digest.js';
+import { undici } from '../registry/undici.js';
+import { secureContextWith } from '../util/trusted-cas.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 
 export function isUrl(source: string): boolean {
@@ -80,24 +82,32 @@ export async function urlSource(url: string, checksum: Digest | undefined, file:
  */
 export async function downloadUrl(url: string, file: string, checksum: Digest | undefined, pos: SourcePosition): Promise<Download> {
   const shown = redactUrl(url);
-  let response: Response;
-  try {
-    // fetch refuses a URL with user:password; they go as Basic auth, which fetch drops on a redirect to another origin.
-    const { target, authorization } = basicAuth(url);
-    response = await fetch(target, { redirect: 'follow', headers: authorization === undefined ? {} : { authorization } });
-  } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
-    throw new KubefileError(pos, `ADD ${shown}: download failed: ${cause}`, 'check the URL and your network');
-  }
-  if (!response.ok || !response.body) {
-    throw new KubefileError(pos, `ADD ${shown}: download failed: HTTP ${response.status} ${response.statusText}`, 'check the URL');
-  }
+  const { Agent, fetch } = await undici();
+  // Its own connections, so they trust NODE_EXTRA_CA_CERTS's CAs, which Node no longer reads at start.
+  const secureContext = await secureContextWith({ ca: [] });
+  const agent = new Agent({ connect: secureContext ? { secureContext } : {} });
   const hasher = new HashingStream();
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(file, { mode: 0o600 }));
-  } catch (err) {
-    await rm(file, { force: true });
-    throw new KubefileError(pos, `ADD ${shown}: download interrupted: ${(err as Error).message}`, 'try again');
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      // fetch refuses a URL with user:password; they go as Basic auth, which fetch drops on a redirect to another origin.
+      const { target, authorization } = basicAuth(url);
+      response = await fetch(target, { redirect: 'follow', headers: authorization === undefined ? {} : { authorization }, dispatcher: agent });
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+      throw new KubefileError(pos, `ADD ${shown}: download failed: ${cause}`, 'check the URL and your network');
+    }
+    if (!response.ok || !response.body) {
+      throw new KubefileError(pos, `ADD ${shown}: download failed: HTTP ${response.status} ${response.statusText}`, 'check the URL');
+    }
+    try {
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(file, { mode: 0o600 }));
+    } catch (err) {
+      await rm(file, { force: true });
+      throw new KubefileError(pos, `ADD ${shown}: download interrupted: ${(err as Error).message}`, 'try again');
+    }
+  } finally {
+    await agent.close();
   }
   const digest = hasher.digest();
   if (checksum !== undefined && checksum !== digest) {

@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { CLIENT_CERT_ALERT, tlsAlertOf } from './client-cert-check.js';
+import { secureContextWith } from '../util/trusted-cas.js';
 import { undici } from './undici.js';
 
 /** How to reach registries: what the user said with --tls-verify and --cert-dir. */
@@ -37,6 +38,12 @@ interface CertMaterial {
   key?: string;
 }
 
+/** How to connect to one host, and whether a client certificate is set up for it. */
+interface HostTls {
+  connect: ConnectionOptions;
+  clientCertificate: boolean;
+}
+
 async function readCertDir(dir: string, into: CertMaterial): Promise<void> {
   let names: string[];
   try {
@@ -55,12 +62,12 @@ async function readCertDir(dir: string, into: CertMaterial): Promise<void> {
 }
 
 /**
- * One undici Agent per registry host, with the system CAs plus that host's CA files and
- * client certificate, as docker and podman find them.
+ * One undici Agent per registry host, with the system CAs, NODE_EXTRA_CA_CERTS's, and that host's
+ * CA files and client certificate, as docker and podman find them.
  */
 export class Transport {
   private readonly agents = new Map<string, Promise<Agent>>();
-  private readonly tlsOptions = new Map<string, Promise<ConnectionOptions>>();
+  private readonly tlsOptions = new Map<string, Promise<HostTls>>();
 
   constructor(readonly options: TransportOptions) {}
 
@@ -87,15 +94,15 @@ export class Transport {
    * TLS alert says it wants a client certificate or refused ours; else undefined.
    */
   async clientCertificateProblem(host: string): Promise<{ message: string; hint: string } | undefined> {
-    const options = await this.tlsOptionsFor(host);
-    const alert = await tlsAlertOf(host, options, this.timeoutMs);
+    const tls = await this.tlsOptionsFor(host);
+    const alert = await tlsAlertOf(host, tls.connect, this.timeoutMs);
     if (alert === undefined || !CLIENT_CERT_ALERT.test(alert)) return undefined;
     const where = `a HOST.cert and HOST.key pair in /etc/containers/certs.d/${host}/ or in --cert-dir DIR`;
-    if (options.cert === undefined) return { message: `registry ${host} wants a client certificate (mutual TLS) and none is set up for it (${alert})`, hint: `put ${where}` };
+    if (!tls.clientCertificate) return { message: `registry ${host} wants a client certificate (mutual TLS) and none is set up for it (${alert})`, hint: `put ${where}` };
     return { message: `registry ${host} refused our client certificate (${alert})`, hint: `check that the certificate (${where}) is signed by a CA the registry trusts and has not expired` };
   }
 
-  private tlsOptionsFor(host: string): Promise<ConnectionOptions> {
+  private tlsOptionsFor(host: string): Promise<HostTls> {
     let options = this.tlsOptions.get(host);
     if (!options) {
       options = this.readTlsOptions(host);
@@ -104,23 +111,21 @@ export class Transport {
     return options;
   }
 
-  private async readTlsOptions(host: string): Promise<ConnectionOptions> {
+  private async readTlsOptions(host: string): Promise<HostTls> {
     const material: CertMaterial = { ca: [] };
     const dirName = host.replace(/^\[|\]/g, '');
     for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, host), material);
     if (dirName !== host) for (const dir of SYSTEM_CERT_DIRS) await readCertDir(join(dir, dirName), material);
     if (this.options.certDir) await readCertDir(this.options.certDir, material);
-    return {
-      rejectUnauthorized: this.options.tlsVerify,
-      ...(material.ca.length > 0 ? { ca: [...rootCertificates, ...material.ca] } : {}),
-      ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
-    };
+    const clientCertificate = Boolean(material.cert && material.key);
+    const secureContext = await secureContextWith({ ca: material.ca, ...(clientCertificate ? { cert: material.cert, key: material.key } : {}) });
+    return { connect: { rejectUnauthorized: this.options.tlsVerify, ...(secureContext ? { secureContext } : {}) }, clientCertificate };
   }
 
   private async makeAgent(host: string): Promise<Agent> {
     const { Agent: UndiciAgent } = await undici();
     return new UndiciAgent({
-      connect: { timeout: this.timeoutMs, ...(await this.tlsOptionsFor(host)) },
+      connect: { timeout: this.timeoutMs, ...(await this.tlsOptionsFor(host)).connect },
       connections: 8,
       keepAliveTimeout: 10_000,
     });

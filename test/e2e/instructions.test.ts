@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { removeDir, run, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
+import { issueServerCert, makeTestCA } from '../helpers/certs.js';
+import { removeDir, run, sealbuild, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
 
 let work: string;
 let root: string;
@@ -125,6 +127,25 @@ test('ADD https://user:password@host/… downloads with Basic auth, kept from ot
   const inspected = (await sealbuildOk(root, ['inspect', '--json', 'test/add-auth'])).stdout;
   for (const text of [built.stdout, built.stderr, inspected]) assert.ok(!/s3cr|bob/.test(text), text);
   assert.match(inspected, new RegExp(`ADD --checksum=${PAYLOAD_SUM} ${baseUrl.replace(/[.]/g, '\\.')}/private/tool /a`));
+});
+
+test('ADD https://… trusts the CAs in NODE_EXTRA_CA_CERTS, and no other', async () => {
+  const certs = join(work, 'certs');
+  await mkdir(certs);
+  const ca = await makeTestCA(certs);
+  const tls = await issueServerCert(ca, certs, []);
+  const secure = createHttpsServer({ cert: await readFile(tls.cert), key: await readFile(tls.key) }, (_req, res) => res.end(PAYLOAD));
+  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+  try {
+    const ctx = await context('add-https', { Kubefile: `FROM scratch\nADD https://127.0.0.1:${(secure.address() as AddressInfo).port}/tool /tool\n` });
+    const untrusted = await sealbuild(root, ['-t', 'test/add-https', ctx], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    assert.equal(untrusted.code, 1, untrusted.stderr);
+    assert.match(untrusted.stderr, /ADD https:\/\/127\.0\.0\.1:\d+\/tool: download failed: .*certificate/);
+    await sealbuildOk(root, ['-t', 'test/add-https', ctx], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.caCert } });
+    assert.deepEqual(await readFile(join(await exported('test/add-https', 'add-https'), 'tool')), PAYLOAD);
+  } finally {
+    secure.close();
+  }
 });
 
 test('APP, CNI, APPCMDS, APPENV and LAUNCH produce files, labels and the sealer extension', async () => {

@@ -189,6 +189,8 @@ test('TLS: trusted with --cert-dir, refused with a clear error without it', asyn
   stops.push(secure.stop);
   await expectFailure(['push', 'example/hello:v1', `${secure.host}/tls/hello:v1`], 1, /TLS verification failed for 127\.0\.0\.1.*--cert-dir/);
   assert.equal((await cliOk(['--cert-dir', certs, 'push', 'example/hello:v1', `${secure.host}/tls/hello:v1`])).stdout.trim(), exampleDigest);
+  // NODE_EXTRA_CA_CERTS trusts a CA as it does for Node, though the bin keeps Node from reading it at start.
+  assert.equal((await sealbuildOk(join(work, 'root-extra-ca'), ['pull', `${secure.host}/tls/hello:v1`], { env: { ...env, NODE_EXTRA_CA_CERTS: ca.caCert } })).stdout.trim(), exampleDigest);
   assert.equal(remote(`${secure.host}/tls/hello:v1`, '--cert-dir', certs, '--tls-verify=true').digest, exampleDigest);
   assert.equal((await cliOk(['--tls-verify=false', 'pull', `${secure.host}/tls/hello:v1`], join(work, 'root-tls'))).stdout.trim(), exampleDigest);
 });

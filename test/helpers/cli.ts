@@ -7,14 +7,20 @@ import { fileURLToPath } from 'node:url';
 
 /** The bundled CLI (what the package's bin is), run the way a user runs it. */
 export const CLI = fileURLToPath(new URL('../../cli/sealbuild.cjs', import.meta.url));
-let binFlags: string[] | undefined;
+let shebang: { env: string; words: string[] } | undefined;
 /**
  * The command line that runs `sealbuild ARGS` as the installed bin does, on this process's
- * Node: with Node's flags from the bin's shebang (`#!/usr/bin/env -S node FLAGS`).
+ * Node: the kernel runs the bin's shebang (`#!/usr/bin/env -S WORDS`) as `env '-S WORDS' BIN
+ * ARGS`; this does the same with `node` in WORDS made this Node, and `nodeFlags` after its flags.
  */
 export function cliCommand(args: string[], nodeFlags: string[] = []): [string, string[]] {
-  binFlags ??= readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3);
-  return [process.execPath, [...binFlags, ...nodeFlags, CLI, ...args]];
+  if (!shebang) {
+    const line = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+    const parsed = /^#!(\S+) -S (.*)$/.exec(line);
+    if (!parsed || !parsed[2]!.split(/\s+/).includes('node')) throw new Error(`${CLI}: its first line is not \`#!/usr/bin/env -S … node …\`: ${line}`);
+    shebang = { env: parsed[1]!, words: parsed[2]!.split(/\s+/).map((w) => (w === 'node' ? process.execPath : w)) };
+  }
+  return [shebang.env, [`-S ${[...shebang.words, ...nodeFlags].join(' ')}`, CLI, ...args]];
 }
 /** The repository root (tests are compiled to dist/test/). */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));

@@ -36,3 +36,13 @@ test('the bin is one file: --version reads no other module, and it prints the ve
   assert.equal(direct.status, 0, direct.stderr);
   assert.equal(direct.stdout, `${version}\n`);
 });
+
+test('the bin keeps Node from reading NODE_EXTRA_CA_CERTS at start (90 ms here); TLS reads it when it connects', () => {
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(REPO, 'no-such-ca-bundle.pem') };
+  // Node itself warns about an unreadable file at start: the run through `node BIN` shows it does.
+  const byNode = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env });
+  assert.match(byNode.stderr, /no-such-ca-bundle\.pem/);
+  const direct = spawnSync(CLI, ['--version'], { encoding: 'utf8', env });
+  assert.equal(direct.status, 0, direct.stderr);
+  assert.equal(direct.stderr, '');
+});
