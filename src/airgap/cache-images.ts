@@ -47,6 +47,8 @@ export interface CacheInput {
   layers: readonly Layer[];
   facts: LayerFactsMemo;
   options: ImageCachingOptions;
+  /** Told when the result depends on more than the layers and the store's tags: a pull, an image file, helm (a build record then is not written). */
+  external?: (why: string) => void;
   /** Image files an image list in the image names are paths in the build context: the host path of one (never outside it). */
   contextFile: (written: string, pos: SourcePosition) => Promise<string>;
 }
@@ -124,7 +126,11 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
   const { store, reporter, platform, options } = input;
   if (options.mode === 'lite') return undefined;
   const files = await imageDocuments(input.layers, input.facts);
-  const found = [...(await discoverImages(files, options.fields, reporter)).map((f) => ({ ...f, inContext: true })), ...options.extra.map((f) => ({ ...f, inContext: false }))];
+  const findHelm = () => {
+    input.external?.('charts rendered by helm, or read without it');
+    return which('helm');
+  };
+  const found = [...(await discoverImages(files, options.fields, reporter, findHelm)).map((f) => ({ ...f, inContext: true })), ...options.extra.map((f) => ({ ...f, inContext: false }))];
   const wanted = new Map<string, FoundImage>();
   const imageFiles = new Map<string, { spec: ImageFileSpec; path: string }>();
   for (const f of found) {
@@ -154,6 +160,7 @@ export async function cacheImages(input: CacheInput): Promise<CachedImages | und
     const fromFiles = new Set(missing.map((m) => m.ref));
     for (const name of wanted.keys()) if (!fromFiles.has(name) && !(await storeHas(store, name, platforms))) missing.push({ ref: name, platforms });
     if (missing.length > 0) {
+      input.external?.('images pulled or read from files');
       reporter.info(`caching ${wanted.size} images into registry/ (${missing.length} to pull or read from files)`);
       downloadedBytes = (await pullImages(store, missing, { registries: input.registries, reporter })).downloadedBytes;
     }

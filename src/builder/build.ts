@@ -6,6 +6,7 @@ import type { ResolvedImage } from '../store/image.js';
 import { withBuildLease } from '../store/gc.js';
 import type { BlobBatch } from '../store/store.js';
 import { VERSION } from '../version.js';
+import { digestHex } from '../oci/digest.js';
 import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
 import { isImageDocument } from '../airgap/documents.js';
@@ -32,8 +33,11 @@ export interface BuildResult {
  * store and then moves its tags, so a failed build leaves the store as it was.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { record } = options;
+  // Before anything of the context is read: the record's view of it must not be newer than the build's.
+  record?.beforeBuild(options.reporter);
   const context = await BuildContext.open(options.contextDir, (message) => options.reporter.warn(message));
-  const kubefile = await readKubefile(options.contextDir, options.kubefile, options.reporter);
+  const kubefile = await readKubefile(options.contextDir, options.kubefile, options.reporter, record?.kubefile);
   // The lease keeps `sealbuild prune` from deleting blobs this build reuses before its tags land.
   return withBuildLease(options.store, async () => {
     const batch = await options.store.beginBatch();
@@ -50,6 +54,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const descriptor = manifests.length === 1 ? manifests[0]! : await writeIndex(manifests, batch);
       await batch.commit();
       for (const tag of options.tags) await options.store.setTag(tag, descriptor);
+      if (record) {
+        for (const [key, layer] of shared.cache.used()) record.cacheEntry(digestHex(key), layer.descriptor);
+        await record.afterBuild(options.store, descriptor);
+      }
       // Under the lease still: layers of stages the image does not contain have no tag yet.
       await options.remoteCache?.export(options.store, shared.cache.used());
       return { descriptor, platforms: options.platforms };
@@ -71,8 +79,9 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
     contextFile: async (written, pos) => (await shared.context.resolve(written, 'image file', pos, true))[0]!.abs,
-    layers: result.layers, facts,
+    layers: result.layers, facts, external: (why) => options.record?.external(why),
   });
+  for (const entry of cached?.lock ?? []) options.record?.resolved(entry.ref, entry.digest);
   if (cached) {
     // Uncompressed: what it holds is compressed already (image layers), so gzip would burn CPU
     // for nothing (sealer #2100). Its blobs are known by digest, so an unchanged image set

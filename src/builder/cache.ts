@@ -8,6 +8,7 @@ import { digestHex, fileDigest, isDigest, type Digest } from '../oci/digest.js';
 import { DescriptorSchema } from '../oci/schemas.js';
 import { blobLayer, type Layer } from '../layer/image-model.js';
 import type { BlobBatch, Store } from '../store/store.js';
+import { RACY_MS } from './racy.js';
 
 /** Bump when what goes into a key changes meaning: old entries then simply never match. */
 const KEY_VERSION = 1;
@@ -154,7 +155,7 @@ type StatRecord = [size: number, mtimeMs: number, ctimeMs: number, ino: number, 
  * current time and no system call sets it back, so a file rewritten with the same size and
  * its mtime restored (`touch -r`) is still hashed again (BuildKit's stat cache, which
  * compares mtime and size but not ctime, would miss that). A file whose ctime is within
- * RACY_NS of the moment it was hashed is not remembered, because a write in the same
+ * RACY_MS (racy.ts) of the moment it was hashed is not remembered, because a write in the same
  * timestamp tick could still follow unseen (git's "racily clean" rule).
  * One cache record per context directory, `ROOT/cache/stat/<sha256 of its path>.json`, saved
  * when a build commits. Files outside the context (stage filesystems) are hashed, not remembered.
@@ -220,8 +221,6 @@ export class StatCache {
   }
 }
 
-/** Two seconds: more than any filesystem's timestamp granularity (FAT's is 2 s). */
-const RACY_MS = 2000;
 /** 3: a file's identity as numbers (2 had it as one "size:mtime:ctime:inode:device" string). */
 const STAT_VERSION = 3;
 

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Kubefile } from '../kubefile/instructions.js';
 import { parseKubefile } from '../kubefile/parse.js';
 import { UserError } from '../util/errors.js';
@@ -16,15 +16,28 @@ export const DEFAULT_FILE_NAMES = ['Kubefile', 'Sealfile', 'Dockerfile', 'Contai
  * Reads and parses the build file: `-f FILE`, else the first default name in the context,
  * saying which when it is not the usual lone Kubefile.
  */
-export async function readKubefile(contextDir: string, file: string | undefined, reporter: Reporter): Promise<Kubefile> {
-  const path = file ?? (await defaultFile(contextDir, reporter));
-  const text = await readFile(path, 'utf8').catch(() => {
+export async function readKubefile(contextDir: string, file: string | undefined, reporter: Reporter, read?: ReadKubefile): Promise<Kubefile> {
+  const { path, others, bytes } = read ?? (await findKubefile(contextDir, file));
+  if (file === undefined && (basename(path) !== 'Kubefile' || others.length > 0)) {
+    reporter.info(`using ${path}${others.length > 0 ? ` (also found ${others.join(', ')}, not used; pass -f to choose)` : ''}`, { kubefile: path });
+  }
+  const text = bytes?.toString('utf8') ?? (await readFile(path, 'utf8').catch(() => {
     throw new UserError(`Kubefile not found: ${path}`, { hint: 'check the -f path', exitCode: 2 });
-  });
+  }));
   return parseKubefile(text, relative(process.cwd(), path) || path);
 }
 
-async function defaultFile(contextDir: string, reporter: Reporter): Promise<string> {
+/** The build file found, and its bytes when they were read already (a build record's key covers them: the build parses those). */
+export interface ReadKubefile {
+  path: string;
+  /** The other default names found in the context, not used. */
+  others: string[];
+  bytes?: Buffer;
+}
+
+/** The build file's path (`-f FILE`, else the first default name in the context) and the other default names found there. */
+export async function findKubefile(contextDir: string, file: string | undefined): Promise<ReadKubefile> {
+  if (file !== undefined) return { path: file, others: [] };
   const found: string[] = [];
   for (const name of DEFAULT_FILE_NAMES) {
     if ((await stat(join(contextDir, name)).catch(() => undefined))?.isFile()) found.push(name);
@@ -33,9 +46,5 @@ async function defaultFile(contextDir: string, reporter: Reporter): Promise<stri
   if (used === undefined) {
     throw new UserError(`no Kubefile in ${contextDir}: looked for ${DEFAULT_FILE_NAMES.join(', ')}`, { hint: 'put a Kubefile in the context directory or pass -f FILE', exitCode: 2 });
   }
-  const path = join(contextDir, used);
-  if (used !== 'Kubefile' || others.length > 0) {
-    reporter.info(`using ${path}${others.length > 0 ? ` (also found ${others.join(', ')}, not used; pass -f to choose)` : ''}`, { kubefile: path });
-  }
-  return path;
+  return { path: join(contextDir, used), others };
 }

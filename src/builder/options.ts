@@ -4,6 +4,7 @@ import type { Platform } from '../oci/platform.js';
 import type { Registries } from '../registry/registries.js';
 import type { Store } from '../store/store.js';
 import type { Reporter } from '../util/reporter.js';
+import type { BuildRecord } from './build-record.js';
 import type { RemoteCache } from './remote-cache.js';
 import type { SandboxOptions } from './sandbox.js';
 import type { ImageType } from './sealer-extension.js';
@@ -34,4 +35,6 @@ export interface BuildOptions {
   imageType: ImageType;
   /** --cache-from / --cache-to: a layer cache shared through a registry. */
   remoteCache?: RemoteCache;
+  /** The record this build writes when it succeeds (build-record.ts), told what the build depends on. */
+  record?: BuildRecord;
 }

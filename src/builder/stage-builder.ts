@@ -164,6 +164,7 @@ export class StageBuilder {
           throw new KubefileError(ins.pos, `COPY cannot download "${source}"`, 'use ADD <url> <dest> --checksum=sha256:…');
         } else {
           const checksum = ins.checksum === undefined ? undefined : expandedChecksum(ins.checksum, writtenWord(ins.written.checksum!), ins.pos);
+          this.input.record?.external(`${ins.kind} of a URL`);
           resolved.push(recordDownload(this.result.labels, await urlSource(source, checksum, () => this.downloadPath(temps), ins.pos), dest));
         }
       }
@@ -252,6 +253,7 @@ export class StageBuilder {
       for (const source of ins.sources) {
         if (isUrl(source)) {
           const name = urlFileName(source, ins.pos);
+          this.input.record?.external('APP of a URL');
           resolved.push({ source: recordDownload(this.result.labels, await urlSource(source, undefined, () => this.downloadPath(temps), ins.pos), `${appRoot}/${name}`), dest: `${appRoot}/${name}` });
           detected.push({ kind: 'file', name });
           continue;

@@ -1,3 +1,4 @@
+import type { InputObserver } from './build-record.js';
 import type { LayerCompression } from '../layer/layer-writer.js';
 import type { Stage } from '../kubefile/instructions.js';
 import type { Platform } from '../oci/platform.js';
@@ -50,4 +51,6 @@ export interface StageBuildInput {
   copySource: (from: string, pos: SourcePosition) => Promise<CopySource>;
   /** Takes the stage's workspace, to remove it when the build ends. */
   track: (workspace: Workspace) => void;
+  /** Told of inputs no build record can check (a URL download). */
+  record?: InputObserver | undefined;
 }

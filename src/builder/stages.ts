@@ -90,7 +90,7 @@ export async function buildStages(input: StagesInput): Promise<LastStage> {
     const builder = await atFrom(from.pos, imageName, () => new StageBuilder({
       stage, platform, scope, base: baseStage === undefined ? base : built.get(baseStage)!.result, context: input.context, store: options.store, batch: input.batch,
       reporter: options.reporter, compression: options.compression, timestamp: options.timestamp, stepOffset, stepTotal,
-      cache: input.cache, statCache: input.statCache, facts: input.facts, noCache: options.noCache, sandbox: options.sandbox, copySource, track: (w) => input.workspaces.push(w),
+      cache: input.cache, statCache: input.statCache, facts: input.facts, noCache: options.noCache, sandbox: options.sandbox, copySource, track: (w) => input.workspaces.push(w), record: options.record,
     }));
     const result = await builder.run();
     built.set(index, { result, builder });
@@ -177,8 +177,12 @@ export async function baseImage(name: string, shown: string, platform: Platform,
   const stored = await options.store.resolveTag(name);
   if (stored) {
     const target = await readTarget(options.store, stored);
-    if (target.images.some((image) => samePlatform(image.platform, platform))) return selectPlatform(target, platform, shown);
+    if (target.images.some((image) => samePlatform(image.platform, platform))) {
+      options.record?.resolved(name, stored.digest);
+      return selectPlatform(target, platform, shown);
+    }
   }
+  options.record?.external(`image ${shown} pulled`);
   await pullImage(options.store, shown, { platforms: [platform], registries: options.registries, reporter: options.reporter });
   return selectPlatform(await readTagged(options.store, name, shown), platform, shown);
 }

@@ -9,7 +9,7 @@ const OLD_LOCATIONS = ['compressed', 'layer-keys', 'blob-sources'];
 
 /**
  * Prunes every cache of the store at `root` (`sealbuild prune`, under the index lock): the
- * build cache (layer cache, step markers, stat caches, layer facts, and anything an older
+ * build cache (layer cache, step markers, stat caches, build records, layer facts, and anything an older
  * sealbuild left in ROOT/cache) is removed whole; the blob records keep the records whose
  * blob `hasBlob` still finds. Returns how many layer cache entries were removed.
  */

@@ -9,13 +9,14 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
  * - `layers`: a build step's cache key -> the layer it made (builder/cache.ts LayerCache);
  * - `steps`: the steps built once, so a step never built hashes no files (LayerCache);
  * - `stat`: per build-context directory, file identities -> digests (builder/cache.ts StatCache);
+ * - `builds`: a whole build's request -> its inputs as seen and its result (builder/build-record.ts);
  * - `layer-facts`: per layer, what it holds (runtime/layer-view.ts LayerFactsMemo);
  * - `compressed`, `layer-keys`: the known-layer records (layer/known-layers.ts);
  * - `blob-sources`: the registry repositories a blob is known in (store/blob-sources.ts).
  * The last three name a blob in each record and outlive `prune` while their blob does; prune
  * removes the others whole (cache/prune.ts).
  */
-export type Keyspace = 'layers' | 'steps' | 'stat' | 'layer-facts' | 'compressed' | 'layer-keys' | 'blob-sources';
+export type Keyspace = 'layers' | 'steps' | 'stat' | 'builds' | 'layer-facts' | 'compressed' | 'layer-keys' | 'blob-sources';
 
 /** The folder of the store root that holds every cache. */
 export function cacheRoot(root: string): string {

@@ -7,7 +7,9 @@ import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type Sandb
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
-import { collect, keyValues, openStore, refArg, registriesFor, reporterFor } from './common.js';
+import type { Descriptor } from '../oci/schemas.js';
+import type { Reporter } from '../util/reporter.js';
+import { collect, globalOptions, keyValues, openStore, refArg, registriesFor, reporterFor, storeRoot } from './common.js';
 import { writeBuildReport } from './build-report.js';
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -57,7 +59,7 @@ async function imageCaching(flags: BuildFlags): Promise<ImageCachingOptions> {
     mode: flags.buildMode,
     extra,
     ignored: new Set(ignored.map((i) => refArg(i.image))),
-    fields: flags.imageField.map((await import('../airgap/discover.js')).parseImageField),
+    fields: flags.imageField.length === 0 ? [] : flags.imageField.map((await import('../airgap/discover.js')).parseImageField),
     allPlatforms: flags.allPlatforms === true,
   };
 }
@@ -107,14 +109,7 @@ export function buildCommand(): Command {
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
-      // The build machinery loads only when building: other commands start faster.
-      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }, { IMAGE_TYPES }] = await Promise.all([
-        import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js'), import('../builder/sealer-extension.js'),
-      ]);
-      if (!isLayerCompression(flags.compression)) throw new UsageError(`--compression: unknown value "${flags.compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
-      const imageType = IMAGE_TYPES.find((t) => t === flags.type);
-      if (imageType === undefined) throw new UsageError(`--type: unknown image type "${flags.type}"`, `use ${IMAGE_TYPES.join(' or ')} (sealer's types)`);
-      const options = {
+      const request = {
         contextDir,
         ...(flags.file !== undefined ? { kubefile: flags.file } : {}),
         tags,
@@ -123,12 +118,32 @@ export function buildCommand(): Command {
         labels: keyValues(flags.label, '--label', { fromEnv: false }),
         compression: flags.compression,
         timestamp: buildTimestamp(flags.timestamp),
-        reporter: reporterFor(command),
         images: await imageCaching(flags),
-        noCache: !flags.cache,
         sandbox: sandboxOptions(flags),
-        imageType,
+        imageType: flags.type,
       };
+      const reporter = reporterFor(command);
+      // A build with nothing changed since the last one is that build again (builder/build-record.ts).
+      // Not with --no-cache, --dry-run or a registry cache: those always build in full.
+      const record = flags.cache && !flags.dryRun && flags.cacheFrom === undefined && flags.cacheTo === undefined
+        ? await (await import('../builder/build-record.js')).BuildRecord.open(storeRoot(command), request)
+        : undefined;
+      const startedAt = new Date();
+      const replayed = await record?.replay(storeRoot(command), reporter);
+      if (replayed !== undefined) {
+        if (globalOptions(command).debug) reporter.info('nothing the last build read has changed: its result is reused (build record)', { buildRecord: 'reused' });
+        await finishBuild(flags, command, replayed, tags, startedAt, reporter);
+        return;
+      }
+      // The build machinery loads only when building: other commands start faster.
+      const [{ build }, { LAYER_COMPRESSIONS, isLayerCompression }, { RemoteCache, cacheReference }, { IMAGE_TYPES }] = await Promise.all([
+        import('../builder/build.js'), import('../layer/layer-writer.js'), import('../builder/remote-cache.js'), import('../builder/sealer-extension.js'),
+      ]);
+      const { compression } = request;
+      if (!isLayerCompression(compression)) throw new UsageError(`--compression: unknown value "${compression}"`, `use ${LAYER_COMPRESSIONS.join(', ')}`);
+      const imageType = IMAGE_TYPES.find((t) => t === flags.type);
+      if (imageType === undefined) throw new UsageError(`--type: unknown image type "${flags.type}"`, `use ${IMAGE_TYPES.join(' or ')} (sealer's types)`);
+      const options = { ...request, compression, imageType, reporter, noCache: !flags.cache, ...(record ? { record } : {}) };
       if (flags.dryRun) {
         const { dryRun } = await import('../builder/dry-run.js');
         const plan = await dryRun({ ...options, listedImages: options.images.extra.map((f) => f.image) });
@@ -137,7 +152,6 @@ export function buildCommand(): Command {
       }
       const cacheFrom = cacheReference('--cache-from', flags.cacheFrom);
       const cacheTo = cacheReference('--cache-to', flags.cacheTo);
-      const startedAt = new Date();
       const store = await openStore(command);
       const registries = await registriesFor(command);
       let result;
@@ -149,9 +163,14 @@ export function buildCommand(): Command {
       } finally {
         await registries.close();
       }
-      if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, result.descriptor.digest);
-      if (flags.metadataFile !== undefined) await writeBuildReport(flags.metadataFile, store, result.descriptor, tags, startedAt);
-      options.reporter.finish(`Built ${tags.join(', ') || result.descriptor.digest}`);
-      process.stdout.write(`${result.descriptor.digest}\n`);
+      await finishBuild(flags, command, result.descriptor, tags, startedAt, reporter);
     });
+}
+
+/** What a build leaves besides the image and its tags: --iidfile, --metadata-file, the last line and the digest on stdout. */
+async function finishBuild(flags: BuildFlags, command: Command, descriptor: Descriptor, tags: string[], startedAt: Date, reporter: Reporter): Promise<void> {
+  if (flags.iidfile !== undefined) await writeFileAtomic(flags.iidfile, descriptor.digest);
+  if (flags.metadataFile !== undefined) await writeBuildReport(flags.metadataFile, await openStore(command), descriptor, tags, startedAt);
+  reporter.finish(`Built ${tags.join(', ') || descriptor.digest}`);
+  process.stdout.write(`${descriptor.digest}\n`);
 }

@@ -21,7 +21,12 @@ export function globalOptions(command: Command): GlobalOptions {
 
 /** The store; `{ create: false }` for commands that only read it (none is created for them). */
 export async function openStore(command: Command, options: { create?: boolean } = {}): Promise<Store> {
-  return Store.open(globalOptions(command).root ?? defaultRoot(), options);
+  return Store.open(storeRoot(command), options);
+}
+
+/** Where the store is (`--root`, SEALBUILD_ROOT or the default), without opening it. */
+export function storeRoot(command: Command): string {
+  return globalOptions(command).root ?? defaultRoot();
 }
 
 /** Registry connections with the user's TLS settings; the caller closes them. */

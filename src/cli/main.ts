@@ -16,7 +16,7 @@ function program(): Command {
     .version(VERSION)
     .option('--root <dir>', 'where images are stored (default: $SEALBUILD_ROOT, /var/lib/sealbuild as root, else ~/.local/share/sealbuild)')
     .addOption(new Option('--progress <mode>', 'progress output on stderr').choices(PROGRESS_MODES).default('auto'))
-    .option('--debug', 'show stack traces for unexpected errors')
+    .option('--debug', 'show stack traces for unexpected errors, and when a build reuses the last one')
     .option('--tls-verify [bool]', 'verify registry TLS certificates (--tls-verify=false to skip)', parseBool('--tls-verify'), true)
     .option('--cert-dir <dir>', 'extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries')
     .option('--allow-expansion', 'unpack layers that expand more than 100:1 past 1 GiB (refused as decompression bombs by default)')
