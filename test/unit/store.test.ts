@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,6 +42,28 @@ test('a blob that does not match its expected digest is refused and not staged',
   );
   await batch.commit();
   assert.equal(await store.hasBlob(sha256Digest('tampered')), false);
+});
+
+test('a download is written whole and in order through the write queue, and refused when it differs', async () => {
+  // 5 MiB in uneven chunks: more than the queue holds, so the source is paused and resumed.
+  const content = randomBytes(5 * 1024 * 1024 + 123);
+  const chunks = (): Readable => Readable.from((function* () {
+    for (let at = 0, n = 1; at < content.length; at += n, n = (n * 7919) % 200_000 + 1) yield content.subarray(at, at + n);
+  })());
+  const batch = await store.beginBatch();
+  const expected = { digest: sha256Digest(content), size: content.length };
+  const desc = await batch.writeDownload(chunks(), MediaType.ociLayer, expected);
+  assert.deepEqual(desc, { mediaType: MediaType.ociLayer, ...expected });
+  assert.ok((await readFile(batch.pathOf(desc.digest))).equals(content), 'the staged file holds the bytes in order');
+  await assert.rejects(batch.writeDownload(chunks(), MediaType.ociLayer, { digest: sha256Digest('other'), size: content.length }), /does not match its descriptor/);
+
+  const failing = Readable.from((async function* () {
+    yield content.subarray(0, 3 * 1024 * 1024);
+    throw new Error('connection lost');
+  })());
+  await assert.rejects(batch.writeDownload(failing, MediaType.ociLayer, expected), /connection lost/);
+  assert.deepEqual((await readdir(batch.dir)).filter((name) => name.startsWith('incoming-')), [], 'nothing half written is left');
+  await batch.abort();
 });
 
 test('concurrent tag updates never lose each other', async () => {
