@@ -3,6 +3,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { layerHashPlace } from '../util/hash-threads.js';
 import { HashingStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -94,7 +95,7 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   // The tar, then the copy to `inspect`, then (compressed kinds) the diff_id hasher: an
   // uncompressed blob's own digest is its diff_id.
   const tee = options.inspect && teeInspect(options.inspect);
-  const diffHasher = kind === 'none' ? undefined : new HashingStream();
+  const diffHasher = kind === 'none' ? undefined : new HashingStream(layerHashPlace());
   const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(options.progress ? [counter(options.progress)] : []), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
   const tarOut = chain.at(-1)!;
   const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();

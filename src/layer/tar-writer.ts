@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as createPack, type Header, type Pack } from 'tar-stream';
+import { layerHashPlace } from '../util/hash-threads.js';
 import { HashingStream, sha256Digest, type Digest } from '../oci/digest.js';
 
 /** One entry of a layer, as it will appear in the tar. */
@@ -60,24 +60,20 @@ export function compareEntryPaths(a: string, b: string): number {
 
 /** Read size for large files: few reads, few stream chunks, each worth a message to a hash or gzip thread. */
 const READ_CHUNK = 1024 * 1024;
-/** Files up to this size are read whole, ahead of the tar reaching them. */
+/** Files up to this size are read whole, in one call, when the tar reaches them. */
 const WHOLE_FILE_MAX = 256 * 1024;
-/** Read-ahead bounds: bytes and files read but not yet in the tar. */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
-const READ_AHEAD_FILES = 64;
 /** The tar leaves in chunks of at least this much (file contents above it pass as they are). */
 const OUTPUT_CHUNK = 1024 * 1024;
 
 /**
  * A deterministic tar of `entries`: sorted by path, uid/gid as given with empty uname and
  * gname, every mtime the same, directories with a trailing slash. Same entries and same file
- * contents give the same bytes on any machine. File contents are streamed, never buffered
- * beyond the read-ahead: small files are read whole a few MiB ahead of the tar (opening and
- * reading them overlaps with what comes before), large ones in 1 MiB reads, and the output
- * is coalesced into chunks of at least 1 MiB, so each stage downstream (hash threads, gzip
+ * contents give the same bytes on any machine. File contents are streamed, never buffered:
+ * small files are read whole when the tar reaches them, large ones in 1 MiB reads, and the
+ * output is coalesced into chunks of at least 1 MiB, so each stage downstream (hashes, gzip
  * workers, the zstd pipe, the blob file) moves few large buffers instead of many 512-byte
  * headers and 64 KiB reads. With `learn`, each file's digest is taken from the bytes on
- * their way into the tar (a large file's on a hash thread).
+ * their way into the tar (a large file's where layerHashPlace says).
  */
 export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Map<string, Digest>): Readable {
   const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
@@ -85,9 +81,8 @@ export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Ma
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new Error(`duplicate layer entry ${sorted[i]!.path}`);
   }
   const pack = createPack();
-  const ahead = new ReadAhead(sorted);
   void (async () => {
-    for (const [i, entry] of sorted.entries()) await addEntry(pack, entry, mtime, learn, ahead, i);
+    for (const entry of sorted) await addEntry(pack, entry, mtime, learn);
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
   return Readable.from(coalesce(pack as unknown as AsyncIterable<Buffer>), { objectMode: false, highWaterMark: OUTPUT_CHUNK });
@@ -98,55 +93,26 @@ function isReadWhole(entry: LayerEntry): boolean {
 }
 
 /**
- * Reads the small files among the entries ahead of the tar, in tar order, within
- * READ_AHEAD_BYTES and READ_AHEAD_FILES. A file that grew since it was listed gives its first
- * `size` bytes (as the streamed read of a large file does); one that shrank is an error.
+ * The content of a small file, read at once with blocking calls: for a file this small, the
+ * promise API's open, read and close (three trips to libuv's threads, a FileHandle each) cost
+ * more than reading it, and they kept 64 files in flight ahead of the tar (the 1 GiB bench
+ * context's 5,000 files: about 0.5 CPU-s of the main thread went to open/read/close alone,
+ * and the read-ahead buffers to peak RSS). A file that grew since it was listed gives its
+ * first `size` bytes (as the streamed read of a large file does); one that shrank is an error.
  */
-class ReadAhead {
-  private readonly reads = new Map<number, Promise<Buffer>>();
-  private next = 0;
-  private bytes = 0;
-
-  constructor(private readonly entries: readonly LayerEntry[]) {}
-
-  /** The content of small file `i`; starts the reads after it. */
-  async take(i: number): Promise<Buffer> {
-    const read = this.reads.get(i) ?? readWhole(this.entries[i]!);
-    if (this.reads.delete(i)) this.bytes -= this.entries[i]!.size!;
-    this.fill(i + 1);
-    return read;
-  }
-
-  /** Starts reads from entry `from` on, up to the bounds. */
-  fill(from: number): void {
-    this.next = Math.max(this.next, from);
-    while (this.next < this.entries.length && this.bytes < READ_AHEAD_BYTES && this.reads.size < READ_AHEAD_FILES) {
-      const entry = this.entries[this.next]!;
-      if (isReadWhole(entry)) {
-        const read = readWhole(entry);
-        // Awaited when the tar reaches it; a failure before then is not unhandled.
-        read.catch(() => {});
-        this.reads.set(this.next, read);
-        this.bytes += entry.size!;
-      }
-      this.next += 1;
-    }
-  }
-}
-
-async function readWhole(entry: LayerEntry): Promise<Buffer> {
-  const file = await open(entry.source!, 'r');
+function readWhole(entry: LayerEntry): Buffer {
+  const fd = openSync(entry.source!, 'r');
   try {
     const content = Buffer.allocUnsafe(entry.size!);
     let filled = 0;
     while (filled < content.length) {
-      const { bytesRead } = await file.read(content, filled, content.length - filled, filled);
+      const bytesRead = readSync(fd, content, filled, content.length - filled, filled);
       if (bytesRead === 0) throw new Error(`${entry.source}: the file is shorter than when it was listed (${filled} of ${entry.size} bytes): it changed during the build`);
       filled += bytesRead;
     }
     return content;
   } finally {
-    await file.close();
+    closeSync(fd);
   }
 }
 
@@ -173,7 +139,7 @@ async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
   if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
 }
 
-async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined, ahead: ReadAhead, index: number): Promise<void> {
+async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined): Promise<void> {
   const header: Partial<Header> & { name: string } = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.type,
@@ -191,7 +157,7 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<s
   }
   header.size = entry.size!;
   if (isReadWhole(entry)) {
-    const content = await ahead.take(index);
+    const content = readWhole(entry);
     // Hashed here, not on a hash thread: for a file this small, the copy and the messages
     // there and back cost 4-5 times the CPU of hashing it (2,000 files of 8-72 KiB: 350-420
     // ms against 80; 300 of 256 KiB: 270-280 against 60).
@@ -199,15 +165,13 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<s
     await new Promise<void>((resolve, reject) => pack.entry(header, content, (err) => (err ? reject(err) : resolve())));
     return;
   }
-  // The small files after this one are read while it streams.
-  ahead.fill(index + 1);
   await new Promise<void>((resolve, reject) => {
     // tar-stream reports a short or long body (a file changed since it was listed) here.
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     const content = createReadStream(entry.source!, { start: 0, end: entry.size! - 1, highWaterMark: READ_CHUNK });
     const stages: Readable[] = [content];
     if (learn) {
-      const hasher = new HashingStream();
+      const hasher = new HashingStream(layerHashPlace());
       stages.push(hasher);
       hasher.on('end', () => learn.set(entry.source!, hasher.digest()));
     }

@@ -1,5 +1,23 @@
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { sharedByteThreads } from './byte-threads.js';
+
+/** Where a stream's sha256 runs: on a hash thread, or on the thread that streams the bytes. */
+export type HashPlace = 'thread' | 'here';
+
+/**
+ * Where the layer writer's own hashes run (each file's content, the tar's diff_id). On 2
+ * cores the compressor already keeps both busy (zstd -T2, or gzip on the byte threads), so a
+ * hash takes the same core time wherever it runs, and on a thread it takes more: the copy
+ * into a stage and the messages there and back. 1 GiB in 1 MiB chunks cost 1.12-1.13 CPU-s
+ * through ThreadedHash against 0.77-0.79 with createHash on the caller's thread, and the
+ * stages handed back are fresh ArrayBuffers to V8, which start full collections (a 1 GiB zstd
+ * build: 52 mark-compacts with the hashes on threads, 41 without). With more cores, a thread
+ * is a core the compressor does not use, and the main thread stays free to move bytes.
+ */
+export function layerHashPlace(): HashPlace {
+  return availableParallelism() > 2 ? 'thread' : 'here';
+}
 
 /** Bytes handed to a hash thread at once: big enough that messaging costs nothing next to hashing. */
 const STAGE_SIZE = 1024 * 1024;

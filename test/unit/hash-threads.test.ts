@@ -44,15 +44,17 @@ test('a copy is hashed, not the caller\'s buffer (once update settles), and smal
   }
 });
 
-test('HashingStream passes every byte through and knows the digest when the stream ends', async () => {
+test('HashingStream passes every byte through and knows the digest when the stream ends, on a hash thread or here', async () => {
   const data = randomBytes(5 * 1024 * 1024 + 7);
-  const hasher = new HashingStream();
-  const out: Buffer[] = [];
-  const pieces = [data.subarray(0, 100), data.subarray(100, 3 * 1024 * 1024), data.subarray(3 * 1024 * 1024)];
-  await pipeline(Readable.from(pieces), hasher, new Writable({ write: (chunk: Buffer, _e, done) => (out.push(chunk), done()) }));
-  assert.deepEqual(Buffer.concat(out), data);
-  assert.equal(hasher.digest(), sha256(data));
-  assert.equal(hasher.size, data.length);
+  for (const place of ['thread', 'here'] as const) {
+    const hasher = new HashingStream(place);
+    const out: Buffer[] = [];
+    const pieces = [data.subarray(0, 100), data.subarray(100, 3 * 1024 * 1024), data.subarray(3 * 1024 * 1024)];
+    await pipeline(Readable.from(pieces), hasher, new Writable({ write: (chunk: Buffer, _e, done) => (out.push(chunk), done()) }));
+    assert.deepEqual(Buffer.concat(out), data, place);
+    assert.equal(hasher.digest(), sha256(data), place);
+    assert.equal(hasher.size, data.length, place);
+  }
 });
 
 // Hashes and gzip jobs share one set of threads (util/byte-threads.ts): interleaved on the same
