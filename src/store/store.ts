@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
@@ -153,13 +154,29 @@ export class Store {
   /** setTag for several tags in one write of index.json (a pull of 30 images: one fsync, not 30). */
   async setTags(tags: readonly TaggedImage[]): Promise<void> {
     const names = new Set(tags.map((t) => t.name));
+    const entries = tags.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } }));
+    // A rebuild with nothing changed sets its tags to where they are: then index.json is not
+    // rewritten (temp file, rename, fsync) nor its lock taken. Without the lock a concurrent
+    // move of a tag either came before this read (and is seen here) or after this call.
+    if (await this.hasEntries(entries)) return;
     await this.updateIndex((manifests) => [
       ...manifests.filter((d) => {
         const name = d.annotations?.[Annotation.refName];
         return name === undefined || !names.has(name);
       }),
-      ...tags.map(({ name, descriptor }) => ({ ...descriptor, annotations: { ...descriptor.annotations, [Annotation.refName]: name } })),
+      ...entries,
     ]);
+  }
+
+  /** Whether index.json holds each of `entries`, and no other entry of its tag. */
+  private async hasEntries(entries: readonly Descriptor[]): Promise<boolean> {
+    const manifests = (await this.readIndex()).manifests;
+    return entries.every((entry) => {
+      const name = entry.annotations?.[Annotation.refName];
+      const named = manifests.filter((d) => d.annotations?.[Annotation.refName] === name);
+      // As JSON has it: a key whose value is undefined is not written.
+      return named.length === 1 && isDeepStrictEqual(named[0], JSON.parse(JSON.stringify(entry)));
+    });
   }
 
   /** Removes a tag; false when there was none. Blobs stay until garbage collection. */

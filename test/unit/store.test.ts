@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -75,6 +75,26 @@ test('concurrent tag updates never lose each other', async () => {
   assert.equal(names.length, 25);
   assert.equal(await store.removeTag('docker.io/race/img:3'), true);
   assert.equal(await store.removeTag('docker.io/race/img:3'), false);
+});
+
+test('setting a tag to where it points leaves index.json alone; a move or a second tag rewrites it', async () => {
+  const store = await Store.open(join(root, 'same-tag'));
+  const batch = await store.beginBatch();
+  const one = await batch.writeBytes(Buffer.from('{"one":1}'), MediaType.ociManifest);
+  const two = await batch.writeBytes(Buffer.from('{"two":2}'), MediaType.ociManifest);
+  await batch.commit();
+  const index = join(store.root, 'oci', 'index.json');
+  await store.setTag('docker.io/same/img:1', one);
+  const inode = (await stat(index)).ino;
+  await store.setTag('docker.io/same/img:1', { ...one });
+  assert.equal((await stat(index)).ino, inode, 'the same tag again: not rewritten');
+  await store.setTags([{ name: 'docker.io/same/img:1', descriptor: one }, { name: 'docker.io/same/img:2', descriptor: one }]);
+  const withSecond = (await stat(index)).ino;
+  assert.notEqual(withSecond, inode, 'a new tag among them: rewritten');
+  await store.setTag('docker.io/same/img:1', two);
+  assert.notEqual((await stat(index)).ino, withSecond, 'a moved tag: rewritten');
+  assert.equal((await store.resolveTag('docker.io/same/img:1'))?.digest, two.digest);
+  assert.equal((await store.resolveTag('docker.io/same/img:2'))?.digest, one.digest);
 });
 
 test('a corrupt blob in the store is reported, not trusted', async () => {
