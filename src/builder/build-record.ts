@@ -22,7 +22,7 @@ import { RACY_MS } from './racy.js';
  * args, platforms, tags and every flag that changes the image) and lists what the result
  * depended on with the value the build saw: the whole context's file identities (one digest),
  * the store tags it resolved (FROM, COPY --from, cached container images) and their digests,
- * and every blob and layer cache entry it used. A rebuild whose record still holds all of that
+ * and every blob and layer cache entry (with the layer it named) it used. A rebuild whose record still holds all of that
  * is the same build: it moves the tags to the recorded digest and prints what that build
  * printed, without reading the Kubefile's instructions again.
  *
@@ -64,11 +64,13 @@ const RecordSchema = z.object({
   context: z.string(),
   tags: z.array(z.tuple([z.string(), z.string().refine(isDigest)])),
   blobs: z.array(z.tuple([z.string().refine(isDigest), z.number()])),
-  cacheEntries: z.array(z.string()),
+  cacheEntries: z.array(z.tuple([z.string(), z.string()])),
   descriptor: DescriptorSchema,
   log: z.array(z.tuple([z.enum(REPLAYED), z.array(z.unknown())])),
 });
 type RecordData = z.infer<typeof RecordSchema>;
+/** What a record compares of a layer cache entry (builder/cache.ts writes them). */
+const LayerEntrySchema = z.looseObject({ layer: z.looseObject({ digest: z.string() }) });
 
 /** One build's record: looked up before the build, written after it when the build was recordable. */
 export class BuildRecord implements InputObserver {
@@ -134,8 +136,9 @@ export class BuildRecord implements InputObserver {
     return withBuildLease(store, async () => {
       for (const [name, digest] of record.tags) if ((await store.resolveTag(name))?.digest !== digest) return undefined;
       for (const [digest, size] of record.blobs) if (!(await store.hasBlob(digest, size))) return undefined;
-      const entries = new Records(storeRoot, 'layers', z.unknown());
-      for (const key of record.cacheEntries) if (!(await entries.has(key))) return undefined;
+      // An entry can point at another layer since (a --no-cache build of a RUN records what it made).
+      const entries = new Records(storeRoot, 'layers', LayerEntrySchema);
+      for (const [key, digest] of record.cacheEntries) if ((await entries.read(key))?.layer.digest !== digest) return undefined;
       for (const [method, args] of record.log) (reporter[method] as (...a: unknown[]) => void)(...args);
       for (const tag of this.requestTags) await store.setTag(tag, record.descriptor);
       return record.descriptor;
@@ -174,7 +177,7 @@ export class BuildRecord implements InputObserver {
       context: this.context.digest,
       tags: [...this.tags],
       blobs: [...blobs],
-      cacheEntries: [...this.entries.keys()],
+      cacheEntries: [...this.entries].map(([key, blob]) => [key, blob.digest]),
       descriptor,
       log: this.log,
     });

@@ -8,7 +8,7 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { removeDir, sealbuildOk, tempDir, writeFiles } from '../helpers/cli.js';
+import { removeDir, sealbuildOk, tempDir, tool, writeFiles } from '../helpers/cli.js';
 
 const REUSED = 'its result is reused (build record)';
 /** A file changed less than 2 s before a build keeps that build from being recorded (builder/racy.ts). */
@@ -125,4 +125,17 @@ test('a blob of the recorded image gone from the store builds again and brings i
   assert.equal(rebuilt.digest, first.digest);
   assert.deepEqual(new Set(await readdir(blobs)), before);
   await sealbuildOk(root, ['inspect', 'rec/blob:1']);
+});
+
+test('a layer cache entry that a --no-cache build pointed at a new layer builds again, on that layer', async () => {
+  tool('bwrap', 'bubblewrap');
+  const root = join(work, 'root-nocache');
+  // A RUN whose output differs every time it runs: what the layer cache holds decides the image.
+  const ctx = await context('nocache', ['FROM scratch', 'COPY bin/ /bin/', 'RUN head -c 16 /dev/urandom | od -An -tx1 > bin/random']);
+  const first = await reusing(root, ['-t', 'rec/nocache:1', ctx]);
+  const fresh = await build(root, ['-t', 'rec/nocache:1', '--no-cache', ctx]);
+  assert.notEqual(fresh.digest, first.digest);
+  const after = await build(root, ['-t', 'rec/nocache:1', ctx]);
+  assert.equal(after.reused, false);
+  assert.equal(after.digest, fresh.digest, 'the build takes the RUN layer the cache holds now');
 });
