@@ -12,7 +12,7 @@ import { pullImages, type PullRequest } from '../transfer/pull.js';
 import type { Registries } from '../registry/registries.js';
 import { readTarget } from '../store/image.js';
 import type { BlobBatch, Store } from '../store/store.js';
-import { viewFromLayers, type LayerFactsMemo } from '../runtime/layer-view.js';
+import { viewFromLayers, type LayerFactsMemo, type LayerView } from '../runtime/layer-view.js';
 import { IMAGES_LOCK_PATH, documentsOf } from './documents.js';
 import type { Layer } from '../layer/image-model.js';
 import { UserError, type SourcePosition } from '../util/errors.js';
@@ -46,6 +46,8 @@ export interface CacheInput {
   /** The image's layers so far, in order, with where their bytes are, and what they hold. */
   layers: readonly Layer[];
   facts: LayerFactsMemo;
+  /** The view of `layers`, when the caller has it already (the build shares one with the runtime contract). */
+  view?: LayerView;
   options: ImageCachingOptions;
   /** Told when the result depends on more than the layers and the store's tags: a pull, an image file, helm (a build record then is not written). */
   external?: (why: string) => void;
@@ -72,10 +74,6 @@ export interface CachedImages {
 
 const APP_DIR = /^application\/apps\/([^/]+)\//;
 
-/** What the image's document roots hold once all layers are applied (whiteouts included): path -> content. */
-async function imageDocuments(layers: readonly Layer[], memo: LayerFactsMemo): Promise<Map<string, Buffer>> {
-  return documentsOf(await viewFromLayers(layers, memo));
-}
 
 function which(command: string): string | undefined {
   const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
@@ -125,7 +123,8 @@ export async function discoverImages(files: Map<string, Buffer>, fields: ImageFi
 export async function cacheImages(input: CacheInput): Promise<CachedImages | undefined> {
   const { store, reporter, platform, options } = input;
   if (options.mode === 'lite') return undefined;
-  const files = await imageDocuments(input.layers, input.facts);
+  // What the image's document roots hold once all layers are applied (whiteouts included): path -> content.
+  const files = documentsOf(input.view ?? (await viewFromLayers(input.layers, input.facts)));
   const findHelm = () => {
     input.external?.('charts rendered by helm, or read without it');
     return which('helm');

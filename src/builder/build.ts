@@ -11,7 +11,7 @@ import { writeLayer } from '../layer/layer-writer.js';
 import { cacheImages } from '../airgap/cache-images.js';
 import { isImageDocument } from '../airgap/documents.js';
 import { applyRuntimeContract } from '../runtime/contract.js';
-import { LayerFactsMemo } from '../runtime/layer-view.js';
+import { LayerFactsMemo, applyLayer, viewFromLayers } from '../runtime/layer-view.js';
 import { LayerCache, StatCache } from './cache.js';
 import { BuildContext } from './context.js';
 import { readKubefile } from './kubefile-source.js';
@@ -76,10 +76,12 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
   // Only the last stage is the image; the stages it copies from are built first, others never.
   const { result, scope, base, baseName } = await buildStages({ ...shared, kubefile, platform, globals });
   for (const name of scope.unusedBuildArgs()) options.reporter.warn(`build argument ${name} was not consumed by any ARG`);
+  // One view of the layers for image caching and the runtime contract, the cached images' layer added between.
+  const view = await viewFromLayers(result.layers, facts);
   const cached = await cacheImages({
     store: options.store, batch, registries: options.registries, reporter: options.reporter, platform, lookup: scope.lookup, options: options.images,
     contextFile: async (written, pos) => (await shared.context.resolve(written, 'image file', pos, true))[0]!.abs,
-    layers: result.layers, facts, external: (why) => options.record?.external(why),
+    layers: result.layers, facts, view, external: (why) => options.record?.external(why),
   });
   for (const entry of cached?.lock ?? []) options.record?.resolved(entry.ref, entry.digest);
   if (cached) {
@@ -91,10 +93,11 @@ async function buildPlatform(kubefile: Kubefile, platform: Platform, shared: Omi
     const layer = await writeLayer(cached.entries, { mtime: options.timestamp, compression: 'none', ...(known ? {} : { inspect: facts.scanTar }) }, batch);
     const found = known ?? layer.inspected;
     if (found) facts.remember(layer, found);
+    applyLayer(view, await facts.facts(layer), result.layers.length);
     result.layers.push(layer);
     result.history.push({ created: options.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'), created_by: `sealbuild: cache ${cached.lock.length} images into registry/`, comment: 'sealbuild' });
   }
-  await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, facts, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
+  await applyRuntimeContract({ image: result, base, platform, labels: options.labels, store: options.store, batch, facts, view, compression: options.compression, timestamp: options.timestamp, reporter: options.reporter });
   return writeImage(result, platform, base, baseName, batch, options, cached?.annotation);
 }
 

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { describeElf } from './elf.js';
 import { declaredRuntime, expectedMetadata, metadataDifference, mirroredLabels, parseMetadata, serializeMetadata, type Metadata } from './metadata.js';
-import { contentOf, viewFromLayers, type LayerFactsMemo } from './layer-view.js';
+import { contentOf, viewFromLayers, type LayerFactsMemo, type LayerView } from './layer-view.js';
 import { Label, SEALOS_IMAGE_VERSIONS } from './runtimes.js';
 import { elfMismatches } from './verify.js';
 
@@ -28,6 +28,8 @@ export interface ContractInput {
   compression: LayerCompression;
   timestamp: Date;
   reporter: Reporter;
+  /** The view of `image.layers`, when the caller has it already (the build shares one with image caching). */
+  view?: LayerView;
 }
 
 /**
@@ -41,7 +43,7 @@ export interface ContractInput {
 export async function applyRuntimeContract(input: ContractInput): Promise<void> {
   const { image, base, platform } = input;
   const baseLayers = base?.manifest.layers.length ?? 0;
-  const view = await viewFromLayers(image.layers, input.facts);
+  const view = input.view ?? (await viewFromLayers(image.layers, input.facts));
   const origin = (layer: number) => (layer < baseLayers ? 'from the base image' : `added by ${JSON.stringify(layerInstruction(image.history, layer))}`);
 
   const wrong = elfMismatches(view, platform);
