@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,7 +186,7 @@ export class BuildRecord implements InputObserver {
 
 /**
  * Every entry under the context root, ignored or not, with what could change what a build
- * makes of it (type and mode; for non-directories also size, mtime, ctime, inode and device:
+ * makes of it (type, mode, inode and device; for non-directories also size, mtime and ctime:
  * the stat cache's identity), hashed into one digest. Directories are listed, so an added or
  * removed file changes it. Ignore files are context files like any other. `racy`: some file
  * changed within RACY_MS of now, so a write in the same timestamp tick after the build reads
@@ -194,27 +194,38 @@ export class BuildRecord implements InputObserver {
  */
 function walkContext(root: string): { digest: string; racy: boolean } {
   const started = Date.now();
-  const lines: string[] = [];
+  const paths: string[] = [];
+  // Six numbers per entry, hashed as bytes: formatting them as text was a third of this walk's time.
+  let numbers = new Float64Array(6 * 4096);
+  let count = 0;
   let newest = 0;
+  const add = (path: string, s: Stats): void => {
+    if (count + 6 > numbers.length) {
+      const grown = new Float64Array(numbers.length * 2);
+      grown.set(numbers);
+      numbers = grown;
+    }
+    const file = !s.isDirectory();
+    numbers.set([s.mode, s.ino, s.dev, file ? s.size : 0, file ? s.mtimeMs : 0, file ? s.ctimeMs : 0], count);
+    count += 6;
+    paths.push(path);
+    if (file && s.ctimeMs > newest) newest = s.ctimeMs;
+  };
   const walk = (dir: string, rel: string): void => {
     // Synchronous, as the build's own walk (collect.ts): thousands of lstat calls, nothing to overlap.
     for (const name of readdirSync(dir).sort()) {
       const abs = `${dir}/${name}`;
       const path = rel === '' ? name : `${rel}/${name}`;
       const s = lstatSync(abs);
-      if (s.isDirectory()) {
-        lines.push(`${path}\0${s.mode}\0${s.ino}\0${s.dev}`);
-        walk(abs, path);
-      } else {
-        lines.push(`${path}\0${s.mode}\0${s.ino}\0${s.dev}\0${s.size}\0${s.mtimeMs}\0${s.ctimeMs}`);
-        if (s.ctimeMs > newest) newest = s.ctimeMs;
-      }
+      add(path, s);
+      if (s.isDirectory()) walk(abs, path);
     }
   };
-  const top = lstatSync(root);
-  lines.push(`\0${top.mode}\0${top.ino}\0${top.dev}`);
+  add('', lstatSync(root));
   walk(root, '');
-  return { digest: createHash('sha256').update(lines.join('\n')).digest('hex'), racy: started - newest <= RACY_MS };
+  // NUL cannot be in a file name: the paths part is unambiguous, and each path has its six numbers.
+  const digest = createHash('sha256').update(paths.join('\0')).update(new Uint8Array(numbers.buffer, 0, count * 8)).digest('hex');
+  return { digest, racy: started - newest <= RACY_MS };
 }
 
 /** The running code and Node: a rebuilt sealbuild (same version, other output) never reuses a record. */

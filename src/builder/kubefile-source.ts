@@ -1,7 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { Kubefile } from '../kubefile/instructions.js';
-import { parseKubefile } from '../kubefile/parse.js';
 import { UserError } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 
@@ -24,6 +23,8 @@ export async function readKubefile(contextDir: string, file: string | undefined,
   const text = bytes?.toString('utf8') ?? (await readFile(path, 'utf8').catch(() => {
     throw new UserError(`Kubefile not found: ${path}`, { hint: 'check the -f path', exitCode: 2 });
   }));
+  // Loaded here, not with this module: a build record looks for the Kubefile without parsing it.
+  const { parseKubefile } = await import('../kubefile/parse.js');
   return parseKubefile(text, relative(process.cwd(), path) || path);
 }
 

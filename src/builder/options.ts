@@ -6,7 +6,7 @@ import type { Store } from '../store/store.js';
 import type { Reporter } from '../util/reporter.js';
 import type { BuildRecord } from './build-record.js';
 import type { RemoteCache } from './remote-cache.js';
-import type { SandboxOptions } from './sandbox.js';
+import type { SandboxOptions } from './sandbox-options.js';
 import type { ImageType } from './sealer-extension.js';
 
 /** What a build is asked to do (the CLI's flags, resolved), read by every stage of it. */

@@ -6,7 +6,8 @@ import type { LayerEntry } from '../layer/tar-writer.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import { opaqueDirectories, overlayTools } from './overlay.js';
-import { runCommand, type SandboxOptions } from './sandbox.js';
+import { runCommand } from './sandbox.js';
+import type { SandboxOptions } from './sandbox-options.js';
 
 export interface RunInput {
   argv: string[];

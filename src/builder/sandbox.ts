@@ -2,24 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { UserError } from '../util/errors.js';
 import { findExecutable, overlayCommand, type OverlayDirs, type OverlayTools } from './overlay.js';
-
-/**
- * How RUN commands are isolated. `bwrap` (the default): bubblewrap shows them the host
- * read-only, with only the stage's rootfs (their working directory) writable, a private
- * /tmp, /dev and /proc, and their own PID namespace. `none`: they run as plain child
- * processes of sealbuild, still in the rootfs and with a clean environment.
- */
-export type Isolation = 'bwrap' | 'none';
-export const ISOLATIONS: readonly Isolation[] = ['bwrap', 'none'];
-
-/** `host` shares the build host's network; `none` gives the command only a loopback device. */
-export type NetworkMode = 'host' | 'none';
-export const NETWORK_MODES: readonly NetworkMode[] = ['host', 'none'];
-
-export interface SandboxOptions {
-  isolation: Isolation;
-  network: NetworkMode;
-}
+import type { NetworkMode, SandboxOptions } from './sandbox-options.js';
 
 export interface CommandResult {
   /** The exit code, or undefined when a signal ended the command. */

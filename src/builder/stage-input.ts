@@ -8,7 +8,7 @@ import type { SourcePosition } from '../util/errors.js';
 import type { Reporter } from '../util/reporter.js';
 import type { LayerCache, StatCache } from './cache.js';
 import type { BuildContext } from './context.js';
-import type { SandboxOptions } from './sandbox.js';
+import type { SandboxOptions } from './sandbox-options.js';
 import type { StageBase } from './stage-result.js';
 import type { VariableScope } from './variables.js';
 import type { Workspace } from './workspace.js';

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import type { FoundImage } from '../airgap/discover.js';
 import type { ImageCachingOptions } from '../airgap/cache-images.js';
-import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../builder/sandbox.js';
+import { ISOLATIONS, NETWORK_MODES, type Isolation, type NetworkMode, type SandboxOptions } from '../builder/sandbox-options.js';
 import { hostPlatform, parsePlatformList } from '../oci/platform.js';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
