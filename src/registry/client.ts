@@ -121,9 +121,16 @@ export class RepositoryClient {
    */
   openBlob(digest: Digest, size: number, onBytes?: (n: number) => void): Readable {
     let wake: (() => void) | undefined;
+    let started = false;
     const cancel = new AbortController();
     const out = new Readable({
       read: () => {
+        // Started by the first read, as a reader attaches: a failure before it has no one to hear it.
+        if (!started) {
+          started = true;
+          this.download(digest, size, deliver, cancel.signal).then(() => out.push(null), (err: unknown) => out.destroy(err as Error));
+          return;
+        }
         const resume = wake;
         wake = undefined;
         resume?.();
@@ -139,7 +146,6 @@ export class RepositoryClient {
       if (out.push(chunk)) return undefined;
       return new Promise((resolve) => (wake = resolve));
     };
-    this.download(digest, size, deliver, cancel.signal).then(() => out.push(null), (err: unknown) => out.destroy(err as Error));
     return out;
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, writev } from 'node:fs';
-import { access, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -260,8 +260,17 @@ export class BlobBatch {
     const tmp = join(this.dir, `incoming-${this.incoming++}`);
     const hash = createHash('sha256');
     let size = 0;
-    // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
-    const file = await open(tmp, 'wx', 0o644);
+    // Listened to from the start: the source may fail while the file is being opened.
+    const ended = finished(source);
+    ended.catch(() => {});
+    let file: FileHandle;
+    try {
+      // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
+      file = await open(tmp, 'wx', 0o644);
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
     const queue = new WriteQueue(file.fd, source);
     try {
       source.on('data', (chunk: Buffer) => {
@@ -269,7 +278,7 @@ export class BlobBatch {
         hash.update(chunk);
         queue.add(chunk);
       });
-      await finished(source);
+      await ended;
       await queue.drained();
     } catch (err) {
       source.destroy();

@@ -62,6 +62,10 @@ test('a download is written whole and in order through the write queue, and refu
     throw new Error('connection lost');
   })());
   await assert.rejects(batch.writeDownload(failing, MediaType.ociLayer, expected), /connection lost/);
+  // A source that fails before its first byte, while the file is still being opened.
+  const refused = new Readable({ read() {} });
+  process.nextTick(() => refused.destroy(new Error('refused at once')));
+  await assert.rejects(batch.writeDownload(refused, MediaType.ociLayer, expected), /refused at once/);
   assert.deepEqual((await readdir(batch.dir)).filter((name) => name.startsWith('incoming-')), [], 'nothing half written is left');
   await batch.abort();
 });
