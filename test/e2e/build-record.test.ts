@@ -4,11 +4,11 @@
  * lists, changed, makes the next build a full one again. `--debug` says when a record was reused.
  */
 import assert from 'node:assert/strict';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { removeDir, sealbuildOk, tempDir, tool, writeFiles } from '../helpers/cli.js';
+import { REPO, removeDir, sealbuildOk, tempDir, tool, writeFiles } from '../helpers/cli.js';
 
 const REUSED = 'its result is reused (build record)';
 /** A file changed less than 2 s before a build keeps that build from being recorded (builder/racy.ts). */
@@ -138,4 +138,15 @@ test('a layer cache entry that a --no-cache build pointed at a new layer builds 
   const after = await build(root, ['-t', 'rec/nocache:1', ctx]);
   assert.equal(after.reused, false);
   assert.equal(after.digest, fresh.digest, 'the build takes the RUN layer the cache holds now');
+});
+
+test('a build that reads an image file (examples/hello\'s imageList) is never reused: the file is read every time', async () => {
+  const root = join(work, 'root-example');
+  const ctx = join(work, 'example');
+  await cp(join(REPO, 'examples', 'hello'), ctx, { recursive: true });
+  await sleep(RACY_WAIT_MS);
+  const args = ['-t', 'rec/example:1', '--platform', 'linux/amd64', ctx];
+  const builds = [await build(root, args), await build(root, args), await build(root, args)];
+  assert.deepEqual(builds.map((b) => b.reused), [false, false, false]);
+  assert.equal(new Set(builds.map((b) => b.digest)).size, 1);
 });
