@@ -11,7 +11,7 @@ import type { LayerSink } from './sink.js';
 import { blobLayer, type Layer } from './image-model.js';
 import { findByTarKey, findCompressed, recordByTarKey, recordCompressed, type CompressedKind } from './known-layers.js';
 import { parallelGzip } from './gzip-parallel.js';
-import { tarKey, withDigests, writeTar, type LayerEntry } from './tar-writer.js';
+import { tarKey, withDigests, writeTar, type DigestSink, type LayerEntry } from './tar-writer.js';
 import { teeInspect } from './tee.js';
 import { zstdToFile } from './zstd.js';
 
@@ -27,8 +27,12 @@ export interface WrittenLayer extends Layer {
 export interface LayerOptions<T> {
   mtime: Date;
   compression: LayerCompression;
-  /** Reads a copy of the uncompressed tar while it is written; what it returns comes back as `inspected`. */
-  inspect?: (tar: Readable) => Promise<T>;
+  /**
+   * Reads a copy of the uncompressed tar while it is written; what it returns comes back as
+   * `inspected`. With `learn`, `fileDigest` gives the content digest of a file of the tar (by
+   * its path in the tar) once the writer has learnt it, so the inspector need not hash it again.
+   */
+  inspect?: (tar: Readable, fileDigest: FileDigestOf) => Promise<T>;
   /**
    * For files whose digests the caller does not know and wants: each is hashed as it goes into
    * the tar and its digest put here, by source. The layer is not looked up by diff_id first
@@ -37,6 +41,43 @@ export interface LayerOptions<T> {
   learn?: Map<string, Digest>;
   /** Told the bytes of tar written, as they are (the live progress view). */
   progress?: (bytes: number) => void;
+}
+
+/** A file's content digest by its path in the tar; undefined when the writer does not learn it. */
+export type FileDigestOf = (path: string) => Promise<Digest> | undefined;
+
+/**
+ * The digests the tar writer learns of the entries' files (`sink`, passed on to `learn`), by
+ * path: the inspector's sha256 of a file is that digest, of the very bytes in the tar, and it
+ * waits for it instead of hashing the file a second time. A digest an entry brought along
+ * (LayerEntry.digest) is not used: it was taken before, of a file that may have changed since.
+ */
+function learntDigests(entries: readonly LayerEntry[], learn: Map<string, Digest> | undefined): { of: FileDigestOf; sink?: DigestSink } {
+  if (learn === undefined) return { of: () => undefined };
+  const sources = new Map<string, string>();
+  for (const e of entries) if (e.type === 'file' && e.content === undefined && e.size !== 0 && e.source !== undefined) sources.set(e.path, e.source);
+  const learnt = new Map<string, { digest: Promise<Digest>; resolve: (digest: Digest) => void }>();
+  const waiting = (source: string) => {
+    let entry = learnt.get(source);
+    if (entry === undefined) {
+      let resolve!: (digest: Digest) => void;
+      const digest = new Promise<Digest>((r) => (resolve = r));
+      learnt.set(source, (entry = { digest, resolve }));
+    }
+    return entry;
+  };
+  return {
+    of: (path) => {
+      const source = sources.get(path);
+      return source === undefined ? undefined : waiting(source).digest;
+    },
+    sink: {
+      set: (source, digest) => {
+        learn.set(source, digest);
+        waiting(source).resolve(digest);
+      },
+    },
+  };
 }
 
 /** Compress a layer's tar into a blob of the batch. */
@@ -94,9 +135,11 @@ export async function writeLayer<T = never>(entries: readonly LayerEntry[], opti
   }
   // The tar, then the copy to `inspect`, then (compressed kinds) the diff_id hasher: an
   // uncompressed blob's own digest is its diff_id.
-  const tee = options.inspect && teeInspect(options.inspect);
+  const digests = learntDigests(entries, options.learn);
+  const inspect = options.inspect;
+  const tee = inspect && teeInspect((tar) => inspect(tar, digests.of));
   const diffHasher = kind === 'none' ? undefined : new HashingStream(layerHashPlace());
-  const chain: Readable[] = [writeTar(entries, options.mtime, options.learn), ...(options.progress ? [counter(options.progress)] : []), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
+  const chain: Readable[] = [writeTar(entries, options.mtime, digests.sink), ...(options.progress ? [counter(options.progress)] : []), ...(tee ? [tee.stream] : []), ...(diffHasher ? [diffHasher] : [])];
   const tarOut = chain.at(-1)!;
   const tarDone = chain.length > 1 ? pipeline(chain) : Promise.resolve();
   const blobDone = kind === 'none' ? batch.writeStream(tarOut, MediaType.ociLayer) : COMPRESSORS[kind](tarOut, batch);

@@ -26,6 +26,11 @@ export interface LayerEntry {
   linkname?: string;
 }
 
+/** Where writeTar puts each file's digest it learns (by source), as soon as the file is in the tar. */
+export interface DigestSink {
+  set(source: string, digest: Digest): void;
+}
+
 /** Bump when writeTar makes other bytes of the same entries: keys of the old format then never match. */
 const TAR_FORMAT = 1;
 
@@ -75,7 +80,7 @@ const OUTPUT_CHUNK = 1024 * 1024;
  * headers and 64 KiB reads. With `learn`, each file's digest is taken from the bytes on
  * their way into the tar (a large file's where layerHashPlace says).
  */
-export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: Map<string, Digest>): Readable {
+export function writeTar(entries: readonly LayerEntry[], mtime: Date, learn?: DigestSink): Readable {
   const sorted = [...entries].sort((a, b) => compareEntryPaths(a.path, b.path));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new Error(`duplicate layer entry ${sorted[i]!.path}`);
@@ -139,7 +144,7 @@ async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
   if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
 }
 
-async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: Map<string, Digest> | undefined): Promise<void> {
+async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date, learn: DigestSink | undefined): Promise<void> {
   const header: Partial<Header> & { name: string } = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.type,

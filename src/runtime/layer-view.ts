@@ -9,6 +9,8 @@ import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { memoName, type LayerIdentity } from '../layer/layer-reader.js';
 import type { Layer } from '../layer/image-model.js';
+import type { FileDigestOf } from '../layer/layer-writer.js';
+import { digestHex, type Digest } from '../oci/digest.js';
 import { Records } from '../cache/records.js';
 import type { BlobBatch } from '../store/store.js';
 import { GoBuildInfoFinder } from './go-buildinfo.js';
@@ -68,7 +70,7 @@ export function cleanPath(name: string): string {
  * a tar reader can move on to the next entry. `whole` is false when `body` is only a
  * file's head (a directory view): nothing is hashed then.
  */
-async function inspectBody(path: string, size: number, body: Body, documents: KeptDocuments, whole = true): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive' | 'sha256' | 'sha1' | 'go'>> {
+async function inspectBody(path: string, size: number, body: Body, documents: KeptDocuments, whole = true, knownSha256?: Promise<Digest>): Promise<Pick<PathFacts, 'elf' | 'content' | 'archive' | 'sha256' | 'sha1' | 'go'>> {
   if (path === REGISTRY_IMAGE_PATH) return { archive: await classifyArchive(body) };
   const keep = keepsContent(path, size, documents);
   const wantHead = !keep && isElfChecked(path) && size >= ELF_HEADER_BYTES;
@@ -77,7 +79,8 @@ async function inspectBody(path: string, size: number, body: Body, documents: Ke
   // Every file is hashed from its first byte until it is known not to be listed (not in a
   // bin dir and not ELF): registry blobs and documents cost one chunk's hash at most.
   const listedDir = SBOM_FILE_DIRS.test(path);
-  let hashes: { sha256: Hash; sha1: Hash } | undefined = whole && !path.startsWith('registry/') ? { sha256: createHash('sha256'), sha1: createHash('sha1') } : undefined;
+  // The sha256 is not taken here when the layer writer gives it (the file's digest, learnt as the file went into the tar).
+  let hashes: { sha256?: Hash; sha1: Hash } | undefined = whole && !path.startsWith('registry/') ? { ...(knownSha256 ? {} : { sha256: createHash('sha256') }), sha1: createHash('sha1') } : undefined;
   let magic = Buffer.alloc(0);
   let go: GoBuildInfoFinder | undefined;
   for await (const chunk of body) {
@@ -95,14 +98,14 @@ async function inspectBody(path: string, size: number, body: Body, documents: Ke
         continue;
       }
     }
-    hashes.sha256.update(chunk);
+    hashes.sha256?.update(chunk);
     hashes.sha1.update(chunk);
     go?.push(chunk);
   }
   const out: Pick<PathFacts, 'elf' | 'content' | 'sha256' | 'sha1' | 'go'> = {};
   // An empty file is listed only in a bin dir; a file shorter than the magic is not ELF.
   if (hashes !== undefined && (listedDir || go !== undefined)) {
-    out.sha256 = hashes.sha256.digest('hex');
+    out.sha256 = hashes.sha256 ? hashes.sha256.digest('hex') : digestHex(await knownSha256!);
     out.sha1 = hashes.sha1.digest('hex');
     const info = go?.result();
     if (info) out.go = info;
@@ -152,8 +155,8 @@ async function classifyArchive(body: Body): Promise<ArchiveKind> {
   return names.has('manifest.json') ? 'docker' : 'invalid';
 }
 
-/** The facts of a layer's entries, from its uncompressed tar. */
-async function scanTar(tar: Readable, documents: KeptDocuments): Promise<LayerFacts> {
+/** The facts of a layer's entries, from its uncompressed tar; `fileDigest` (the layer writer's) spares hashing files whose digest it knows. */
+async function scanTar(tar: Readable, documents: KeptDocuments, fileDigest?: FileDigestOf): Promise<LayerFacts> {
   const facts: LayerFacts = { version: 4, entries: {}, removed: [], opaque: [] };
   const reader = extract();
   reader.on('entry', (header, body, next) => {
@@ -172,7 +175,7 @@ async function scanTar(tar: Readable, documents: KeptDocuments): Promise<LayerFa
     const entry: PathFacts = { type, mode: (header.mode ?? 0) & 0o7777, size: header.size ?? 0 };
     if (header.linkname) entry.linkname = type === 'link' ? cleanPath(header.linkname) : header.linkname;
     const stream = body as unknown as Body;
-    const inspected = type === 'file' ? inspectBody(path, entry.size, stream, documents) : drain(stream).then(() => ({}));
+    const inspected = type === 'file' ? inspectBody(path, entry.size, stream, documents, true, fileDigest?.(path)) : drain(stream).then(() => ({}));
     inspected.then((more) => {
       facts.entries[path] = { ...entry, ...more };
       next();
@@ -256,7 +259,7 @@ export class LayerFactsMemo {
   }
 
   /** writeLayer's inspector: the facts of a tar being written. */
-  readonly scanTar = (tar: Readable): Promise<LayerFacts> => scanTar(tar, this.documents);
+  readonly scanTar = (tar: Readable, fileDigest?: FileDigestOf): Promise<LayerFacts> => scanTar(tar, this.documents, fileDigest);
 
   /** The facts of the tar of `entries` without reading it, when they tell all (factsOfEntries). */
   ofEntries(entries: readonly LayerEntry[]): Promise<LayerFacts | undefined> {

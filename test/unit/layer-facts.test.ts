@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { registryLayout } from '../../src/airgap/registry-layout.js';
 import { IMAGES_LOCK_PATH, isImageDocument } from '../../src/airgap/documents.js';
 import { writeTar, type LayerEntry } from '../../src/layer/tar-writer.js';
-import { sha256Digest } from '../../src/oci/digest.js';
+import { writeLayer } from '../../src/layer/layer-writer.js';
+import { sha256Digest, type Digest } from '../../src/oci/digest.js';
+import { Store } from '../../src/store/store.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { checkLayerFacts, type LayerFacts } from '../../src/runtime/layer-facts.js';
 import { LayerFactsMemo } from '../../src/runtime/layer-view.js';
@@ -87,6 +90,44 @@ test('the registry/ layer: facts from its entries are the facts a scan of its ta
 
     // A binary from disk outside registry/ is looked inside (ELF header, SBOM hashes): no shortcut.
     assert.equal(await memo.ofEntries([...entries, { path: 'bin/tool', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 300 * 1024, source: blob }]), undefined);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+// A layer the build writes is scanned as its tar streams past, and a file's sha256 is the digest
+// the tar writer learns of the same bytes (LayerOptions.learn): the scan takes it from there
+// instead of hashing the file again. The facts must be those a scan of the tar alone finds.
+test('the facts of a layer written with learnt digests are those a scan of its tar finds', async () => {
+  const dir = await tempDir();
+  try {
+    const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), randomBytes(3 * 1024 * 1024)]);
+    const files: [string, Buffer][] = [
+      ['bin/tool', elf],
+      ['bin/script.sh', Buffer.from('#!/bin/sh\necho hi\n')],
+      ['usr/lib/libx.so', elf.subarray(0, 100 * 1024)],
+      ['etc/config.yaml', Buffer.from('a: 1\n')],
+    ];
+    const entries: LayerEntry[] = [];
+    for (const [path, content] of files) {
+      const source = join(dir, path.replaceAll('/', '_'));
+      await writeFile(source, content);
+      entries.push({ path, type: 'file', mode: 0o755, uid: 0, gid: 0, size: content.length, source });
+    }
+    const memo = new LayerFactsMemo(dir, () => false);
+    const store = await Store.open(join(dir, 'store'));
+    const batch = await store.beginBatch();
+    const learn = new Map<string, Digest>();
+    for (const compression of ['none', 'zstd'] as const) {
+      const layer = await writeLayer(entries, { mtime: new Date(0), compression, inspect: memo.scanTar, learn }, batch);
+      const scanned = await memo.scanTar(writeTar(entries, new Date(0)));
+      assert.equal(JSON.stringify(layer.inspected), JSON.stringify(scanned), compression);
+      for (const [path, content] of files.slice(0, 3)) {
+        assert.equal(layer.inspected!.entries[path]!.sha256, createHash('sha256').update(content).digest('hex'), `${compression} ${path}`);
+        assert.equal(layer.inspected!.entries[path]!.sha1, createHash('sha1').update(content).digest('hex'), `${compression} ${path}`);
+      }
+    }
+    await batch.abort();
   } finally {
     await removeDir(dir);
   }
