@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { cp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -149,4 +151,24 @@ test('a build that reads an image file (examples/hello\'s imageList) is never re
   const builds = [await build(root, args), await build(root, args), await build(root, args)];
   assert.deepEqual(builds.map((b) => b.reused), [false, false, false]);
   assert.equal(new Set(builds.map((b) => b.digest)).size, 1);
+});
+
+test('a build that downloads an ADD URL is never reused: a changed download changes the image', async () => {
+  let body = 'v1\n';
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const root = join(work, 'root-url');
+    const ctx = await context('url', ['FROM scratch', 'COPY bin/ /bin/', `ADD http://127.0.0.1:${port}/file.txt /etc/file.txt`]);
+    const args = ['-t', 'rec/url:1', ctx];
+    const builds = [await build(root, args), await build(root, args), await build(root, args)];
+    assert.deepEqual(builds.map((b) => b.reused), [false, false, false]);
+    assert.equal(new Set(builds.map((b) => b.digest)).size, 1);
+    body = 'v2\n';
+    const changed = await build(root, args);
+    assert.notEqual(changed.digest, builds[0]!.digest);
+  } finally {
+    server.close();
+  }
 });
