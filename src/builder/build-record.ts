@@ -80,6 +80,7 @@ export class BuildRecord implements InputObserver {
   private outside: string | undefined;
   /** The context walked before the build read any of it: its digest, and whether any file was changed too recently to trust. */
   private context: { digest: string; racy: boolean } | undefined;
+  private walked = false;
 
   private constructor(
     private readonly records: Records<RecordData>,
@@ -131,7 +132,8 @@ export class BuildRecord implements InputObserver {
     const record = await this.records.read(this.key);
     if (record === undefined) return undefined;
     this.context = walkContext(this.contextRoot);
-    if (this.context.digest !== record.context) return undefined;
+    this.walked = true;
+    if (this.context?.digest !== record.context) return undefined;
     const store = await Store.open(storeRoot);
     return withBuildLease(store, async () => {
       for (const [name, digest] of record.tags) if ((await store.resolveTag(name))?.digest !== digest) return undefined;
@@ -147,7 +149,7 @@ export class BuildRecord implements InputObserver {
 
   /** Walks the context now, before the build reads it, unless replay() did. */
   beforeBuild(reporter: Reporter): void {
-    this.context ??= walkContext(this.contextRoot);
+    if (!this.walked) this.context = walkContext(this.contextRoot);
     for (const name of REPLAYED) tap(reporter, name, (args) => this.log.push([name, args]));
     for (const name of WORKING) tap(reporter, name, () => this.external('a step did work'));
   }
@@ -190,9 +192,19 @@ export class BuildRecord implements InputObserver {
  * the stat cache's identity), hashed into one digest. Directories are listed, so an added or
  * removed file changes it. Ignore files are context files like any other. `racy`: some file
  * changed within RACY_MS of now, so a write in the same timestamp tick after the build reads
- * it could go unseen (builder/racy.ts): such a build is not recorded.
+ * it could go unseen (builder/racy.ts): such a build is not recorded. Undefined when some part
+ * cannot be read (a directory only root may list, ignored by the build): no record then, and
+ * the build goes on as it would without one.
  */
-function walkContext(root: string): { digest: string; racy: boolean } {
+function walkContext(root: string): { digest: string; racy: boolean } | undefined {
+  try {
+    return walkContextOrThrow(root);
+  } catch {
+    return undefined;
+  }
+}
+
+function walkContextOrThrow(root: string): { digest: string; racy: boolean } {
   const started = Date.now();
   const paths: string[] = [];
   // Six numbers per entry, hashed as bytes: formatting them as text was a third of this walk's time.
