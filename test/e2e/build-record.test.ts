@@ -172,3 +172,15 @@ test('a build that downloads an ADD URL is never reused: a changed download chan
     server.close();
   }
 });
+
+test('a build with a chart is never reused: what helm renders (or whether helm is installed) is not an input it can check', async () => {
+  const root = join(work, 'root-chart');
+  const ctx = await context('chart', ['FROM scratch', 'COPY charts/ /charts/'], {
+    'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\n',
+    'charts/web/values.yaml': 'replicas: 1\n',
+  });
+  const args = ['-t', 'rec/chart:1', ctx];
+  const builds = [await build(root, args), await build(root, args), await build(root, args)];
+  assert.deepEqual(builds.map((b) => b.reused), [false, false, false]);
+  assert.equal(new Set(builds.map((b) => b.digest)).size, 1);
+});
