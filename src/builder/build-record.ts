@@ -11,7 +11,7 @@ import { withBuildLease } from '../store/gc.js';
 import { readTarget } from '../store/image.js';
 import { Store } from '../store/store.js';
 import type { Reporter } from '../util/reporter.js';
-import type { BuildOptions } from './options.js';
+import type { BuildOptions, BuildRecorder } from './options.js';
 import { findKubefile, type ReadKubefile } from './kubefile-source.js';
 import { RACY_MS } from './racy.js';
 
@@ -44,16 +44,6 @@ export type BuildRequest = Pick<BuildOptions, 'contextDir' | 'kubefile' | 'tags'
   imageType: string;
 };
 
-/** What a build reports it depended on, as it goes (BuildOptions.observer). */
-export interface InputObserver {
-  /** A store tag the build resolved to `digest` and used. */
-  resolved(name: string, digest: Digest): void;
-  /** The build depended on something no record can check (a registry, a URL, helm): no record. */
-  external(why: string): void;
-  /** A layer cache entry the build used, and its blob. */
-  cacheEntry(keyHex: string, blob: Descriptor): void;
-}
-
 /** Reporter calls a cached build makes, replayed on a hit; any other call means it did work. */
 const REPLAYED = ['step', 'cached', 'info', 'warn', 'output'] as const;
 const WORKING = ['layer', 'layerWritten', 'transfer'] as const;
@@ -73,7 +63,7 @@ type RecordData = z.infer<typeof RecordSchema>;
 const LayerEntrySchema = z.looseObject({ layer: z.looseObject({ digest: z.string() }) });
 
 /** One build's record: looked up before the build, written after it when the build was recordable. */
-export class BuildRecord implements InputObserver {
+export class BuildRecord implements BuildRecorder {
   private readonly tags = new Map<string, Digest>();
   private readonly entries = new Map<string, Descriptor>();
   private readonly log: RecordData['log'] = [];

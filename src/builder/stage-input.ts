@@ -1,4 +1,4 @@
-import type { InputObserver } from './build-record.js';
+import type { BuildRecorder } from './options.js';
 import type { LayerCompression } from '../layer/layer-writer.js';
 import type { Stage } from '../kubefile/instructions.js';
 import type { Platform } from '../oci/platform.js';
@@ -52,5 +52,5 @@ export interface StageBuildInput {
   /** Takes the stage's workspace, to remove it when the build ends. */
   track: (workspace: Workspace) => void;
   /** Told of inputs no build record can check (a URL download). */
-  record?: InputObserver | undefined;
+  record?: BuildRecorder | undefined;
 }
