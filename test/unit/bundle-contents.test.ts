@@ -37,11 +37,10 @@ test('the bin is one file: --version reads no other module, and it prints the ve
   assert.equal(direct.stdout, `${version}\n`);
 });
 
-test('the bin keeps Node from reading NODE_EXTRA_CA_CERTS at start (90 ms here); TLS reads it when it connects', () => {
+test('the bin keeps Node 20 from reading NODE_EXTRA_CA_CERTS at start (90 ms here); TLS reads it when it connects', () => {
+  // Node 20 warns about an unreadable file at start (`node BIN --version` does), so with the
+  // variable passed on to Node this fails there; Node 24 reads the file on first TLS use itself.
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(REPO, 'no-such-ca-bundle.pem') };
-  // Node itself warns about an unreadable file at start: the run through `node BIN` shows it does.
-  const byNode = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env });
-  assert.match(byNode.stderr, /no-such-ca-bundle\.pem/);
   const direct = spawnSync(CLI, ['--version'], { encoding: 'utf8', env });
   assert.equal(direct.status, 0, direct.stderr);
   assert.equal(direct.stderr, '');
