@@ -11,7 +11,8 @@ let shebang: { env: string; words: string[] } | undefined;
 /**
  * The command line that runs `sealbuild ARGS` as the installed bin does, on this process's
  * Node: the kernel runs the bin's shebang (`#!/usr/bin/env -S WORDS`) as `env '-S WORDS' BIN
- * ARGS`; this does the same with `node` in WORDS made this Node, and `nodeFlags` after its flags.
+ * ARGS`; this does the same with `node` in WORDS made this Node, and `nodeFlags` after its flags
+ * (env puts the arguments that follow the -S string after its words).
  */
 export function cliCommand(args: string[], nodeFlags: string[] = []): [string, string[]] {
   if (!shebang) {
@@ -20,7 +21,8 @@ export function cliCommand(args: string[], nodeFlags: string[] = []): [string, s
     if (!parsed || !parsed[2]!.split(/\s+/).includes('node')) throw new Error(`${CLI}: its first line is not \`#!/usr/bin/env -S … node …\`: ${line}`);
     shebang = { env: parsed[1]!, words: parsed[2]!.split(/\s+/).map((w) => (w === 'node' ? process.execPath : w)) };
   }
-  return [shebang.env, [`-S ${[...shebang.words, ...nodeFlags].join(' ')}`, CLI, ...args]];
+  // After the -S string, not in it: env -S would strip the quotes of a flag such as --import data:…'node:os'….
+  return [shebang.env, [`-S ${shebang.words.join(' ')}`, ...nodeFlags, CLI, ...args]];
 }
 /** The repository root (tests are compiled to dist/test/). */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
