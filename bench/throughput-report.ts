@@ -1,3 +1,5 @@
+import { GZIP_LEVEL } from '../src/layer/gzip-level.js';
+import { ZSTD_LEVEL } from '../src/layer/zstd.js';
 import { median } from './measure.js';
 import type { Outcome } from './scenarios.js';
 import type { Workload } from './workload.js';
@@ -65,6 +67,8 @@ Written by \`npm run bench\` (bench/main.ts, bench/throughput-report.ts) on ${ma
 **load average ${machine.loadAtStart} at the start and ${loadAtEnd} at the end** on ${cores} cores (a figure taken
 under load above ${cores / 2} is not comparable). Each sealbuild build starts from an empty store with \`--no-cache\`;
 the tools read the context as one tar (GNU tar, sorted), already in the page cache. Times are wall-clock medians.
+sealbuild compresses at gzip level ${GZIP_LEVEL} and zstd level ${ZSTD_LEVEL}; the tools run at the levels issue 16 names
+(pigz's default 6, \`zstd -3\`), which compress a little smaller and cost more CPU.
 
 ${parts.map((p) => `- ${p}`).join('\n')}
 
