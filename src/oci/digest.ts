@@ -1,9 +1,9 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { UserError } from '../util/errors.js';
-import { ThreadedHash, type HashPlace } from '../util/hash-threads.js';
+import { streamHash, type HashPlace, type StreamHash } from '../util/hash-threads.js';
 
 export type Digest = `sha256:${string}`;
 
@@ -58,31 +58,23 @@ export function shortDigest(digest: Digest): string {
  * (no copy, no messages: less CPU in all, more on this thread).
  */
 export class HashingStream extends Transform {
-  private readonly hash: ThreadedHash | Hash;
+  private readonly hash: StreamHash;
   private result: Digest | undefined;
   size = 0;
 
   constructor(place: HashPlace = 'thread') {
     super();
-    this.hash = place === 'thread' ? new ThreadedHash() : createHash('sha256');
+    this.hash = streamHash(place);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.size += chunk.length;
-    if (!(this.hash instanceof ThreadedHash)) {
-      this.hash.update(chunk);
-      return done(null, chunk);
-    }
     const wait = this.hash.update(chunk);
     if (wait === undefined) done(null, chunk);
     else wait.then(() => done(null, chunk), done);
   }
 
   override _flush(done: TransformCallback): void {
-    if (!(this.hash instanceof ThreadedHash)) {
-      this.result = `sha256:${this.hash.digest('hex')}`;
-      return done();
-    }
     this.hash.digest().then((digest) => {
       this.result = digest;
       done();
@@ -90,7 +82,7 @@ export class HashingStream extends Transform {
   }
 
   override _destroy(err: Error | null, done: (err: Error | null) => void): void {
-    if (this.result === undefined && this.hash instanceof ThreadedHash) this.hash.abandon();
+    if (this.result === undefined) this.hash.abandon();
     done(err);
   }
 

@@ -19,6 +19,28 @@ export function layerHashPlace(): HashPlace {
   return availableParallelism() > 2 ? 'thread' : 'here';
 }
 
+/**
+ * A sha256 fed chunk by chunk, wherever it runs. update() returns a promise when the caller
+ * must wait before the next update and before reusing `chunk`; digest() completes it;
+ * abandon() gives up an unfinished one.
+ */
+export interface StreamHash {
+  update(chunk: Buffer): Promise<void> | undefined;
+  digest(): Promise<`sha256:${string}`>;
+  abandon(): void;
+}
+
+/** A StreamHash at `place`: a ThreadedHash, or createHash on the caller's thread. */
+export function streamHash(place: HashPlace): StreamHash {
+  if (place === 'thread') return new ThreadedHash();
+  const hash = createHash('sha256');
+  return {
+    update: (chunk) => void hash.update(chunk),
+    digest: async () => `sha256:${hash.digest('hex')}`,
+    abandon: () => {},
+  };
+}
+
 /** Bytes handed to a hash thread at once: big enough that messaging costs nothing next to hashing. */
 const STAGE_SIZE = 1024 * 1024;
 /** Stages of one hash in flight: while they are, update() asks the caller to wait (bounded memory). */
@@ -75,7 +97,7 @@ interface Sender {
  * buffer); a hash smaller than one stage never leaves the main thread. Same digest as
  * createHash('sha256') of the same bytes.
  */
-export class ThreadedHash {
+export class ThreadedHash implements StreamHash {
   private stage: Buffer | undefined;
   private filled = 0;
   private readonly free: Buffer[] = [];
