@@ -231,7 +231,7 @@ async function writeSniffed(batch: BlobBatch, source: Readable, expected: { dige
   const { stream, result } = teeInspect((copy) => sniffLayer(copy, { digest: expected.digest, owner: file }));
   pipeline(source, stream).catch(() => {});
   // Both settle before the batch may be aborted: the write must not go on into a removed dir.
-  const [written, read] = await Promise.allSettled([batch.writeStream(stream, 'application/octet-stream', expected), result]);
+  const [written, read] = await Promise.allSettled([batch.writeStream(stream, 'application/octet-stream', { expected }), result]);
   if (written.status === 'rejected') throw written.reason;
   if (read.status === 'rejected') throw read.reason;
   sniffed.set(expected.digest, read.value);

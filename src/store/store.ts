@@ -1,17 +1,17 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
-import { HashingStream, digestHex, sha256Digest, type Digest } from '../oci/digest.js';
+import { digestHex, sha256Digest, type Digest } from '../oci/digest.js';
 import { Annotation, MediaType } from '../oci/media-types.js';
 import { IndexSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { streamHash, type HashPlace } from '../util/hash-threads.js';
 import { withLock } from './lock.js';
 import { WriteQueue } from './write-queue.js';
 
@@ -222,21 +222,59 @@ export class BlobBatch {
   }
 
   /**
-   * Streams a blob to the batch while hashing it. With `expected`, a blob whose digest or
-   * size differ is refused (nothing staged).
+   * Streams a blob into the batch. Each chunk is hashed where `hash` says (a hash thread by
+   * default, beside a build's busy main thread; 'here' for a download, which is most of what
+   * a pull's process does) and written from the buffer it came in, chunks queued meanwhile
+   * going down in one writev (WriteQueue), with no stream between. With `expected`, a blob
+   * whose digest or size differ is refused (nothing staged).
    */
-  async writeStream(source: Readable, mediaType: string, expected?: { digest: Digest; size: number }): Promise<Descriptor> {
+  async writeStream(source: Readable, mediaType: string, options: { expected?: { digest: Digest; size: number }; hash?: HashPlace } = {}): Promise<Descriptor> {
     const tmp = join(this.dir, `incoming-${this.incoming++}`);
-    const hasher = new HashingStream();
-    // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    const hash = streamHash(options.hash ?? 'thread');
+    let size = 0;
+    // Listened to from the start: the source may fail while the file is being opened.
+    const ended = finished(source);
+    ended.catch(() => {});
+    let file: FileHandle;
     try {
-      await pipeline(source, hasher, out);
+      // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
+      file = await open(tmp, 'wx', 0o644);
     } catch (err) {
+      source.destroy();
+      hash.abandon();
+      throw err;
+    }
+    const queue = new WriteQueue(file.fd, source);
+    let digest: Digest;
+    try {
+      source.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        let hashed: Promise<void> | undefined;
+        try {
+          hashed = hash.update(chunk);
+        } catch (err) {
+          // The hash thread failed: the source's error ends the write below.
+          source.destroy(err as Error);
+          return;
+        }
+        queue.add(chunk);
+        // A hash thread several stages behind: no next chunk until it has taken this one.
+        if (hashed !== undefined) queue.pauseUntil(hashed);
+      });
+      await ended;
+      await queue.drained();
+      digest = await hash.digest();
+    } catch (err) {
+      source.destroy();
+      hash.abandon();
+      // The fd must not close under a write still running: its number could be reused meanwhile.
+      await queue.stopped();
+      await file.close();
       await rm(tmp, { force: true });
       throw err;
     }
-    return this.adoptChecked(tmp, hasher.digest(), hasher.size, mediaType, expected);
+    await file.close();
+    return this.adoptChecked(tmp, digest, size, mediaType, options.expected);
   }
 
   /** Adopts a written file, unless it differs from `expected` (then it is removed and refused). */
@@ -249,48 +287,6 @@ export class BlobBatch {
     }
     await this.adopt(tmp, digest, size);
     return { mediaType, digest, size };
-  }
-
-  /**
-   * writeStream for a download (a pull's blob), which is most of what its process does: each
-   * chunk is hashed on the main thread as it arrives and written from the same buffer, chunks
-   * queued meanwhile going down in one writev, with no stream between. A build keeps
-   * writeStream, whose hashing runs on a thread beside its busy main thread.
-   */
-  async writeDownload(source: Readable, mediaType: string, expected: { digest: Digest; size: number }): Promise<Descriptor> {
-    const tmp = join(this.dir, `incoming-${this.incoming++}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    // Listened to from the start: the source may fail while the file is being opened.
-    const ended = finished(source);
-    ended.catch(() => {});
-    let file: FileHandle;
-    try {
-      // No fsync (see commit()): a blob is whole once renamed, which is what a killed process needs.
-      file = await open(tmp, 'wx', 0o644);
-    } catch (err) {
-      source.destroy();
-      throw err;
-    }
-    const queue = new WriteQueue(file.fd, source);
-    try {
-      source.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        hash.update(chunk);
-        queue.add(chunk);
-      });
-      await ended;
-      await queue.drained();
-    } catch (err) {
-      source.destroy();
-      // The fd must not close under a write still running: its number could be reused meanwhile.
-      await queue.stopped();
-      await file.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await file.close();
-    return this.adoptChecked(tmp, `sha256:${hash.digest('hex')}`, size, mediaType, expected);
   }
 
   async writeBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {

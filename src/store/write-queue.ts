@@ -6,13 +6,15 @@ const WRITE_QUEUE_BYTES = 1024 * 1024;
 /**
  * Writes a stream's chunks to `fd` in order, one writev at a time of whatever queued while the
  * last was on its way (fewer system calls than a write per 64 KiB chunk, and no copy): at most
- * WRITE_QUEUE_BYTES wait, the source pausing above that. drained() settles once everything
- * added is written, or with the first write error (the source is then destroyed).
+ * WRITE_QUEUE_BYTES wait, the source pausing above that, and while another consumer of its
+ * chunks asks (pauseUntil). drained() settles once everything added is written, or with the
+ * first error (the source is then destroyed).
  */
 export class WriteQueue {
   private queued: Buffer[] = [];
   private queuedBytes = 0;
   private writing = false;
+  private holds = 0;
   private failure: Error | undefined;
   private onIdle: (() => void) | undefined;
 
@@ -27,6 +29,22 @@ export class WriteQueue {
     this.queuedBytes += chunk.length;
     if (this.queuedBytes >= WRITE_QUEUE_BYTES) this.source.pause();
     this.next();
+  }
+
+  /** Keeps the source paused until `ready` settles; its rejection fails the queue. */
+  pauseUntil(ready: Promise<void>): void {
+    this.holds += 1;
+    this.source.pause();
+    ready.then(
+      () => {
+        this.holds -= 1;
+        this.next();
+      },
+      (err: Error) => {
+        this.holds -= 1;
+        this.fail(err);
+      },
+    );
   }
 
   drained(): Promise<void> {
@@ -53,7 +71,7 @@ export class WriteQueue {
   private next(): void {
     if (this.writing) return;
     if (this.failure || this.queued.length === 0) {
-      if (!this.failure && this.source.isPaused()) this.source.resume();
+      if (!this.failure && this.holds === 0 && this.source.isPaused()) this.source.resume();
       this.idle();
       return;
     }
@@ -62,6 +80,12 @@ export class WriteQueue {
     this.queuedBytes = 0;
     this.writing = true;
     this.write(buffers);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.source.destroy(err);
+    this.idle();
   }
 
   private idle(): void {
@@ -75,9 +99,7 @@ export class WriteQueue {
     writev(this.fd, buffers, (err, written) => {
       if (err) {
         this.writing = false;
-        this.failure = err;
-        this.source.destroy(err);
-        this.idle();
+        this.fail(err);
         return;
       }
       const rest = afterBytes(buffers, written);

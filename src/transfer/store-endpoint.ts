@@ -37,6 +37,6 @@ export class StoreSink implements BlobSink {
   }
 
   async receive(blob: Descriptor, source: BlobSource, onBytes: (n: number) => void): Promise<void> {
-    await this.batch.writeDownload(source.openBlob(blob.digest, blob.size, onBytes), blob.mediaType, { digest: blob.digest, size: blob.size });
+    await this.batch.writeStream(source.openBlob(blob.digest, blob.size, onBytes), blob.mediaType, { expected: { digest: blob.digest, size: blob.size }, hash: 'here' });
   }
 }

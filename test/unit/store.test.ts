@@ -37,38 +37,41 @@ test('a committed batch moves its blobs into the layout; an aborted one leaves n
 test('a blob that does not match its expected digest is refused and not staged', async () => {
   const batch = await store.beginBatch();
   await assert.rejects(
-    batch.writeStream(Readable.from([Buffer.from('tampered')]), MediaType.ociLayer, { digest: sha256Digest('original'), size: 8 }),
+    batch.writeStream(Readable.from([Buffer.from('tampered')]), MediaType.ociLayer, { expected: { digest: sha256Digest('original'), size: 8 } }),
     /does not match its descriptor/,
   );
   await batch.commit();
   assert.equal(await store.hasBlob(sha256Digest('tampered')), false);
 });
 
-test('a download is written whole and in order through the write queue, and refused when it differs', async () => {
-  // 5 MiB in uneven chunks: more than the queue holds, so the source is paused and resumed.
-  const content = randomBytes(5 * 1024 * 1024 + 123);
-  const chunks = (): Readable => Readable.from((function* () {
-    for (let at = 0, n = 1; at < content.length; at += n, n = (n * 7919) % 200_000 + 1) yield content.subarray(at, at + n);
-  })());
-  const batch = await store.beginBatch();
-  const expected = { digest: sha256Digest(content), size: content.length };
-  const desc = await batch.writeDownload(chunks(), MediaType.ociLayer, expected);
-  assert.deepEqual(desc, { mediaType: MediaType.ociLayer, ...expected });
-  assert.ok((await readFile(batch.pathOf(desc.digest))).equals(content), 'the staged file holds the bytes in order');
-  await assert.rejects(batch.writeDownload(chunks(), MediaType.ociLayer, { digest: sha256Digest('other'), size: content.length }), /does not match its descriptor/);
+for (const hash of ['here', 'thread'] as const) {
+  test(`a blob hashed ${hash} is written whole and in order through the write queue, and refused when it differs`, async () => {
+    // 5 MiB in uneven chunks: more than the queue holds (and, on a thread, more than the hash's
+    // stages in flight), so the source is paused and resumed.
+    const content = randomBytes(5 * 1024 * 1024 + 123);
+    const chunks = (): Readable => Readable.from((function* () {
+      for (let at = 0, n = 1; at < content.length; at += n, n = (n * 7919) % 200_000 + 1) yield content.subarray(at, at + n);
+    })());
+    const batch = await store.beginBatch();
+    const expected = { digest: sha256Digest(content), size: content.length };
+    const desc = await batch.writeStream(chunks(), MediaType.ociLayer, { expected, hash });
+    assert.deepEqual(desc, { mediaType: MediaType.ociLayer, ...expected });
+    assert.ok((await readFile(batch.pathOf(desc.digest))).equals(content), 'the staged file holds the bytes in order');
+    await assert.rejects(batch.writeStream(chunks(), MediaType.ociLayer, { expected: { digest: sha256Digest('other'), size: content.length }, hash }), /does not match its descriptor/);
 
-  const failing = Readable.from((async function* () {
-    yield content.subarray(0, 3 * 1024 * 1024);
-    throw new Error('connection lost');
-  })());
-  await assert.rejects(batch.writeDownload(failing, MediaType.ociLayer, expected), /connection lost/);
-  // A source that fails before its first byte, while the file is still being opened.
-  const refused = new Readable({ read() {} });
-  process.nextTick(() => refused.destroy(new Error('refused at once')));
-  await assert.rejects(batch.writeDownload(refused, MediaType.ociLayer, expected), /refused at once/);
-  assert.deepEqual((await readdir(batch.dir)).filter((name) => name.startsWith('incoming-')), [], 'nothing half written is left');
-  await batch.abort();
-});
+    const failing = Readable.from((async function* () {
+      yield content.subarray(0, 3 * 1024 * 1024);
+      throw new Error('connection lost');
+    })());
+    await assert.rejects(batch.writeStream(failing, MediaType.ociLayer, { expected, hash }), /connection lost/);
+    // A source that fails before its first byte, while the file is still being opened.
+    const refused = new Readable({ read() {} });
+    process.nextTick(() => refused.destroy(new Error('refused at once')));
+    await assert.rejects(batch.writeStream(refused, MediaType.ociLayer, { expected, hash }), /refused at once/);
+    assert.deepEqual((await readdir(batch.dir)).filter((name) => name.startsWith('incoming-')), [], 'nothing half written is left');
+    await batch.abort();
+  });
+}
 
 test('concurrent tag updates never lose each other', async () => {
   const batch = await store.beginBatch();
@@ -119,7 +122,7 @@ test('a blob of the store cut short (blob data is not fsynced) is written again,
   assert.equal(await store.hasBlob(desc.digest, desc.size), false, 'the wrong size is not the blob');
 
   const again = await store.beginBatch();
-  await again.writeStream(Readable.from([content]), MediaType.ociLayer, { digest: desc.digest, size: desc.size });
+  await again.writeStream(Readable.from([content]), MediaType.ociLayer, { expected: { digest: desc.digest, size: desc.size } });
   assert.equal(again.has(desc.digest), true, 'staged, not dropped as already stored');
   await again.commit();
   assert.deepEqual(await readFile(store.blobPath(desc.digest)), content);
