@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { CompressedRecordSchema, LayerKeyRecordSchema } from '../cache/blob-records.js';
 import { Records, type Keyspace } from '../cache/records.js';
@@ -50,7 +49,8 @@ function bareDescriptor(d: Descriptor): Descriptor {
 async function find<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType<R>, key: string, blobOf: (record: R) => { digest: string; size: number }): Promise<R | undefined> {
   for (const root of [batch.dir, batch.store.root]) {
     const found = await new Records(root, keyspace, schema).read(key);
-    if (found !== undefined && (await isWhole(batch, blobOf(found)))) return found;
+    const blob = found === undefined ? undefined : blobOf(found);
+    if (blob !== undefined && (await batch.hasBlob(blob.digest as Digest, blob.size))) return found;
   }
   return undefined;
 }
@@ -58,8 +58,4 @@ async function find<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType<R
 async function record<R>(batch: LayerSink, keyspace: Keyspace, schema: z.ZodType<R>, key: string, value: R): Promise<void> {
   await new Records(batch.dir, keyspace, schema).write(key, value);
   batch.onCommit(() => new Records(batch.store.root, keyspace, schema).write(key, value));
-}
-
-async function isWhole(batch: LayerSink, blob: { digest: string; size: number }): Promise<boolean> {
-  return stat(batch.pathOf(blob.digest as Digest)).then((s) => s.size === blob.size, () => false);
 }

@@ -13,6 +13,8 @@ export interface LayerSink {
   readonly store: { readonly root: string };
   /** Where a blob of the batch or of the store can be read. */
   pathOf(digest: Digest): string;
+  /** Whether the batch or the store holds the blob, whole. */
+  hasBlob(digest: Digest, size: number): Promise<boolean>;
   /** Runs `action` once the batch's blobs are in the store. */
   onCommit(action: () => Promise<void>): void;
   /** Takes a complete file of `size` bytes already in `dir` into the batch as the blob `digest` (renamed, not copied). */

@@ -56,14 +56,14 @@ async function load(store: Store, file: string, check?: LoadCheck): Promise<Load
   const batch = await store.beginBatch();
   try {
     const sniffed: Sniffed = new Map();
-    const { index, blobs } = isDir ? await readLayoutDir(store, file, batch, sniffed) : await readBundle(file, batch, sniffed);
+    const { index, blobs } = isDir ? await readLayoutDir(file, batch, sniffed) : await readBundle(file, batch, sniffed);
     const images: LoadedImage[] = [];
     const since = index.annotations?.[Annotation.bundleSince];
     const attachments = bundleAttachments(index, file);
-    for (const attachment of attachments) await requirePresent(store, batch, attachment.descriptor, { file, since: undefined, image: attachment.name, sniffed });
+    for (const attachment of attachments) await requirePresent(batch, attachment.descriptor, { file, since: undefined, image: attachment.name, sniffed });
     for (const entry of index.manifests) {
       const name = entry.annotations?.[Annotation.refName];
-      await requirePresent(store, batch, entry, { file, since, image: name ?? entry.digest, sniffed });
+      await requirePresent(batch, entry, { file, since, image: name ?? entry.digest, sniffed });
       if (name === undefined) continue;
       const { [Annotation.refName]: _, ...rest } = entry.annotations ?? {};
       const descriptor: Descriptor = { ...entry };
@@ -117,7 +117,7 @@ function tagName(name: string, file: string): string {
  * no SHA256SUMS, but every blob an image reaches is named by its digest and size, so each is
  * checked as it streams into the batch. Blobs no image reaches are not read.
  */
-async function readLayoutDir(store: Store, dir: string, batch: BlobBatch, sniffed: Sniffed): Promise<{ index: ImageIndex; blobs: Digest[] }> {
+async function readLayoutDir(dir: string, batch: BlobBatch, sniffed: Sniffed): Promise<{ index: ImageIndex; blobs: Digest[] }> {
   const small = async (name: string): Promise<Buffer> => readFile(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(`${dir}: no ${name} (${err.code ?? err.message})`, { hint: 'give an OCI layout directory (sealbuild save --format oci-dir) or an archive written by `sealbuild save`' });
   });
@@ -127,7 +127,7 @@ async function readLayoutDir(store: Store, dir: string, batch: BlobBatch, sniffe
   const copy = async (d: Descriptor): Promise<void> => {
     if (blobs.includes(d.digest)) return;
     blobs.push(d.digest);
-    if (!batch.has(d.digest) && !(await store.hasBlob(d.digest))) {
+    if (!(await batch.hasBlob(d.digest))) {
       const path = join(dir, 'blobs', 'sha256', digestHex(d.digest));
       await access(path).catch(() => {
         throw new UserError(`${dir}: blob ${d.digest} (${d.mediaType}) is referenced but not in the layout`, { hint: 'the layout is incomplete; save it again' });
@@ -274,10 +274,10 @@ interface Presence {
  * store, and every layer is what its config says (checkLayers): a bundle must never leave a tag
  * pointing at an image that cannot be read, or at one whose config lies.
  */
-async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descriptor, presence: Presence): Promise<void> {
+async function requirePresent(batch: BlobBatch, descriptor: Descriptor, presence: Presence): Promise<void> {
   const { file, since } = presence;
   const need = async (d: Descriptor): Promise<void> => {
-    if (batch.has(d.digest) || (await store.hasBlob(d.digest))) return;
+    if (await batch.hasBlob(d.digest)) return;
     // A delta bundle (`save --since`) leaves out its base's blobs: the base must be loaded first.
     if (since !== undefined) throw new UserError(`${file}: a delta bundle that needs ${since} in the store (blob ${d.digest} is missing)`, { hint: 'load the bundle of that image first, then this one' });
     throw new UserError(`${file}: blob ${d.digest} (${d.mediaType}) is referenced but not in the bundle`, { hint: 'the bundle is incomplete; save it again' });
@@ -287,7 +287,7 @@ async function requirePresent(store: Store, batch: BlobBatch, descriptor: Descri
   const bytes = async () => readFile(batch.pathOf(descriptor.digest));
   if (isIndexMediaType(descriptor.mediaType)) {
     const index = parseJson(IndexSchema, await bytes(), `${file}: index ${descriptor.digest}`);
-    for (const child of index.manifests) await requirePresent(store, batch, child, presence);
+    for (const child of index.manifests) await requirePresent(batch, child, presence);
   } else if (isManifestMediaType(descriptor.mediaType)) {
     const manifest = parseJson(ManifestSchema, await bytes(), `${file}: manifest ${descriptor.digest}`);
     for (const blob of [manifest.config, ...manifest.layers]) await need(blob);

@@ -291,7 +291,7 @@ export class BlobBatch {
 
   async writeBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
-    if (!this.staged.has(digest) && !(await this.store.hasBlob(digest, bytes.length))) {
+    if (!(await this.hasBlob(digest, bytes.length))) {
       // Written aside and adopted like a stream: a reader of pathOf() never sees it half written.
       const tmp = join(this.dir, `incoming-${this.incoming++}`);
       await writeFile(tmp, bytes, { flag: 'wx', mode: 0o644 });
@@ -305,7 +305,7 @@ export class BlobBatch {
    * copied); it replaces a blob of the store cut short.
    */
   async adopt(file: string, digest: Digest, size: number): Promise<void> {
-    if (this.staged.has(digest) || (await this.store.hasBlob(digest, size))) {
+    if (await this.hasBlob(digest, size)) {
       await rm(file, { force: true });
       return;
     }
@@ -316,6 +316,14 @@ export class BlobBatch {
 
   has(digest: Digest): boolean {
     return this.staged.has(digest);
+  }
+
+  /**
+   * Whether the blob is staged in this batch (whole: only complete files are adopted) or in the
+   * store, whole when `size` is given.
+   */
+  async hasBlob(digest: Digest, size?: number): Promise<boolean> {
+    return this.staged.has(digest) || (await this.store.hasBlob(digest, size));
   }
 
   /** Where a blob of this batch or of the store can be read. */
