@@ -21,8 +21,9 @@ export function layerHashPlace(): HashPlace {
 
 /**
  * A sha256 fed chunk by chunk, wherever it runs. update() returns a promise when the caller
- * must wait before the next update and before reusing `chunk`; digest() completes it;
- * abandon() gives up an unfinished one.
+ * must wait before the next update and before reusing `chunk`; digest() completes it, every
+ * chunk given to update() included (it may be called before the last update's promise
+ * settles); abandon() gives up an unfinished one.
  */
 export interface StreamHash {
   update(chunk: Buffer): Promise<void> | undefined;
@@ -107,6 +108,8 @@ export class ThreadedHash implements StreamHash {
   private failure: Error | undefined;
   private result: ((hex: string) => void) | undefined;
   private rejectResult: ((err: Error) => void) | undefined;
+  /** The copy of a chunk's rest still waiting for a stage: digest() must not finish before it. */
+  private copying: Promise<void> | undefined;
   /** Bytes hashed so far. */
   size = 0;
 
@@ -125,7 +128,10 @@ export class ThreadedHash implements StreamHash {
           // Only reached mid-chunk when the chunk is larger than the free stages: copy the rest after a stage returns.
           const rest = chunk.subarray(offset);
           this.size -= rest.length;
-          return this.waitForStage().then(() => this.update(rest));
+          // A stream may end (and its consumer ask for the digest) while this copy waits.
+          const copying = this.waitForStage().then(() => this.update(rest));
+          this.copying = copying;
+          return copying;
         }
         this.stage = this.free.pop() ?? Buffer.allocUnsafeSlow(STAGE_SIZE);
       }
@@ -139,6 +145,12 @@ export class ThreadedHash implements StreamHash {
 
   /** The digest of everything added. */
   async digest(): Promise<`sha256:${string}`> {
+    // A nested copy replaces `copying` with its own, which settles before the outer one.
+    while (this.copying !== undefined) {
+      const copying = this.copying;
+      await copying;
+      if (this.copying === copying) this.copying = undefined;
+    }
     if (this.failure) throw this.failure;
     if (this.sender === undefined) {
       // Never sent a stage: small enough to hash here.

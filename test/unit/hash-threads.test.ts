@@ -28,6 +28,16 @@ test('a threaded hash gives the digest of the same bytes hashed in one go, for a
   }
 });
 
+test('digest() covers a chunk whose copy still waits for a stage (a stream ended before its last update settled)', async () => {
+  // 6 MiB at once: four stages go out and the rest waits for one to come back.
+  const data = randomBytes(6 * 1024 * 1024 + 5);
+  const hash = new ThreadedHash();
+  const copying = hash.update(data);
+  assert.ok(copying !== undefined, 'the update waits for a stage');
+  assert.equal(await hash.digest(), sha256(data));
+  await copying;
+});
+
 test('a copy is hashed, not the caller\'s buffer (once update settles), and small inputs hash alike', async () => {
   const data = randomBytes(6 * 1024 * 1024);
   const expected = sha256(data);
