@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isDigest, type Digest } from '../oci/digest.js';
 import { checkedJson } from '../oci/schemas.js';
+import { redactedUrl } from '../util/redact-url.js';
 import type { UrlSource } from './url-source.js';
 
 /*
@@ -32,17 +33,8 @@ export function recordedDownloads(value: string | undefined): RecordedDownload[]
 
 /** Adds a URL source to the label (kept once: a step that downloads the same thing again adds nothing); returns it. */
 export function recordDownload(labels: Map<string, string>, source: UrlSource, dest: string): UrlSource {
-  const entry = { url: recordableUrl(source.url), sha256: source.checksum ?? source.download!.digest, dest };
+  const entry = { url: redactedUrl(source.url), sha256: source.checksum ?? source.download!.digest, dest };
   const listed = recordedDownloads(labels.get(DOWNLOADS_LABEL));
   if (!listed.some((d) => d.url === entry.url && d.sha256 === entry.sha256 && d.dest === entry.dest)) labels.set(DOWNLOADS_LABEL, JSON.stringify([...listed, entry]));
   return source;
-}
-
-function recordableUrl(url: string): string {
-  const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  u.search = '';
-  u.hash = '';
-  return u.toString();
 }

@@ -6,21 +6,10 @@ import { HashingStream, type Digest } from '../oci/digest.js';
 import { undici } from '../registry/undici.js';
 import { secureContextWith } from '../util/trusted-cas.js';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
+import { redactedUrl } from '../util/redact-url.js';
 
 export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
-}
-
-/** The URL without user:password, for messages (credentials are never printed). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
 }
 
 /** A URL's user:password as an Authorization header, and the URL without them. */
@@ -28,14 +17,16 @@ function basicAuth(url: string): { target: string; authorization?: string } {
   const u = new URL(url);
   if (u.username === '' && u.password === '') return { target: url };
   const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
-  return { target: redactUrl(url), authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
+  u.username = '';
+  u.password = '';
+  return { target: u.toString(), authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
 }
 
 /** The file name a URL download gets: the last path segment, as docker does. */
 export function urlFileName(url: string, pos: SourcePosition): string {
   const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
   if (name === '' || name === '.' || name === '..') {
-    throw new KubefileError(pos, `cannot derive a file name from ${redactUrl(url)}`, 'give a destination that names the file, e.g. ADD <url> /bin/tool');
+    throw new KubefileError(pos, `cannot derive a file name from ${redactedUrl(url)}`, 'give a destination that names the file, e.g. ADD <url> /bin/tool');
   }
   return name;
 }
@@ -81,7 +72,7 @@ export async function urlSource(url: string, checksum: Digest | undefined, file:
  * the build and the file is removed.
  */
 export async function downloadUrl(url: string, file: string, checksum: Digest | undefined, pos: SourcePosition): Promise<Download> {
-  const shown = redactUrl(url);
+  const shown = redactedUrl(url);
   const { Agent, fetch } = await undici();
   // Its own connections, so they trust NODE_EXTRA_CA_CERTS's CAs, which Node no longer reads at start.
   const secureContext = await secureContextWith({ ca: [] });

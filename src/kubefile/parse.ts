@@ -1,5 +1,6 @@
 import { DockerfileParser, type Dockerfile, type Instruction as AstInstruction } from 'dockerfile-ast';
 import { KubefileError, type SourcePosition } from '../util/errors.js';
+import { withoutUrlSecrets } from '../util/redact-url.js';
 import {
   type AppInstruction,
   type ArgInstruction,
@@ -60,15 +61,8 @@ function parseInstruction(node: AstInstruction, file: FileContext): Instruction 
   const kind = kindOf(node.getInstruction(), pos);
   const line = logicalLine(node, file, pos);
   const { flags, next } = readFlags(kind, line, node.getInstruction().length, file.escape);
-  return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: withoutUrlCredentials(line.text.trimEnd()) } });
-}
-
-/**
- * The instruction as it is shown and kept in the image's history: URLs lose their
- * user:password (ADD https://user:pw@host/f), which must reach neither a log nor an image.
- */
-function withoutUrlCredentials(text: string): string {
-  return text.replace(/\b(https?:\/\/)[^\s/@]*@/gi, '$1');
+  // The text is shown and kept in the image's history: no URL's credentials or query in it.
+  return PARSERS[kind]({ kind, file, line, flags, args: next, base: { pos, text: withoutUrlSecrets(line.text.trimEnd()) } });
 }
 
 /** A flag's value as a Word, when it was given. */

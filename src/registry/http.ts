@@ -4,6 +4,7 @@ import type { Agent, Dispatcher } from 'undici';
 import { undici } from './undici.js';
 import { z } from 'zod';
 import { checkedJson } from '../oci/schemas.js';
+import { redactedUrl } from '../util/redact-url.js';
 import { VERSION } from '../version.js';
 import { Authenticator } from './auth.js';
 import { BODY_CAPS, discard, readCapped } from './body.js';
@@ -199,7 +200,7 @@ export class RegistryHttp {
       if (REDIRECT_STATUS.has(status) && (req.method === 'GET' || req.method === 'HEAD') && location) {
         await discard(response.body, this.timeoutMs);
         if (redirects >= MAX_REDIRECTS) {
-          throw new RegistryError(`${req.what}: registry ${this.domain} redirected more than ${MAX_REDIRECTS} times (a redirect loop?), last to ${redacted(new URL(location, url))}`, 'the registry or a proxy in front of it is misconfigured', false);
+          throw new RegistryError(`${req.what}: registry ${this.domain} redirected more than ${MAX_REDIRECTS} times (a redirect loop?), last to ${redactedUrl(new URL(location, url))}`, 'the registry or a proxy in front of it is misconfigured', false);
         }
         url = this.checkedHop(new URL(location, url), req.what, 'redirected to');
         redirects += 1;
@@ -224,7 +225,7 @@ export class RegistryHttp {
   checkedHop(url: URL, what: string, how: string): URL {
     if (url.protocol === 'https:') return url;
     if (url.protocol === 'http:' && (isLoopback(url.host) || !this.transport.options.tlsVerify)) return url;
-    throw new RegistryError(`${what}: registry ${this.domain} ${how} ${redacted(url)}, which is not HTTPS`, 'plain HTTP is used only for loopback hosts or with --tls-verify=false', false);
+    throw new RegistryError(`${what}: registry ${this.domain} ${how} ${redactedUrl(url)}, which is not HTTPS`, 'plain HTTP is used only for loopback hosts or with --tls-verify=false', false);
   }
 
   /**
@@ -317,11 +318,6 @@ const ErrorBodySchema = z.looseObject({ errors: z.array(z.looseObject({ code: z.
 function registryErrorText(text: string): string {
   const body = checkedJson(ErrorBodySchema, text);
   return (body?.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
-}
-
-/** A URL for a message: no user:password, no query (it may hold tokens or signatures). */
-export function redacted(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
 export function header(value: string | string[] | undefined): string | undefined {

@@ -110,8 +110,12 @@ test('ADD unpacks local archives (ignore rules do not apply inside them) and dow
     ['tool', `${baseUrl}/releases/v1/tool`, PAYLOAD_SUM.slice(7), 'downloaded by the Kubefile into /usr/local/bin/'],
     ['tool', `${baseUrl}/releases/v1/tool`, PAYLOAD_SUM.slice(7), 'downloaded by the Kubefile into /usr/local/bin/tool-x'],
   ]);
-  const label = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'test/add'])).stdout).config.config.Labels['io.sealbuild.downloads'] as string;
+  const inspected = JSON.parse((await sealbuildOk(root, ['inspect', '--json', 'test/add'])).stdout);
+  const label = inspected.config.config.Labels['io.sealbuild.downloads'] as string;
   assert.ok(!label.includes('secret'), label);
+  // Nor is it in the history, which keeps the instruction's text.
+  const history = (inspected.config.history as { created_by: string }[]).map((h) => h.created_by);
+  assert.ok(history.includes(`ADD --chmod=755 ${baseUrl}/releases/v1/tool /usr/local/bin/tool-x`), history.join('\n'));
 });
 
 test('ADD https://user:password@host/… downloads with Basic auth, kept from other origins, logs and the image', async () => {
