@@ -67,7 +67,10 @@ writeFileSync(join(out, 'payload.sha256'), createHash('sha256').update(payloadJs
 
 // useCodeCache: V8's compiled code of the CLI goes into the blob, which halves the CPU time of a
 // start (the one big CommonJS file is otherwise compiled on every run).
-const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets: { payload: join(out, 'payload.json'), 'payload-sha256': join(out, 'payload.sha256') } };
+// execArgv: the Node flags of the bin's shebang (src/cli/bin.ts says why), which a single executable has no other way to get.
+const shebang = readFileSync('src/cli/bin.ts', 'utf8').split('\n', 1)[0];
+const execArgv = shebang.match(/ node( .*)?$/)?.[1]?.trim().split(/\s+/) ?? [];
+const config = { main: join(out, 'sealbuild.cjs'), output: join(out, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, execArgv, assets: { payload: join(out, 'payload.json'), 'payload-sha256': join(out, 'payload.sha256') } };
 writeFileSync(join(out, 'sea-config.json'), JSON.stringify(config, null, 2));
 execFileSync(node24, ['--experimental-sea-config', join(out, 'sea-config.json')], { stdio: 'inherit' });
 rmSync(executable, { force: true });
