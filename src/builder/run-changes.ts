@@ -17,6 +17,8 @@ export interface RunInput {
   rootfs: string;
   /** Scratch space of this step (overlayfs upper and work directories, HOME). */
   scratch: string;
+  /** The store's root, hidden from the command. */
+  storeRoot: string;
   sandbox: SandboxOptions;
   reporter: Reporter;
   /** The RUN instruction, for the error when the command fails. */
@@ -37,7 +39,7 @@ export async function runForChanges(input: RunInput): Promise<LayerEntry[]> {
   const before = tools ? undefined : await takeSnapshot(input.rootfs);
   const { reporter } = input;
   const outcome = await runCommand({
-    argv: input.argv, dir: tools ? merged : input.rootfs, env: Object.fromEntries(input.env), scratch: input.scratch, onLine: (line) => reporter.output(line),
+    argv: input.argv, dir: tools ? merged : input.rootfs, env: Object.fromEntries(input.env), scratch: input.scratch, storeRoot: input.storeRoot, onLine: (line) => reporter.output(line),
     ...(tools ? { overlay: { tools, dirs } } : {}),
   }, input.sandbox);
   if (outcome.code !== 0) {

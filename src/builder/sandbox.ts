@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UserError } from '../util/errors.js';
 import { findExecutable, overlayCommand, type OverlayDirs, type OverlayTools } from './overlay.js';
@@ -22,6 +23,8 @@ export interface RunCommand {
   env: Record<string, string>;
   /** Under --isolation none: HOME and TMPDIR (bwrap gives the command a private /tmp instead). */
   scratch: string;
+  /** The store's root: hidden from a sandboxed command (it holds credentials and clusters' join tokens). */
+  storeRoot: string;
   /** Each line the command prints, as it prints it. */
   onLine: (line: string) => void;
 }
@@ -40,7 +43,7 @@ let bwrapProbe: Promise<string> | undefined;
  */
 export function checkBwrap(): Promise<string> {
   bwrapProbe ??= findBwrap().then((bwrap) => new Promise<string>((resolve, reject) => {
-    const child = spawn(bwrap, [...bwrapArgs('/', 'host'), 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(bwrap, [...bwrapArgs('/', 'host', []), 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
@@ -61,14 +64,24 @@ async function findBwrap(): Promise<string> {
 }
 
 /**
- * bwrap's arguments: the host read-only, then fresh /dev, /proc and /tmp over it, then the
- * rootfs bound writable at its own path (after /tmp, so a store under /tmp stays visible).
- * Without root, a user namespace maps the build user to root, as a rootless container does.
+ * Host directories a RUN command never sees (empty in its sandbox): users' homes and runtime
+ * directories hold their registry credentials and keys, which a RUN could otherwise copy into
+ * an image that gets pushed. The store's root is hidden too (given per command).
  */
-function bwrapArgs(dir: string, network: NetworkMode): string[] {
+const HIDDEN_DIRS = ['/root', '/home', '/run/user'];
+
+/**
+ * bwrap's arguments: the host read-only, then fresh /dev, /proc and /tmp over it and empty
+ * directories over `hidden` (those that exist), then the rootfs bound writable at its own path
+ * (after them, so a rootfs inside one stays visible). No capabilities, root or not: with them
+ * a command run as root could remount / writable and write to the host. Without root, a user
+ * namespace maps the build user to root, as a rootless container does.
+ */
+function bwrapArgs(dir: string, network: NetworkMode, hidden: readonly string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  for (const path of hidden) if (existsSync(path)) args.push('--tmpfs', path);
   if (dir !== '/') args.push('--bind', dir, dir);
-  args.push('--chdir', dir, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--new-session', '--die-with-parent');
+  args.push('--chdir', dir, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--new-session', '--die-with-parent', '--cap-drop', 'ALL');
   if (network === 'none') args.push('--unshare-net');
   if (process.getuid?.() !== 0) args.push('--unshare-user', '--uid', '0', '--gid', '0');
   return args;
@@ -83,7 +96,7 @@ export async function runCommand(command: RunCommand, options: SandboxOptions): 
   const merged = ['/bin/sh', '-c', 'exec "$@" 2>&1', 'sh', ...command.argv];
   if (options.isolation === 'bwrap') {
     file = await checkBwrap();
-    args = [...bwrapArgs(command.dir, options.network), '--', ...merged];
+    args = [...bwrapArgs(command.dir, options.network, [...HIDDEN_DIRS, command.storeRoot]), '--', ...merged];
     env.HOME ??= '/tmp';
   } else {
     [file, ...args] = merged as [string, ...string[]];

@@ -305,7 +305,7 @@ export class StageBuilder {
     const temps: string[] = [];
     try {
       const scratch = await this.tempDir(temps);
-      const entries = await runForChanges({ argv, env, rootfs: workspace.dir, scratch, sandbox: this.input.sandbox, reporter: this.input.reporter, pos: ins.pos });
+      const entries = await runForChanges({ argv, env, rootfs: workspace.dir, scratch, storeRoot: this.input.store.root, sandbox: this.input.sandbox, reporter: this.input.reporter, pos: ins.pos });
       await this.rootfs.ready();
       await this.commitLayer(entries, ins.text);
       // The layer normalised times and owners: unpack it over the changes, so that the next

@@ -35,9 +35,9 @@ async function kubefile(name: string, ...lines: string[]): Promise<string> {
 
 
 /** umoci's view of an image in the store: every path with its type, mode and content or target. */
-async function unpacked(ref: string, name: string): Promise<Map<string, string>> {
+async function unpacked(ref: string, name: string, store = root): Promise<Map<string, string>> {
   const bundle = join(work, `bundle-${name}`);
-  run('umoci', ['unpack', '--rootless', '--image', `${join(root, 'oci')}:${ref}`, bundle]);
+  run('umoci', ['unpack', '--rootless', '--image', `${join(store, 'oci')}:${ref}`, bundle]);
   const tree = new Map<string, string>();
   async function walk(dir: string, rel: string): Promise<void> {
     for (const child of (await readdir(dir)).sort()) {
@@ -120,6 +120,28 @@ test('RUN sees declared ARGs and ENV only, runs in the rootfs, and cannot write 
   assert.equal((await unpacked('docker.io/test/env:none', 'env-none')).get('host.txt'), '644 wrote\n');
   await stat(outside);
   await rm(outside);
+});
+
+test('RUN gets no capabilities (root cannot remount the host writable) and sees no home, user runtime dir or store', async () => {
+  // A store outside /tmp (which the sandbox replaces anyway), where a default store would be.
+  const store = join('/var/tmp', `${basename(work)}-store`);
+  const outside = join('/var/tmp', `${basename(work)}-escape.txt`);
+  const file = await kubefile('escape',
+    'FROM scratch',
+    `RUN mount -o remount,bind,rw / 2>/dev/null; touch ${outside} 2>/dev/null && echo wrote > host.txt || echo refused > host.txt`,
+    `RUN grep CapEff /proc/self/status > caps.txt; for d in /root /home /run/user ${store}/oci; do echo "$d: $(ls -A $d 2>/dev/null | wc -l)"; done > hidden.txt`,
+  );
+  try {
+    await sealbuildOk(store, ['-t', 'test/escape:v1', '-f', file, ctx]);
+    await assert.rejects(stat(outside), 'the host stays read-only');
+    const tree = await unpacked('docker.io/test/escape:v1', 'escape', store);
+    assert.equal(tree.get('host.txt'), '644 refused\n');
+    assert.equal(tree.get('caps.txt'), '644 CapEff:\t0000000000000000\n');
+    assert.equal(tree.get('hidden.txt'), `644 /root: 0\n/home: 0\n/run/user: 0\n${store}/oci: 0\n`, 'the store shows only the way to the rootfs');
+  } finally {
+    await rm(outside, { force: true });
+    await removeDir(store);
+  }
 });
 
 test('--network none leaves RUN only a loopback device', async () => {
