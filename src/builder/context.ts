@@ -125,7 +125,12 @@ export class BuildContext {
     if (abs !== this.root && !abs.startsWith(this.root + sep)) {
       throw new KubefileError(pos, `${what} source "${written}" resolves outside the build context (to ${abs})`, 'symlinks may only point to files inside the context');
     }
-    return { written, rel: posix.normalize(abs.slice(this.root.length + 1) || '.').replace(/^\.$/, ''), abs, stats: await stat(abs) };
+    const resolved = posix.normalize(abs.slice(this.root.length + 1) || '.').replace(/^\.$/, '');
+    // A symlink must not read what the ignore files keep out (docker never sends it to the builder).
+    if (resolved !== rel && this.isIgnored(resolved)) {
+      throw new KubefileError(pos, `${what} source "${written}" is a symlink to "${resolved}", which .dockerignore/.sealignore exclude`, 'remove the matching pattern or copy something else');
+    }
+    return { written, rel: resolved, abs, stats: await stat(abs) };
   }
 }
 

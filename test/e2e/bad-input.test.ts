@@ -52,6 +52,7 @@ before(async () => {
   await writeFile(join(ctx, 'ok.txt'), 'only failing builds copy this\n');
   await writeFile(join(ctx, 'secret.txt'), 'excluded\n');
   await writeFile(join(ctx, '.dockerignore'), 'secret.txt\n');
+  await symlink('secret.txt', join(ctx, 'secret-link'));
   await writeFile(join(ctx, 'arch', 'amd64', 'tool'), 'amd64 only\n');
   await writeFile(join(outside, 'passwords'), 'not part of the context\n');
   await symlink(join(outside, 'passwords'), join(ctx, 'link-file'));
@@ -145,6 +146,8 @@ test('4. COPY sources that are missing or outside the context', async () => {
 
 test('5. a source excluded by .dockerignore', async () => {
   await expectKubefileFailure('ignored', ['FROM scratch', 'COPY secret.txt /'], [2, 1], 'COPY source "secret.txt" is excluded by .dockerignore');
+  // Nor through a symlink to it.
+  await expectKubefileFailure('ignored-link', ['FROM scratch', 'COPY secret-link /'], [2, 1], 'COPY source "secret-link" is a symlink to "secret.txt", which .dockerignore/.sealignore exclude');
 });
 
 test('6. malformed flags are usage errors naming the flag', async () => {
