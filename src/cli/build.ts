@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { Reporter } from '../util/reporter.js';
-import { collect, globalOptions, keyValues, openStore, refArg, registriesFor, reporterFor, storeRoot } from './common.js';
+import { checkOutputFile, collect, globalOptions, keyValues, openStore, refArg, registriesFor, reporterFor, storeRoot } from './common.js';
 import { writeBuildReport } from './build-report.js';
 
 const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -109,6 +109,8 @@ export function buildCommand(): Command {
     .action(async (contextDir: string, flags: BuildFlags, command: Command) => {
       // Every flag is checked before the store is touched.
       const tags = flags.tag.map(refArg);
+      await checkOutputFile('--iidfile', flags.iidfile);
+      await checkOutputFile('--metadata-file', flags.metadataFile);
       const request = {
         contextDir,
         ...(flags.file !== undefined ? { kubefile: flags.file } : {}),

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { normalizeReference } from '../oci/reference.js';
 import type { Registries } from '../registry/registries.js';
@@ -81,4 +83,15 @@ export function keyValues(values: string[], flag: string, options: { fromEnv: bo
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Fails at once when a flag's output file cannot be written (a directory, or in a directory
+ * that does not exist): before the work whose result it records, not after the tags moved.
+ */
+export async function checkOutputFile(flag: string, path: string | undefined): Promise<void> {
+  if (path === undefined) return;
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new UsageError(`${flag} ${path} is a directory`, 'give the path of a file to write');
+  const dir = dirname(resolve(path));
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new UsageError(`${flag} ${path}: ${dir} is not a directory`, 'create the directory first, or give another path');
 }

@@ -15,7 +15,10 @@ import type { Store } from './store.js';
  * is left behind. `name` names the image in messages.
  */
 export async function exportRootfs(store: Store, image: ResolvedImage, dir: string, name: string): Promise<{ skipped: number }> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST' && err.code !== 'ENOTDIR') throw err;
+    throw new UserError(`export target ${dir} is not a directory`, { hint: 'export into a new or empty directory', exitCode: 2 });
+  });
   if ((await readdir(dir)).length > 0) {
     throw new UserError(`export target ${dir} is not empty`, { hint: 'export into a new or empty directory', exitCode: 2 });
   }

@@ -36,6 +36,10 @@ export async function writeFileAtomic(target: string, data: Buffer | string, mod
     throw err;
   }
   await handle.close();
-  await rename(tmp, target);
+  // A target that is a directory, say: the temp file must not stay beside it.
+  await rename(tmp, target).catch(async (err: unknown) => {
+    await rm(tmp, { force: true });
+    throw err;
+  });
   if (durable) await syncDir(dirname(target));
 }

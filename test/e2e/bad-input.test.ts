@@ -158,6 +158,9 @@ test('6. malformed flags are usage errors naming the flag', async () => {
   // `UPPER/case` is valid (docker reads an uppercase first component as a registry host).
   await expectFailure(['-t', 'UPPER', 'ctx'], 2, 'invalid image reference "UPPER"', 'lowercase');
   await expectFailure(['-t', 'my/App:v1', 'ctx'], 2, 'invalid image reference "my/App:v1"', 'lowercase');
+  // Output files are checked before the build: a new tag would otherwise be set, then the write fail.
+  await expectFailure(['-t', 'test/other:v1', '--iidfile', 'not-empty', 'ctx'], 2, '--iidfile not-empty is a directory');
+  await expectFailure(['-t', 'test/other:v1', '--metadata-file', 'missing-dir/m.json', 'ctx'], 2, '--metadata-file missing-dir/m.json:', 'missing-dir is not a directory');
 });
 
 test('7. ADD of a URL: checksum mismatch, HTTP 404', async () => {
@@ -198,6 +201,7 @@ for (const args of [['inspect', MISSING_IMAGE], ['rmi', MISSING_IMAGE], ['tag', 
 
 test('10. export into a non-empty directory', async () => {
   await expectFailure(['export', TAG, '-o', 'not-empty'], 2, 'export target not-empty is not empty');
+  await expectFailure(['export', TAG, '-o', 'not-empty/keep.txt'], 2, 'export target not-empty/keep.txt is not a directory');
   assert.deepEqual(await readdir(join(work, 'not-empty')), ['keep.txt']);
 });
 
