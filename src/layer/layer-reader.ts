@@ -71,6 +71,7 @@ function readLayer(compressed: Readable, layer: LayerToRead, compression: Compre
   let tarBytes = 0;
   // On a hash thread: the main thread keeps decompressing and writing meanwhile.
   const hash = new ThreadedHash();
+  let flushed = false;
   compressed.on('data', (chunk: Buffer) => (compressedBytes += chunk.length));
   const checked = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -83,6 +84,7 @@ function readLayer(compressed: Readable, layer: LayerToRead, compression: Compre
       else wait.then(() => done(null, chunk), done);
     },
     flush(done) {
+      flushed = true;
       hash.digest().then((actual) => {
         onDiffId?.(actual);
         if (layer.diffId !== undefined && actual !== layer.diffId) {
@@ -99,8 +101,9 @@ function readLayer(compressed: Readable, layer: LayerToRead, compression: Compre
   compressed.on('error', fail);
   tar.on('error', fail);
   tar.pipe(checked);
-  // A consumer that stops early (or fails) stops the decompressor and the file read.
+  // A consumer that stops early (or fails) stops the decompressor, the file read and the hash (its thread keeps its state otherwise).
   checked.on('close', () => {
+    if (!flushed) hash.abandon();
     tar.destroy();
     compressed.destroy();
   });

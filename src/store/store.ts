@@ -249,14 +249,7 @@ export class BlobBatch {
     try {
       source.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        let hashed: Promise<void> | undefined;
-        try {
-          hashed = hash.update(chunk);
-        } catch (err) {
-          // The hash thread failed: the source's error ends the write below.
-          source.destroy(err as Error);
-          return;
-        }
+        const hashed = hash.update(chunk);
         queue.add(chunk);
         // A hash thread several stages behind: no next chunk until it has taken this one.
         if (hashed !== undefined) queue.pauseUntil(hashed);

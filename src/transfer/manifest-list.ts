@@ -7,6 +7,7 @@ import { withBuildLease } from '../store/gc.js';
 import { readTarget } from '../store/image.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../util/errors.js';
+import { BODY_CAPS, readSmallBlob } from '../registry/body.js';
 import type { Registries } from '../registry/registries.js';
 
 /**
@@ -27,9 +28,7 @@ async function entriesOf(store: Store, registries: Registries, name: string): Pr
   const fetched = await repo.getManifest(ref.digest ?? ref.tag ?? 'latest');
   if (isIndexMediaType(fetched.mediaType)) return parseJson(IndexSchema, fetched.bytes, `index ${name}`).manifests.map(withoutRefName);
   const manifest = parseJson(ManifestSchema, fetched.bytes, `manifest ${name}`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of repo.openBlob(manifest.config.digest, manifest.config.size)) chunks.push(chunk as Buffer);
-  const config = parseJson(ImageConfigSchema, Buffer.concat(chunks), `config of ${name}`);
+  const config = parseJson(ImageConfigSchema, await readSmallBlob(repo, manifest.config, BODY_CAPS.config, `config of ${name}`), `config of ${name}`);
   const platform: Platform = normalizePlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
   return [{ mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.length, platform: { ...platform } }];
 }

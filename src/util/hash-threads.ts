@@ -119,7 +119,8 @@ export class ThreadedHash implements StreamHash {
    * yet); memory stays bounded. Otherwise undefined, and `chunk` is the caller's again.
    */
   update(chunk: Buffer): Promise<void> | undefined {
-    if (this.failure) throw this.failure;
+    // Rejected, not thrown: a caller inside a stream's write would throw out of an fs or zlib callback.
+    if (this.failure) return Promise.reject(this.failure);
     this.size += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {

@@ -4,9 +4,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { parallelGzip } from '../../src/layer/gzip-parallel.js';
 import { HashingStream } from '../../src/oci/digest.js';
+import { openLayer } from '../../src/layer/layer-reader.js';
+import { sharedByteThreads } from '../../src/util/byte-threads.js';
 import { ThreadedHash } from '../../src/util/hash-threads.js';
 
 const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -83,4 +87,35 @@ test('hashes and gzip jobs at once on the shared threads each get their own resu
   })();
   for (const digest of await Promise.all(hashes)) assert.equal(digest, sha256(data));
   assert.equal(sha256(gunzipSync(await gzip)), sha256(data));
+});
+
+/** The hashes the shared threads hold state for (ByteThreads' handlers, private): a hash no one finishes or abandons stays there. */
+function registeredHashes(): number {
+  const slots = (sharedByteThreads() as unknown as { slots: ({ handlers: Map<number, unknown> } | undefined)[] }).slots;
+  return slots.reduce((n, slot) => n + (slot?.handlers.size ?? 0), 0);
+}
+
+// A thread that dies (out of memory, say) fails only what it held: an update() after that must
+// reject, since a throw from inside a stream's write escapes into an fs or zlib callback.
+test('after its thread died, a threaded hash rejects the next update instead of throwing', async () => {
+  const hash = new ThreadedHash();
+  await hash.update(randomBytes(2 * 1024 * 1024));
+  const { slots } = sharedByteThreads() as unknown as { slots: ({ worker: Worker } | undefined)[] };
+  await Promise.all(slots.filter((slot) => slot !== undefined).map((slot) => Promise.all([once(slot.worker, 'exit'), slot.worker.terminate()])));
+  let returned: Promise<void> | undefined;
+  assert.doesNotThrow(() => (returned = hash.update(Buffer.alloc(10))));
+  await assert.rejects(returned!, /worker thread exited/);
+  await assert.rejects(hash.digest(), /worker thread exited/);
+});
+
+test('a layer read stopped early gives its hash back to the thread', async () => {
+  const blob = gzipSync(randomBytes(6 * 1024 * 1024), { level: 1 });
+  const before = registeredHashes();
+  for (let i = 0; i < 3; i++) {
+    let read = 0;
+    for await (const chunk of openLayer(Readable.from([blob]), { digest: `sha256:${'0'.repeat(64)}`, owner: 'test' }, 'gzip')) if ((read += (chunk as Buffer).length) > 3 * 1024 * 1024) break;
+  }
+  // The last read closes a tick after the loop left it.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(registeredHashes(), before);
 });
