@@ -66,16 +66,51 @@ export async function openImageFile(spec: ImageFileSpec, file: string, scratch: 
       case 'oci':
         return await openLayout(file, spec.ref, where);
       case 'oci-archive':
-        await unpack(file, scratch, (name) => (name === 'oci-layout' || name === 'index.json' || BLOB_MEMBER.test(name) ? name : undefined));
+        await unpack(file, scratch, (name) => (isLayoutMember(name) ? name : undefined));
         return await openLayout(scratch, spec.ref, where);
-      case 'docker-archive':
-        return await openDockerArchive(file, scratch, spec.ref, where);
+      case 'docker-archive': {
+        let count = 0;
+        return await openDockerArchive(await unpack(file, scratch, (name) => (name.split('/').includes('..') ? undefined : `member-${count++}`)), scratch, spec.ref, where);
+      }
     }
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${where}: ${code === 'ENOENT' ? 'not found' : (err as Error).message}`, { hint: `give the path of an ${spec.transport === 'oci' ? 'OCI layout directory' : `${spec.transport} file`}` });
   }
+}
+
+function isLayoutMember(name: string): boolean {
+  return name === 'oci-layout' || name === 'index.json' || BLOB_MEMBER.test(name);
+}
+
+/**
+ * Every image of an archive, whichever of the two formats it is (`load`, which has no REF to
+ * pick one): a docker-archive's images under each of their RepoTags (manifest.json is read
+ * first: docker 25+ writes an OCI index too, whose ref names are bare tags), else an
+ * oci-archive's under their ref names. Undefined when the archive is neither. Unpacked into
+ * `scratch` as openImageFile does: layout members under their own names, every other file
+ * as member-N, so no member lands outside it; every blob is checked as it is copied.
+ */
+export async function openImageArchive(file: string, scratch: string): Promise<OpenedImageFile[] | undefined> {
+  let count = 0;
+  const members = await unpack(file, scratch, (name) => (isLayoutMember(name) ? name : name.split('/').includes('..') ? undefined : `member-${count++}`));
+  if (members.has('manifest.json')) {
+    const where = `docker-archive:${file}`;
+    const entries = await dockerEntries(members, where);
+    return entries.flatMap((entry) => {
+      const tags = entry.RepoTags ?? [];
+      if (tags.length === 0) throw new UserError(`${where}: the image with config ${entry.Config} has no RepoTags, so it would have no name in the store`, { hint: 'save it by name (docker save REPO:TAG, not by image ID); load has no flag to name it' });
+      const source = dockerSource(entry, members, scratch, where);
+      return tags.map((tag) => ({ name: imageName(tag, where), source }));
+    });
+  }
+  if (!members.has('index.json')) return undefined;
+  const where = `oci-archive:${file}`;
+  return (await layoutEntries(scratch, where)).map((entry) => {
+    if (entry.name === undefined) throw new UserError(`${where}: image ${entry.descriptor.digest} has no name (no ${Annotation.refName} in index.json)`, { hint: 'write the archive with the image\'s full name as its reference (skopeo copy … oci-archive:FILE:REGISTRY/REPO:TAG); load has no flag to name it' });
+    return layoutImage(scratch, entry.descriptor, entry.name, where);
+  });
 }
 
 /**
@@ -113,10 +148,15 @@ async function readSmallFile(path: string, what: string): Promise<Buffer> {
   }
 }
 
+/** The descriptors of a layout's index.json, each with its ref name if it has one. */
+async function layoutEntries(dir: string, where: string): Promise<{ descriptor: Descriptor; name: string | undefined }[]> {
+  const index = parseJson(IndexSchema, await readSmallFile(join(dir, 'index.json'), `${where}: index.json`), `${where}: index.json`);
+  return index.manifests.map((descriptor) => ({ descriptor, name: descriptor.annotations?.[Annotation.refName] }));
+}
+
 /** An OCI image layout directory; `ref` picks a descriptor of index.json by its ref name. */
 async function openLayout(dir: string, ref: string | undefined, where: string): Promise<OpenedImageFile> {
-  const index = parseJson(IndexSchema, await readSmallFile(join(dir, 'index.json'), `${where}: index.json`), `${where}: index.json`);
-  const named = index.manifests.map((descriptor) => ({ descriptor, name: descriptor.annotations?.[Annotation.refName] }));
+  const named = await layoutEntries(dir, where);
   const names = named.map((n) => n.name ?? n.descriptor.digest).join(', ') || 'nothing';
   let chosen;
   if (ref !== undefined) {
@@ -128,7 +168,11 @@ async function openLayout(dir: string, ref: string | undefined, where: string): 
   }
   const text = chosen.name;
   if (text === undefined) throw new UserError(`${where}: its image has no name (no ${Annotation.refName})`, { hint: 'write the file with the image\'s full name as its reference' });
-  const top = chosen.descriptor;
+  return layoutImage(dir, chosen.descriptor, text, where);
+}
+
+/** The image `top` of a layout, read from its blobs, named `text`. */
+function layoutImage(dir: string, top: Descriptor, text: string, where: string): OpenedImageFile {
   const blobFile = (digest: Digest) => join(dir, 'blobs', 'sha256', digestHex(digest));
   return {
     name: imageName(text, where),
@@ -166,12 +210,14 @@ function readBlob(path: string, what: string, onBytes?: (n: number) => void): Re
  * Unpacks an archive (compressed or not) into `dir`: only the members `keep` names, written
  * under the name it returns, so no member can land outside `dir`. Returns what was kept.
  */
-async function unpack(file: string, dir: string, keep: (name: string) => string | undefined): Promise<Map<string, { path: string; digest: Digest; size: number }>> {
+type Unpacked = Map<string, { path: string; digest: Digest; size: number }>;
+
+async function unpack(file: string, dir: string, keep: (name: string) => string | undefined): Promise<Unpacked> {
   const head = Buffer.alloc(6);
   const handle = await open(file, 'r');
   const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close());
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-  const kept = new Map<string, { path: string; digest: Digest; size: number }>();
+  const kept: Unpacked = new Map();
   const reader = tarExtract();
   reader.on('entry', (header: Header, stream, next) => {
     const body = stream as unknown as Readable;
@@ -200,19 +246,15 @@ async function unpack(file: string, dir: string, keep: (name: string) => string 
 }
 
 const DockerManifestSchema = z.array(z.looseObject({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }));
+type DockerEntry = z.infer<typeof DockerManifestSchema>[number];
 
 /**
- * A `docker save` archive: manifest.json names each image's config and layer files. The
- * image is given an OCI manifest made from them (as skopeo does when it copies one), layers
- * as they are in the file, their compression read from their first bytes.
+ * A `docker save` archive (unpacked: `members`): manifest.json names each image's config and
+ * layer files; `ref` picks one by its RepoTags.
  */
-async function openDockerArchive(file: string, scratch: string, ref: string | undefined, where: string): Promise<OpenedImageFile> {
-  let count = 0;
-  const members = await unpack(file, scratch, (name) => (name.split('/').some((part) => part === '..') ? undefined : `member-${count++}`));
-  const manifestFile = members.get('manifest.json');
-  if (!manifestFile) throw new UserError(`${where}: no manifest.json`, { hint: 'a docker-archive is what `docker save` writes' });
-  const entries = parseJson(DockerManifestSchema, await readSmallFile(manifestFile.path, `${where}: manifest.json`), `${where}: manifest.json`);
-  const tags = (entry: (typeof entries)[number]) => entry.RepoTags ?? [];
+async function openDockerArchive(members: Unpacked, scratch: string, ref: string | undefined, where: string): Promise<OpenedImageFile> {
+  const entries = await dockerEntries(members, where);
+  const tags = (entry: DockerEntry) => entry.RepoTags ?? [];
   let entry;
   if (ref !== undefined) {
     entry = entries.find((e) => tags(e).some((t) => t === ref || sameName(t, ref)));
@@ -223,9 +265,27 @@ async function openDockerArchive(file: string, scratch: string, ref: string | un
   }
   const text = ref ?? tags(entry)[0];
   if (text === undefined) throw new UserError(`${where}: its image has no RepoTags`, { hint: 'name it after the path: docker-archive:FILE:REPO:TAG' });
+  return { name: imageName(text, where), source: dockerSource(entry, members, scratch, where) };
+}
+
+async function dockerEntries(members: Unpacked, where: string): Promise<DockerEntry[]> {
+  const manifestFile = members.get('manifest.json');
+  if (!manifestFile) throw new UserError(`${where}: no manifest.json`, { hint: 'a docker-archive is what `docker save` writes' });
+  return parseJson(DockerManifestSchema, await readSmallFile(manifestFile.path, `${where}: manifest.json`), `${where}: manifest.json`);
+}
+
+/**
+ * One manifest.json entry as an image source: an OCI manifest made from its config and layer
+ * files (as skopeo does when it copies one), layers as they are in the file, their
+ * compression read from their first bytes. Built when first asked for.
+ */
+function dockerSource(entry: DockerEntry, members: Unpacked, scratch: string, where: string): ImageSource {
   const member = (name: string) => {
     const found = members.get(name.replace(/^(\.\/)+/, ''));
     if (!found) throw new UserError(`${where}: manifest.json names ${name}, which the archive does not hold`);
+    // docker 25+ and save name a file by its digest: a changed byte shows here (older archives have only the config's diff_ids).
+    const named = BLOB_MEMBER.exec(name.replace(/^(\.\/)+/, ''));
+    if (named && found.digest !== `sha256:${named[1]}`) throw new UserError(`${where}: member ${name} does not match its digest`, { hint: 'the archive is corrupt or was tampered with; nothing was stored' });
     return found;
   };
   const files = new Map<Digest, string>();
@@ -237,17 +297,17 @@ async function openDockerArchive(file: string, scratch: string, ref: string | un
     const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close());
     return { mediaType: mediaType(head.subarray(0, bytesRead)), digest: found.digest, size: found.size };
   };
-  const config = await describe(entry.Config, () => MediaType.ociConfig);
-  const layers = [];
-  for (const layer of entry.Layers) layers.push(await describe(layer, layerMediaType));
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers }));
-  const digest = sha256Digest(bytes);
+  let built: Promise<FetchedManifest> | undefined;
+  const build = async (): Promise<FetchedManifest> => {
+    const config = await describe(entry.Config, () => MediaType.ociConfig);
+    const layers = [];
+    for (const layer of entry.Layers) layers.push(await describe(layer, layerMediaType));
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers }));
+    return { bytes, mediaType: MediaType.ociManifest, digest: sha256Digest(bytes) };
+  };
   return {
-    name: imageName(text, where),
-    source: {
-      getManifest: async (): Promise<FetchedManifest> => ({ bytes, mediaType: MediaType.ociManifest, digest }),
-      openBlob: (blob: Digest, _size: number, onBytes?: (n: number) => void) => readBlob(files.get(blob) ?? join(scratch, 'absent'), `${where}: blob ${blob}`, onBytes),
-    },
+    getManifest: () => (built ??= build()),
+    openBlob: (blob: Digest, _size: number, onBytes?: (n: number) => void) => readBlob(files.get(blob) ?? join(scratch, 'absent'), `${where}: blob ${blob}`, onBytes),
   };
 }
 

@@ -48,6 +48,12 @@ export function loadBundle(store: Store, file: string, check?: LoadCheck): Promi
   return withBuildLease(store, () => load(store, file, check));
 }
 
+/**
+ * The archive does not start with SHA256SUMS, so it is not a bundle `save` wrote (nothing was
+ * stored): it may be a docker-archive or an oci-archive another tool wrote (airgap/load-image-archive.ts).
+ */
+export class NotABundleError extends UserError {}
+
 /** Runs on the complete bundle before anything enters the store (`load --verify-key`): throwing refuses it. */
 export type LoadCheck = (loaded: Omit<LoadResult, 'newBlobs'>, batch: BlobBatch) => Promise<void>;
 
@@ -79,6 +85,7 @@ async function load(store: Store, file: string, check?: LoadCheck): Promise<Load
     return { images, attachments, newBlobs };
   } catch (err) {
     await batch.abort();
+    if (err instanceof NotABundleError) throw err;
     if (err instanceof UserError) throw new UserError(`cannot load ${file}: ${err.message.replace(`${file}: `, '')}`, { hint: err.hint ?? 'the bundle is corrupt, truncated or was tampered with; nothing was imported' });
     throw err;
   }
@@ -174,7 +181,7 @@ async function readBundle(file: string, batch: BlobBatch, sniffed: Sniffed): Pro
       sums = parseSums(await readSmall(body, name, file), file);
       return;
     }
-    if (sums === undefined) throw new UserError(`${file}: ${name} comes before ${CHECKSUMS_FILE}`, { hint: 'only bundles written by `sealbuild save` (oci-archive) can be loaded' });
+    if (sums === undefined) throw new NotABundleError(`${file}: ${name} comes before ${CHECKSUMS_FILE}`);
     const expected = sums.get(name);
     if (expected === undefined) throw new UserError(`${file}: member ${name} is not listed in ${CHECKSUMS_FILE}`);
     if (seen.has(name)) throw new UserError(`${file}: member ${name} appears twice`);
@@ -209,7 +216,7 @@ async function readBundle(file: string, batch: BlobBatch, sniffed: Sniffed): Pro
     throw new UserError(`${file}: ${(err as Error).message}`);
   });
 
-  if (sums === undefined) throw new UserError(`${file}: no ${CHECKSUMS_FILE} in the archive`, { hint: 'only bundles written by `sealbuild save` (oci-archive) can be loaded' });
+  if (sums === undefined) throw new NotABundleError(`${file}: no ${CHECKSUMS_FILE} in the archive`);
   const absent = [...sums.keys()].filter((name) => !seen.has(name));
   if (absent.length > 0) throw new UserError(`${file}: truncated: ${absent.length} member(s) listed in ${CHECKSUMS_FILE} are missing (first: ${absent[0]})`);
   const layout = small.get('oci-layout');

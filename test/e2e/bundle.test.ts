@@ -189,6 +189,50 @@ test('docker-archive: one platform per image, read by skopeo docker-archive: wit
   assert.match(bad.stderr, /^Error: image "docker.io\/site\/app:v2" has no linux\/s390x variant \(it has: linux\/amd64, linux\/arm64\)/);
 });
 
+test('load takes a docker-archive (save --format docker-archive, gzip too) and an oci-archive skopeo wrote, by their names', async () => {
+  const archive = join(work, 'load-docker.tar.gz');
+  await cliOk(['save', 'site/app:v2', 'site/k3s:v1', '--format', 'docker-archive', '--platform', 'linux/arm64', '-o', archive]);
+  const far = join(work, 'far-docker');
+  const loaded = (await cliOk(['load', '-i', archive], far)).stdout.trim().split('\n').sort();
+  assert.deepEqual(loaded.map((l) => l.split(' ')[0]), ['docker.io/site/app:v2', 'docker.io/site/k3s:v1']);
+  // The format keeps each image's config and layers (not its manifest): those come back byte for byte.
+  for (const name of ['site/app:v2', 'site/k3s:v1']) {
+    const there = JSON.parse((await cliOk(['inspect', '--json', '--platform', 'linux/arm64', name])).stdout);
+    const here = JSON.parse((await cliOk(['inspect', '--json', name], far)).stdout);
+    assert.equal(here.platform, 'linux/arm64');
+    assert.equal(here.manifest.config.digest, there.manifest.config.digest);
+    assert.deepEqual(here.manifest.layers.map((l: { digest: string }) => l.digest), there.manifest.layers.map((l: { digest: string }) => l.digest));
+    // verify reads every layer (diff_ids checked) and judges the loaded image as it judges the original.
+    const verify = async (r: string) => {
+      const result = await sealbuild(r, ['verify', '--platform', 'linux/arm64', name], { env });
+      return { code: result.code, checks: result.stdout.split('\n').slice(1) };
+    };
+    assert.deepEqual(await verify(far), await verify(root));
+  }
+
+  // skopeo writes the name as the index's org.opencontainers.image.ref.name.
+  const plain = join(work, 'load-docker.tar');
+  await cliOk(['save', 'site/app:v2', '--format', 'docker-archive', '--platform', 'linux/arm64', '-o', plain]);
+  const oci = join(work, 'skopeo-oci.tar');
+  run('skopeo', ['copy', `docker-archive:${plain}:site/app:v2`, `oci-archive:${oci}:docker.io/site/copied:v9`]);
+  const fromOci = join(work, 'far-oci');
+  assert.match((await cliOk(['load', '-i', oci], fromOci)).stdout, /^docker\.io\/site\/copied:v9 sha256:[a-f0-9]{64}\n$/);
+  const copied = JSON.parse((await cliOk(['inspect', '--json', 'site/copied:v9'], fromOci)).stdout);
+  assert.equal(copied.config.config.Labels.role, 'app');
+
+  // Untrusted: a nameless image, a changed byte, are refused with one line and nothing stored.
+  run('skopeo', ['copy', `docker-archive:${plain}:site/app:v2`, `oci-archive:${join(work, 'nameless.tar')}`]);
+  await expectRefused(fromOci, ['load', '-i', join(work, 'nameless.tar')], /has no name \(no org\.opencontainers\.image\.ref\.name in index\.json\) \(hint: /);
+  const bytes = await readFile(plain);
+  const config = (JSON.parse((await cliOk(['inspect', '--json', '--platform', 'linux/arm64', 'site/app:v2'])).stdout).manifest.config.digest as string).slice(7);
+  const at = bytes.indexOf('"role":"app"');
+  assert.ok(at > 0);
+  bytes[at + 9] = 'x'.charCodeAt(0);
+  await writeFile(join(work, 'changed.tar'), bytes);
+  await expectRefused(fromOci, ['load', '-i', join(work, 'changed.tar')], new RegExp(`member blobs/sha256/${config} does not match its digest`));
+  await expectRefused(fromOci, ['load', '-i', plain, '--verify-key', join(work, 'absent.pub')], /carries no signatures/);
+});
+
 test('save --platform writes one platform of each image for every format; save says what it wrote', async () => {
   const info = JSON.parse((await cliOk(['inspect', '--json', 'site/k3s:v1'])).stdout);
   const amd64 = info.images.find((i: { platform: string }) => i.platform === 'linux/amd64');
