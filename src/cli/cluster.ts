@@ -90,8 +90,7 @@ export function runCommand(): Command {
       const text = await readFile(flags.file, 'utf8').catch(() => {
         throw new UsageError(`-f ${flags.file}: cannot read the file`, 'give the path of a Clusterfile');
       });
-      spec = parseClusterfile(text, flags.file);
-      if (image !== undefined) spec.image = image;
+      spec = parseClusterfile(text, flags.file, image);
       if (flags.masters !== undefined || flags.nodes !== undefined) spec.hosts = flagHosts(flags);
       if (command.getOptionValueSource('cluster') === 'cli') spec.name = flags.cluster;
       spec.env = { ...spec.env, ...parseEnv(flags.env, '--env') };

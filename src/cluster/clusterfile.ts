@@ -37,7 +37,7 @@ export const ClusterfileSchema = z.strictObject({
   kind: z.literal('Cluster'),
   metadata: z.strictObject({ name: z.string().min(1).optional() }).optional(),
   spec: z.strictObject({
-    image: z.string().min(1),
+    image: z.string().min(1).optional(),
     ssh: SshSchema.optional(),
     hosts: z.array(HostsSchema).min(1),
     env: z.array(z.string()).optional(),
@@ -70,7 +70,7 @@ export interface ClusterSpec {
 }
 
 /** Parses and checks a Clusterfile's text; errors are usage errors naming the file and field. */
-export function parseClusterfile(text: string, file: string): ClusterSpec {
+export function parseClusterfile(text: string, file: string, image?: string): ClusterSpec {
   let value: unknown;
   try {
     value = parseYaml(text);
@@ -83,9 +83,12 @@ export function parseClusterfile(text: string, file: string): ClusterSpec {
     const role = roleOf(group.roles, `${file}: spec.hosts.${i}.roles`);
     for (const ip of group.ips) hosts.push({ ip: checkAddress(ip, `${file}: spec.hosts.${i}.ips`), role, ssh: group.ssh ?? {} });
   }
+  // The command's IMAGE argument, when given, overrides spec.image; one of them names the image.
+  const named = image ?? doc.spec.image;
+  if (named === undefined) throw new UsageError(`${file}: no spec.image, and no IMAGE argument`, 'name the image as the first argument, or in the Clusterfile as spec.image');
   const spec: ClusterSpec = {
     name: doc.metadata?.name ?? 'default',
-    image: doc.spec.image,
+    image: named,
     ssh: doc.spec.ssh ?? {},
     hosts,
     env: parseEnv(doc.spec.env ?? [], `${file}: spec.env`),

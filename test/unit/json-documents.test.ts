@@ -39,6 +39,11 @@ const CLUSTERFILE = 'apiVersion: sealer.io/v2\nkind: Cluster\nspec:\n  image: te
 
 test('a Clusterfile of the wrong shape is a usage error naming the file and the field', () => {
   assert.equal(parseClusterfile(CLUSTERFILE, 'Clusterfile').image, 'test/plain:1');
+  // The command's IMAGE argument overrides spec.image, and stands for it when there is none.
+  assert.equal(parseClusterfile(CLUSTERFILE, 'Clusterfile', 'test/other:2').image, 'test/other:2');
+  const imageless = CLUSTERFILE.replace(/^ *image: test\/plain:1\n/m, '');
+  assert.equal(parseClusterfile(imageless, 'Clusterfile', 'test/other:2').image, 'test/other:2');
+  refusedWith(() => parseClusterfile(imageless, 'Clusterfile'), /^Clusterfile: no spec\.image, and no IMAGE argument/, 2);
   refusedWith(() => parseClusterfile(CLUSTERFILE.replace('image: test/plain:1', 'image: [a, b]'), 'Clusterfile'), /^Clusterfile: invalid document at "spec\.image": /, 2);
   refusedWith(() => parseClusterfile(`${CLUSTERFILE}  bogus: 1\n`, 'Clusterfile'), /^Clusterfile: invalid document at "spec": .*bogus/, 2);
 });
