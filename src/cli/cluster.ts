@@ -5,7 +5,7 @@ import { addHosts, deleteHosts, resetCluster, runCluster, upgradeCluster } from 
 import type { AccessOptions } from '../cluster/session.js';
 import { checkClusterName, readClusterState, type ClusterState } from '../cluster/state.js';
 import { UsageError } from '../util/errors.js';
-import { collect, openStore, printJson } from './common.js';
+import { collect, openStore, printJson, readStdin, reporterFor } from './common.js';
 import { resolveVerified } from './sign.js';
 
 /** The flags sealer and sealos users know for reaching hosts, shared by every cluster command. */
@@ -23,13 +23,24 @@ interface AccessFlags {
 function withAccessFlags(command: Command): Command {
   return command
     .option('-u, --user <name>', 'SSH user (default root; others use sudo)')
-    .option('-p, --passwd <password>', 'SSH password')
+    .option('-p, --passwd <password>', 'SSH password (visible in the process list: prefer --passwd-stdin)')
+    .option('--passwd-stdin', 'read the SSH password from standard input')
     .option('--pk <file>', 'SSH private key (default ~/.ssh/id_rsa)')
     .option('--pk-passwd <passphrase>', 'passphrase of the private key')
     .option('--port <port>', 'SSH port (default 22)')
     .option('--cluster <name>', 'which cluster (its state lives under ROOT/clusters/NAME)', 'default')
     .option('--insecure-host-keys', 'accept any SSH host key (default: the key must be in known_hosts)')
-    .option('--known-hosts <file>', 'the known_hosts file to check host keys against (default ~/.ssh/known_hosts)');
+    .option('--known-hosts <file>', 'the known_hosts file to check host keys against (default ~/.ssh/known_hosts)')
+    .hook('preAction', async (_program, action) => {
+      // The password piped in becomes --passwd for the rest of the command, as login does it.
+      const { passwd, passwdStdin } = action.opts<AccessFlags & { passwdStdin?: boolean }>();
+      if (passwd !== undefined && passwdStdin) throw new UsageError('give the SSH password with one of --passwd-stdin or -p, not both', 'e.g. echo "$PASS" | sealbuild run IMAGE --masters IP --passwd-stdin');
+      if (passwd !== undefined) reporterFor(action).warn('an SSH password on the command line is visible to other users; use --passwd-stdin');
+      if (!passwdStdin) return;
+      const piped = await readStdin();
+      if (piped === '') throw new UsageError('--passwd-stdin: standard input is empty', 'pipe the SSH password in, e.g. echo "$PASS" | sealbuild …');
+      action.setOptionValue('passwd', piped);
+    });
 }
 
 function sshFlags(flags: AccessFlags): SshSpec {

@@ -95,3 +95,10 @@ export async function checkOutputFile(flag: string, path: string | undefined): P
   const dir = dirname(resolve(path));
   if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new UsageError(`${flag} ${path}: ${dir} is not a directory`, 'create the directory first, or give another path');
 }
+
+/** A secret piped in (`--password-stdin`): standard input to its end, without the last newline. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString().replace(/\r?\n$/, '');
+}

@@ -4,7 +4,7 @@ import { discard } from '../registry/body.js';
 import { removeCredential, saveCredential } from '../registry/credentials.js';
 import { RegistryError } from '../registry/registry-error.js';
 import { UsageError, UserError } from '../util/errors.js';
-import { registriesFor, reporterFor } from './common.js';
+import { readStdin, registriesFor, reporterFor } from './common.js';
 
 /** `https://Registry.example.com/` -> `registry.example.com`; Hub's aliases -> `docker.io`. */
 function registryArg(text: string): string {
@@ -13,11 +13,6 @@ function registryArg(text: string): string {
   return parseReference(`${host.toLowerCase()}/x`).domain;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString().replace(/\r?\n$/, '');
-}
 
 export function loginCommand(): Command {
   return new Command('login')

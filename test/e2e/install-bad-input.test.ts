@@ -70,6 +70,21 @@ test('a platform no host matches is refused after reading the hosts, with nothin
   assert.equal(status.code, 2, 'no cluster was recorded');
 });
 
+test('--passwd-stdin: the password piped in logs in, a wrong one does not; with -p too, or empty, it is a usage error', async () => {
+  const args = ['run', 'test/k3s-arm:1', '--masters', ip, '--pk', '/nonexistent', '--known-hosts', bed.knownHosts, '--passwd-stdin'];
+  // Logged in with the password alone, the run gets as far as the platform check.
+  const piped = await sealbuild(root, args, { input: `${bed.password}\n` });
+  assert.equal(piped.code, 2, piped.stderr);
+  assert.match(piped.stderr, /is linux\/amd64, but image "test\/k3s-arm:1" has only linux\/arm64/);
+  const wrong = await sealbuild(root, args, { input: 'wrong\n' });
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.match(wrong.stderr, /login as root failed/);
+  await usage([...args, '-p', 'x'], /give the SSH password with one of --passwd-stdin or -p, not both/);
+  await usage(args, /--passwd-stdin: standard input is empty/);
+  const onCommandLine = await sealbuild(root, ['run', 'test/k3s-arm:1', '--masters', ip, '--pk', '/nonexistent', '--known-hosts', bed.knownHosts, '-p', bed.password]);
+  assert.match(onCommandLine.stderr, /an SSH password on the command line is visible to other users; use --passwd-stdin/);
+});
+
 test('host keys: an unknown one is refused naming the file; --insecure-host-keys accepts it; a changed one is refused', async () => {
   const empty = join(work, 'known_hosts.empty');
   await writeFile(empty, '');

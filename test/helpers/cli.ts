@@ -37,21 +37,22 @@ export interface RunResult {
  * Runs `sealbuild ARGS` with `--root root`; never throws on a non-zero exit. `offline` runs it
  * in a network namespace of its own (`unshare -n`: loopback only), so nothing can reach a registry.
  */
-export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; offline?: boolean } = {}): Promise<RunResult> {
+export function sealbuild(root: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; offline?: boolean; input?: string } = {}): Promise<RunResult> {
   const [node, argv] = cliCommand(['--root', root, '--progress', 'plain', ...args]);
   const command = [node, ...argv];
   if (options.offline) command.unshift('unshare', '-n');
-  return spawnCollect(command[0]!, command.slice(1), { cwd: options.cwd ?? process.cwd(), env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env } });
+  return spawnCollect(command[0]!, command.slice(1), { cwd: options.cwd ?? process.cwd(), env: { ...process.env, SOURCE_DATE_EPOCH: '', ...options.env }, ...(options.input !== undefined ? { input: options.input } : {}) });
 }
 
-/** Runs a program asynchronously, collecting its output; never throws on a non-zero exit. */
-export function spawnCollect(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+/** Runs a program asynchronously, collecting its output; never throws on a non-zero exit. `input` goes to its standard input. */
+export function spawnCollect(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
