@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { exampleContext, removeDir, run, sealbuild, sealbuildOk, snapshot, tempDir, tool } from '../helpers/cli.js';
@@ -231,6 +231,12 @@ test('load takes a docker-archive (save --format docker-archive, gzip too) and a
   await writeFile(join(work, 'changed.tar'), bytes);
   await expectRefused(fromOci, ['load', '-i', join(work, 'changed.tar')], new RegExp(`member blobs/sha256/${config} does not match its digest`));
   await expectRefused(fromOci, ['load', '-i', plain, '--verify-key', join(work, 'absent.pub')], /carries no signatures/);
+  // A name outside the archive is no file it holds: nothing is read from the host.
+  const hostile = join(work, 'hostile');
+  await mkdir(hostile);
+  await writeFile(join(hostile, 'manifest.json'), JSON.stringify([{ Config: '../../../../etc/hostname', RepoTags: ['site/evil:v1'], Layers: [] }]));
+  run('tar', ['-cf', join(work, 'hostile.tar'), '-C', hostile, 'manifest.json']);
+  await expectRefused(fromOci, ['load', '-i', join(work, 'hostile.tar')], /manifest\.json names \.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname, which the archive does not hold/);
 });
 
 test('save --platform writes one platform of each image for every format; save says what it wrote', async () => {
