@@ -12,6 +12,7 @@ import { digestHex, isDigest, sha256Digest, type Digest } from '../oci/digest.js
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/media-types.js';
 import { normalizeReference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, MAX_INDEX_CHILDREN, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex, type Manifest } from '../oci/schemas.js';
+import { BODY_CAPS } from '../registry/body.js';
 import { UserError } from '../util/errors.js';
 import { CHECKSUMS_FILE } from './archive.js';
 import { isAttachmentTag } from './attachments.js';
@@ -125,7 +126,8 @@ function tagName(name: string, file: string): string {
  * checked as it streams into the batch. Blobs no image reaches are not read.
  */
 async function readLayoutDir(dir: string, batch: BlobBatch, sniffed: Sniffed): Promise<{ index: ImageIndex; blobs: Digest[] }> {
-  const small = async (name: string): Promise<Buffer> => readFile(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+  const small = async (name: string): Promise<Buffer> => readDocument(join(dir, name), BODY_CAPS.manifest, join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof UserError) throw err;
     throw new UserError(`${dir}: no ${name} (${err.code ?? err.message})`, { hint: 'give an OCI layout directory (sealbuild save --format oci-dir) or an archive written by `sealbuild save`' });
   });
   parseJson(OciLayoutSchema, await small('oci-layout'), `${join(dir, 'oci-layout')}`);
@@ -147,9 +149,11 @@ async function readLayoutDir(dir: string, batch: BlobBatch, sniffed: Sniffed): P
       }
     }
     if (isIndexMediaType(d.mediaType)) {
-      for (const child of parseJson(IndexSchema, await readFile(batch.pathOf(d.digest)), `${dir}: index ${d.digest}`).manifests) await copy(child);
+      const what = `${dir}: index ${d.digest}`;
+      for (const child of parseJson(IndexSchema, await readDocument(batch.pathOf(d.digest), BODY_CAPS.manifest, what), what).manifests) await copy(child);
     } else if (isManifestMediaType(d.mediaType)) {
-      const manifest = parseJson(ManifestSchema, await readFile(batch.pathOf(d.digest)), `${dir}: manifest ${d.digest}`);
+      const what = `${dir}: manifest ${d.digest}`;
+      const manifest = parseJson(ManifestSchema, await readDocument(batch.pathOf(d.digest), BODY_CAPS.manifest, what), what);
       for (const blob of [manifest.config, ...manifest.layers]) await copy(blob);
     }
   };
@@ -291,12 +295,14 @@ async function requirePresent(batch: BlobBatch, descriptor: Descriptor, presence
   };
   await need(descriptor);
   // A child manifest may be one the base already had: pathOf reads it from the store then.
-  const bytes = async () => readFile(batch.pathOf(descriptor.digest));
+  const bytes = async (what: string) => readDocument(batch.pathOf(descriptor.digest), BODY_CAPS.manifest, what);
   if (isIndexMediaType(descriptor.mediaType)) {
-    const index = parseJson(IndexSchema, await bytes(), `${file}: index ${descriptor.digest}`);
+    const what = `${file}: index ${descriptor.digest}`;
+    const index = parseJson(IndexSchema, await bytes(what), what);
     for (const child of index.manifests) await requirePresent(batch, child, presence);
   } else if (isManifestMediaType(descriptor.mediaType)) {
-    const manifest = parseJson(ManifestSchema, await bytes(), `${file}: manifest ${descriptor.digest}`);
+    const what = `${file}: manifest ${descriptor.digest}`;
+    const manifest = parseJson(ManifestSchema, await bytes(what), what);
     for (const blob of [manifest.config, ...manifest.layers]) await need(blob);
     await checkLayers(batch, manifest, presence);
   }
@@ -311,8 +317,7 @@ async function checkLayers(batch: BlobBatch, manifest: Manifest, { file, image, 
   const { config } = manifest;
   if (config.mediaType !== MediaType.ociConfig && config.mediaType !== MediaType.dockerConfig) return;
   const what = `${file}: config of ${image}`;
-  if (config.size > MAX_SMALL_MEMBER) throw new UserError(`${what} is larger than ${MAX_SMALL_MEMBER} bytes`, { hint: 'the image is malformed or hostile; nothing was imported' });
-  const diffIds = parseJson(ImageConfigSchema, await readFile(batch.pathOf(config.digest)), what).rootfs.diff_ids;
+  const diffIds = parseJson(ImageConfigSchema, await readDocument(batch.pathOf(config.digest), BODY_CAPS.config, what), what).rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) {
     throw new UserError(`${what} lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`, { hint: 'the image is malformed or hostile; nothing was imported' });
   }
@@ -331,4 +336,14 @@ async function checkLayers(batch: BlobBatch, manifest: Manifest, { file, image, 
       throw new UserError(`${label}: its content is ${found.diffId}, but the image config says ${diffId}`, { hint: 'the image config lies about its layers (rootfs.diff_ids); nothing was imported' });
     }
   }
+}
+
+/**
+ * A manifest, index or config read into memory, refused above the size a pull accepts
+ * (BODY_CAPS): its digest proves only that it is what the bundle names, not that it is small.
+ */
+async function readDocument(path: string, max: number, what: string): Promise<Buffer> {
+  const { size } = await stat(path);
+  if (size > max) throw new UserError(`${what} is ${size} bytes, more than the ${max} sealbuild reads into memory`, { hint: 'the image is malformed or hostile; nothing was imported' });
+  return readFile(path);
 }

@@ -297,6 +297,12 @@ test('load reads the OCI layout directory save --format oci-dir writes; a damage
   await expectRefused(fresh, ['load', '-i', dir], new RegExp(`blobs/sha256/${layer} does not match its digest or size \\(hint: `));
   await writeFile(join(dir, 'index.json'), '{"schemaVersion": 2, "manif');
   await expectRefused(fresh, ['load', '-i', dir], /index\.json: not valid JSON .* \(hint: the bundle is corrupt/);
+  // A "manifest" of 17 MiB (its digest right): refused before it is read into memory.
+  const huge = Buffer.alloc(17 * 1024 * 1024, 0x20);
+  const hugeDigest = createHash('sha256').update(huge).digest('hex');
+  await writeFile(join(dir, 'blobs', 'sha256', hugeDigest), huge);
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${hugeDigest}`, size: huge.length }] }));
+  await expectRefused(fresh, ['load', '-i', dir], new RegExp(`manifest sha256:${hugeDigest} is ${huge.length} bytes, more than the 16777216 sealbuild reads into memory \\(hint: `));
 });
 
 test('a damaged index.json in the store is one line with a hint', async () => {
