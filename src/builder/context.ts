@@ -8,8 +8,10 @@ import { KubefileError, UserError, type SourcePosition } from '../util/errors.js
 export interface ContextSource {
   /** The path as the user wrote it after expansion, for messages. */
   written: string;
-  /** Path relative to the context root, POSIX. */
+  /** Path relative to the context root, POSIX (symlinks resolved). */
   rel: string;
+  /** The source's own name, as written or matched: a symlink's, not its target's (what COPY names the copy). */
+  name: string;
   /** Real absolute path on the host (symlinks at the top resolved, inside the context). */
   abs: string;
   stats: Stats;
@@ -88,7 +90,7 @@ export class BuildContext {
       this.warn(`${pos.file}:${pos.line}:${pos.col}: ${what} source "${written}" is read as "${rel || '.'}" in the build context (sources never leave it: a leading "/" and ".." above the context are dropped, as in BuildKit)`);
     }
     if (GLOB_CHARS.test(rel)) {
-      const kept = (await globIn(this.root, rel)).filter((m) => !this.isIgnored(m)).sort();
+      const kept = (await globIn(this.root, rel, true)).filter((m) => !this.isIgnored(m)).sort();
       if (kept.length === 0) throw new KubefileError(pos, `${what} source pattern "${written}" matches no files in the build context`, 'check the pattern and your .dockerignore/.sealignore');
       return Promise.all(kept.map((m) => this.check(written, m, what, pos)));
     }
@@ -106,7 +108,7 @@ export class BuildContext {
       const stats = await stat(abs).catch(() => {
         throw new KubefileError(pos, `${what} source "${written}" not found in ${this.rootfsLabel}`, 'paths are inside that filesystem; check the stage that makes it');
       });
-      return { written, rel: resolved, abs, stats };
+      return { written, rel: resolved, name: sourceName(match, this.root), abs, stats };
     }));
   }
 
@@ -130,19 +132,27 @@ export class BuildContext {
     if (resolved !== rel && this.isIgnored(resolved)) {
       throw new KubefileError(pos, `${what} source "${written}" is a symlink to "${resolved}", which .dockerignore/.sealignore exclude`, 'remove the matching pattern or copy something else');
     }
-    return { written, rel: resolved, abs, stats: await stat(abs) };
+    return { written, rel: resolved, name: sourceName(rel, this.root), abs, stats: await stat(abs) };
   }
+}
+
+/** The last component of `rel` (the root's own name for the root). */
+function sourceName(rel: string, root: string): string {
+  return posix.basename(rel || root);
 }
 
 /**
  * The paths under `root` that `pattern` matches, as docker's COPY patterns do (no braces,
  * extglobs or `**`), without a trailing "/". tinyglobby (with picomatch and fdir, 56 kB of the
- * bundle) is loaded only when a source is a pattern: most builds never parse it.
+ * bundle) is loaded only when a source is a pattern: most builds never parse it. `links`: list
+ * symlinks too (tinyglobby leaves them out unless it follows them); the context's matches are
+ * each resolved and kept inside it afterwards (check). A stage's rootfs is not followed: its
+ * absolute links would lead fdir onto the host.
  */
-async function globIn(root: string, pattern: string): Promise<string[]> {
+async function globIn(root: string, pattern: string, links = false): Promise<string[]> {
   const { glob } = await import('tinyglobby');
   const matches = await glob(pattern, {
-    cwd: root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false,
+    cwd: root, dot: true, onlyFiles: false, followSymbolicLinks: links, expandDirectories: false,
     braceExpansion: false, extglob: false, globstar: false,
   });
   return matches.map((m) => m.replace(/\/$/, ''));

@@ -121,7 +121,7 @@ async function placeSources(ins: { kind: 'COPY' | 'ADD'; pos: SourcePosition }, 
     if (src.stats.isDirectory()) await planned.add(src, destPath);
     // A local archive ADD unpacks is not read here (its documents are found by the build only).
     else if (ins.kind === 'ADD' && (await sniffArchive(src.abs)).isTar) continue;
-    else await planned.add(src, intoDir ? posix.join(destPath, posix.basename(src.rel)) : destPath);
+    else await planned.add(src, intoDir ? posix.join(destPath, src.name) : destPath);
   }
 }
 
@@ -159,7 +159,7 @@ async function step(written: Exclude<Instruction, { kind: 'FROM' }>, scope: Vari
       for (const source of sources) {
         if (/^https?:\/\//.test(source)) continue;
         for (const src of await context.resolve(source.replace(/^local:\/\//, ''), ins.kind, ins.pos)) {
-          await planned.add(src, src.stats.isDirectory() ? appRoot : `${appRoot}/${posix.basename(src.rel || context.root)}`);
+          await planned.add(src, src.stats.isDirectory() ? appRoot : `${appRoot}/${src.name}`);
         }
       }
       return `${ins.kind} ${ins.name} ${sources.join(' ')} -> application/apps/${ins.name}/`;

@@ -197,7 +197,7 @@ export class StageBuilder {
           await this.extractArchive(src.abs, src.written, destPath, collector, temps, ins.pos);
           continue;
         }
-        const target = intoDir ? posix.join(destPath, posix.basename(src.rel)) : destPath;
+        const target = intoDir ? posix.join(destPath, src.name) : destPath;
         collector.add(src.abs, src.stats, target, src.rel);
         collector.addParents(target, this.rootfs.modeOf);
       }
@@ -260,7 +260,7 @@ export class StageBuilder {
         }
         for (const src of await this.input.context.resolve(source.replace(/^local:\/\//, ''), ins.kind, ins.pos)) {
           const dir = src.stats.isDirectory();
-          const name = posix.basename(src.rel || this.input.context.root);
+          const { name } = src;
           resolved.push({ source: { src }, dest: dir ? appRoot : `${appRoot}/${name}` });
           detected.push(dir ? { kind: 'dir', abs: src.abs, rel: src.rel } : { kind: 'file', name });
         }

@@ -43,8 +43,8 @@ export class StepInputs {
       if ('url' in item) {
         sources.push({ i, url: item.url, digest: item.checksum ?? item.download!.digest });
       } else {
-        // The path matters as well as the content: a glob's matches name the files they become.
-        sources.push({ i, rel: item.src.rel });
+        // The path matters as well as the content: a glob's matches (or a symlink's own name) name the files they become.
+        sources.push({ i, rel: item.src.rel, name: item.src.name });
         collector.add(item.src.abs, item.src.stats, String(i), item.src.rel);
       }
     }

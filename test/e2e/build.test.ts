@@ -167,3 +167,17 @@ test('tag and rmi move names, not images', async () => {
   assert.ok(!(await names()).some((i) => i.name === 'localhost:5000/team/ctx:latest'));
   assert.ok((await names()).some((i) => i.name === 'docker.io/test/ctx:v1'));
 });
+
+test('a symlink named as a COPY source, or matched by a pattern, is copied under its own name with its target\'s bytes, as docker does', async () => {
+  const ctx = join(work, 'links');
+  await mkdir(join(ctx, 'bin'), { recursive: true });
+  await writeFile(join(ctx, 'bin', 'kubectl-1.30'), 'kubectl 1.30\n');
+  await symlink('kubectl-1.30', join(ctx, 'bin', 'kubectl'));
+  await writeFile(join(ctx, 'Kubefile'), 'FROM scratch\nCOPY bin/kubectl /usr/bin/\nCOPY bin/* /opt/\n');
+  await sealbuildOk(root, ['-t', 'test/links:v1', ctx]);
+  const out = join(work, 'links-rootfs');
+  await sealbuildOk(root, ['export', 'test/links:v1', '-o', out]);
+  assert.deepEqual(await readdir(join(out, 'usr', 'bin')), ['kubectl']);
+  assert.deepEqual((await readdir(join(out, 'opt'))).sort(), ['kubectl', 'kubectl-1.30']);
+  for (const file of ['usr/bin/kubectl', 'opt/kubectl']) assert.equal(await readFile(join(out, file), 'utf8'), 'kubectl 1.30\n', file);
+});
