@@ -5,6 +5,7 @@ import { extract, pack, type Pack } from 'tar-stream';
 import { digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import { decompressStream } from '../layer/decompress.js';
+import { safeMode } from '../layer/extract.js';
 import { manifestLayers } from '../layer/image-model.js';
 import { isImageDocument } from '../airgap/documents.js';
 import { cleanPath, viewFromRemembered, type LayerView } from '../runtime/layer-view.js';
@@ -56,7 +57,8 @@ export function rootfsTar(store: Store, image: ResolvedImage, view: LayerView): 
           body.resume();
           return;
         }
-        const entry = { ...header, name: header.type === 'directory' ? `${path}/` : path };
+        // Without setuid/setgid, as export writes it: the host's tar keeps every mode bit (-p).
+        const entry = { ...header, name: header.type === 'directory' ? `${path}/` : path, mode: safeMode(header) };
         if (header.type === 'link' && header.linkname) entry.linkname = cleanPath(header.linkname);
         copyEntry(out, entry, body as unknown as Readable).then(() => next(), next);
       });
@@ -104,7 +106,7 @@ export async function deliverRootfs(host: Host, store: Store, image: ResolvedIma
     throw new HostError(host.address, 'deliver', `${(err as Error).message} while sending the rootfs`, 'run the command again once the host is back: delivery starts over for this host only');
   }
   if (localError) throw new HostError(host.address, 'deliver', localError.message);
-  if (result.code !== 0) throw new HostError(host.address, 'deliver', `tar exited ${result.code}: ${result.stderr.trim().split('\n').at(-1) ?? ''}`, 'is there room under /var/lib/sealbuild?');
+  if (result.code !== 0) throw new HostError(host.address, 'deliver', `tar exited ${result.code}: ${result.stderr.trim().split('\n').at(-1) ?? ''}`, 'tar says why; a full disk under /var/lib/sealbuild on the host is the usual cause');
   await run(host, 'deliver', `rm -rf ${shellQuote(dest)} && mv ${shellQuote(staging)} ${shellQuote(dest)}`);
   return true;
 }

@@ -98,8 +98,8 @@ async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
 
 /** Mode bits to apply: setuid/setgid are dropped because the content is untrusted and a
  * ClusterImage has no business shipping privilege-raising binaries; sticky (e.g. /tmp) is kept. */
-function safeMode(header: Header): number {
-  return header.mode & 0o1777;
+export function safeMode(header: Pick<Header, 'mode'>): number {
+  return (header.mode ?? 0) & 0o1777;
 }
 
 class Extraction {
