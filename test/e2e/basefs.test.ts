@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { chmod, cp, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
-import { REPO, removeDir, run, sealbuild, sealbuildOk, tempDir, tool } from '../helpers/cli.js';
+import { REPO, removeDir, run, sealbuild, sealbuildOk, spawnCollect, tempDir, tool } from '../helpers/cli.js';
 import { sharedFixture } from '../helpers/fixtures.js';
 import { basefsReleases, elfStub, serveReleases, type ReleaseServer } from '../helpers/releases.js';
 import { parseElfHeader } from '../../src/runtime/elf.js';
@@ -157,8 +157,9 @@ interface Install {
 /** Runs scripts/<script> of an exported rootfs against a fresh target root. */
 async function runScript(runtime: Runtime, script: string, args: string[], env: Record<string, string> = {}): Promise<Install> {
   const rootfs = join(work, `export-${runtime}-amd64`);
-  const dest = await tempDir('sealbuild-dest-');
-  const stubs = join(dest, '..', `${dest.split('/').pop()}-stubs`);
+  // Inside work, which after() removes: every install leaves its target and stubs behind.
+  const dest = await mkdtemp(join(work, 'dest-'));
+  const stubs = `${dest}-stubs`;
   await mkdir(stubs, { recursive: true });
   const log = join(stubs, 'calls.log');
   for (const name of STUBBED) {
@@ -166,22 +167,21 @@ async function runScript(runtime: Runtime, script: string, args: string[], env: 
     await writeFile(join(stubs, name), `#!/bin/sh\necho "${name} $*" >> "${log}"\ncase "$*" in "token create"*) echo "token-for-$3";; *"import -"*|load) cat > /dev/null;; esac\n`);
     await chmod(join(stubs, name), 0o755);
   }
-  // The socket is bound before the script starts: spawnSync blocks this process, and the
-  // script only checks that the socket exists.
+  // The script only checks that the socket exists.
   await mkdir(join(dest, SOCKETS[runtime], '..'), { recursive: true });
   const socket: Server = createServer();
   await new Promise<void>((resolve) => socket.listen(join(dest, SOCKETS[runtime]), resolve));
   // init-registry.sh waits for the registry's port to answer; something already on it will do.
   const port: Server = createServer((c) => c.destroy());
   await new Promise<void>((resolve) => port.once('error', () => resolve()).listen(Number(env.REGISTRY_PORT ?? 5000), '127.0.0.1', resolve));
-  const result = spawnSync('bash', [join(rootfs, 'scripts', script), ...args], {
-    encoding: 'utf8',
+  // Spawned asynchronously: the servers above answer from this process.
+  const result = await spawnCollect('bash', [join(rootfs, 'scripts', script), ...args], {
     env: { PATH: `${stubs}:${process.env.PATH}`, DESTDIR: dest, SEALBUILD_ROOTFS: rootfs, HOME: dest, SEALBUILD_WAIT_SECONDS: '5', ...env },
   });
   await new Promise<void>((resolve) => socket.close(() => resolve()));
   if (port.listening) await new Promise<void>((resolve) => port.close(() => resolve()));
   const calls = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-  return { dest, calls, stdout: result.stdout, stderr: result.stderr, code: result.status ?? -1 };
+  return { dest, calls, stdout: result.stdout, stderr: result.stderr, code: result.code };
 }
 
 test('k3s init.sh: a first server with embedded etcd, registries.yaml mirroring the registry, airgap images, systemd', async () => {
