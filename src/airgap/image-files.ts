@@ -13,6 +13,7 @@ import { IndexSchema, parseJson, type Descriptor } from '../oci/schemas.js';
 import { manifestMediaType, type FetchedManifest } from '../registry/client.js';
 import type { ImageSource } from '../transfer/pull.js';
 import { UserError } from '../util/errors.js';
+import { readSmallFile } from '../util/read-small-file.js';
 
 /**
  * Container images that come as files, named as skopeo names them (containers-transports(5)):
@@ -68,16 +69,20 @@ export async function openImageFile(spec: ImageFileSpec, file: string, scratch: 
       case 'oci-archive':
         await unpack(file, scratch, (name) => (isLayoutMember(name) ? name : undefined));
         return await openLayout(scratch, spec.ref, where);
-      case 'docker-archive': {
-        let count = 0;
-        return await openDockerArchive(await unpack(file, scratch, (name) => (name.split('/').includes('..') ? undefined : `member-${count++}`)), scratch, spec.ref, where);
-      }
+      case 'docker-archive':
+        return await openDockerArchive(await unpack(file, scratch, numberedMembers()), scratch, spec.ref, where);
     }
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${where}: ${code === 'ENOENT' ? 'not found' : (err as Error).message}`, { hint: `give the path of an ${spec.transport === 'oci' ? 'OCI layout directory' : `${spec.transport} file`}` });
   }
+}
+
+/** Names every member but one that climbs out (`..`) member-0, member-1, …: a docker-archive's files go into scratch under these. */
+function numberedMembers(): (name: string) => string | undefined {
+  let count = 0;
+  return (name) => (name.split('/').includes('..') ? undefined : `member-${count++}`);
 }
 
 function isLayoutMember(name: string): boolean {
@@ -93,8 +98,8 @@ function isLayoutMember(name: string): boolean {
  * as member-N, so no member lands outside it; every blob is checked as it is copied.
  */
 export async function openImageArchive(file: string, scratch: string): Promise<OpenedImageFile[] | undefined> {
-  let count = 0;
-  const members = await unpack(file, scratch, (name) => (isLayoutMember(name) ? name : name.split('/').includes('..') ? undefined : `member-${count++}`));
+  const numbered = numberedMembers();
+  const members = await unpack(file, scratch, (name) => (isLayoutMember(name) ? name : numbered(name)));
   if (members.has('manifest.json')) {
     const where = `docker-archive:${file}`;
     const entries = await dockerEntries(members, where);
@@ -137,20 +142,13 @@ function sameName(a: string, b: string): boolean {
   }
 }
 
-async function readSmallFile(path: string, what: string): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    if (size > MAX_SMALL) throw new UserError(`${what} is larger than ${MAX_SMALL} bytes`, { hint: 'this is not an image manifest or config' });
-    return await handle.readFile();
-  } finally {
-    await handle.close();
-  }
+function readDocument(path: string, what: string): Promise<Buffer> {
+  return readSmallFile(path, MAX_SMALL, what, 'this is not an image manifest or config');
 }
 
 /** The descriptors of a layout's index.json, each with its ref name if it has one. */
 async function layoutEntries(dir: string, where: string): Promise<{ descriptor: Descriptor; name: string | undefined }[]> {
-  const index = parseJson(IndexSchema, await readSmallFile(join(dir, 'index.json'), `${where}: index.json`), `${where}: index.json`);
+  const index = parseJson(IndexSchema, await readDocument(join(dir, 'index.json'), `${where}: index.json`), `${where}: index.json`);
   return index.manifests.map((descriptor) => ({ descriptor, name: descriptor.annotations?.[Annotation.refName] }));
 }
 
@@ -179,7 +177,7 @@ function layoutImage(dir: string, top: Descriptor, text: string, where: string):
     source: {
       getManifest: async (wanted: string): Promise<FetchedManifest> => {
         const digest = isDigest(wanted) ? wanted : top.digest;
-        const bytes = await readSmallFile(blobFile(digest), `${where}: manifest ${digest}`).catch((err: NodeJS.ErrnoException) => {
+        const bytes = await readDocument(blobFile(digest), `${where}: manifest ${digest}`).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') throw new UserError(`${where}: blob ${digest} is missing`, { hint: 'the layout is incomplete; write it again' });
           throw err;
         });
@@ -271,7 +269,7 @@ async function openDockerArchive(members: Unpacked, scratch: string, ref: string
 async function dockerEntries(members: Unpacked, where: string): Promise<DockerEntry[]> {
   const manifestFile = members.get('manifest.json');
   if (!manifestFile) throw new UserError(`${where}: no manifest.json`, { hint: 'a docker-archive is what `docker save` writes' });
-  return parseJson(DockerManifestSchema, await readSmallFile(manifestFile.path, `${where}: manifest.json`), `${where}: manifest.json`);
+  return parseJson(DockerManifestSchema, await readDocument(manifestFile.path, `${where}: manifest.json`), `${where}: manifest.json`);
 }
 
 /**

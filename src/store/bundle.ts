@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { access, open, readFile, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +14,7 @@ import { normalizeReference } from '../oci/reference.js';
 import { ImageConfigSchema, IndexSchema, MAX_INDEX_CHILDREN, ManifestSchema, OciLayoutSchema, parseJson, type Descriptor, type ImageIndex, type Manifest } from '../oci/schemas.js';
 import { BODY_CAPS } from '../registry/body.js';
 import { UserError } from '../util/errors.js';
+import { readSmallFile } from '../util/read-small-file.js';
 import { CHECKSUMS_FILE } from './archive.js';
 import { isAttachmentTag } from './attachments.js';
 import { withBuildLease } from './gc.js';
@@ -338,12 +339,7 @@ async function checkLayers(batch: BlobBatch, manifest: Manifest, { file, image, 
   }
 }
 
-/**
- * A manifest, index or config read into memory, refused above the size a pull accepts
- * (BODY_CAPS): its digest proves only that it is what the bundle names, not that it is small.
- */
-async function readDocument(path: string, max: number, what: string): Promise<Buffer> {
-  const { size } = await stat(path);
-  if (size > max) throw new UserError(`${what} is ${size} bytes, more than the ${max} sealbuild reads into memory`, { hint: 'the image is malformed or hostile; nothing was imported' });
-  return readFile(path);
+/** A manifest, index or config of the bundle, refused above the size a pull accepts (BODY_CAPS). */
+function readDocument(path: string, max: number, what: string): Promise<Buffer> {
+  return readSmallFile(path, max, what, 'the image is malformed or hostile; nothing was imported');
 }
